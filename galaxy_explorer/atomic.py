@@ -25,6 +25,10 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     )
     os.close(fd)
     tmp_path = Path(tmp_name)
+    # mkstemp creates the file owner-only (0600); give the result the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
         os.replace(tmp_path, final_path)

@@ -44,7 +44,9 @@ def lupton_rgb(
     channels = [_band_index(b, bands) for b in RGB_BANDS]
     for k, stamp in enumerate(flat):
         red, green, blue = (np.nan_to_num(stamp[c]) * weights[b] for c, b in zip(channels, RGB_BANDS))
-        out[k] = make_lupton_rgb(red, green, blue, minimum=0.0, stretch=stretch, Q=Q)
+        # Blank (all-zero) pixels make astropy divide 0 by 0 before masking the result; that is harmless.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[k] = make_lupton_rgb(red, green, blue, minimum=0.0, stretch=stretch, Q=Q)
     return out.reshape(lead_shape + out.shape[-3:])
 
 

@@ -1,0 +1,84 @@
+"""Make the README's screenshot of the app and its example GIF with the project's own commands.
+
+    python benchmarks/make_readme_media.py [--checkpoint C] [--data D] [--seed 7] [--redshift 1.2] [--out-dir docs]
+
+1. serves the app (``panel serve galaxy_explorer/app.py``), opens it in Debian's headless Chromium, waits until
+   the seed's frames are baked, moves the redshift slider with the keyboard to ``--redshift`` and saves a
+   screenshot of the page: ``docs/app-screenshot.png``;
+2. runs ``galaxy-explorer export --seed S --z-start 0 --z-stop 3 --frames 48 --out docs/evolution.gif``.
+Both use the shipped checkpoint (assets/diffusion-small.safetensors) and the built-in survey unless told
+otherwise; the script refuses to run without a checkpoint, because the README must show a trained model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_app_common import REPO, SHOWN_JS, chromium_page, served_app, wait_until_baked  # noqa: E402
+
+
+def screenshot(app_args: list[str], redshift: float, out: Path, bake_timeout: float) -> None:
+    from galaxy_explorer.atomic import atomic_path
+
+    with served_app(app_args, timeout=bake_timeout) as url, chromium_page(1500, 1800) as page:
+        page.goto(url)
+        wait_until_baked(page, bake_timeout)
+        start = page.evaluate(SHOWN_JS)["requested"]
+        presses = round((redshift - start) / 0.01)
+        page.locator(".redshift-slider .noUi-handle").first.focus()
+        for _ in range(abs(presses)):
+            page.keyboard.press("ArrowRight" if presses > 0 else "ArrowLeft")
+        target = round(start + presses * 0.01, 2)
+        page.set_default_timeout(60_000)
+        page.wait_for_function(
+            f"() => {{ const s = ({SHOWN_JS})(); "
+            f"return s.kind === 'exact' && Math.abs(s.requested - {target}) < 1e-6; }}"
+        )
+        page.locator("table.morphology-table").get_by_text(f"z={target:.2f}, exact").wait_for()
+        time.sleep(2.0)  # let the real-galaxy statistics for the new window finish
+        with atomic_path(out) as tmp:
+            page.screenshot(path=str(tmp), full_page=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--redshift", type=float, default=1.2, help="slider position in the screenshot")
+    parser.add_argument("--out-dir", type=Path, default=REPO / "docs")
+    parser.add_argument("--bake-timeout", type=float, default=900.0,
+                        help="seconds to wait for the page (the first start writes the built-in survey)")
+    args = parser.parse_args(argv)
+
+    from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT
+
+    checkpoint = args.checkpoint or DEFAULT_DIFFUSION_CHECKPOINT
+    if not checkpoint.exists():
+        print(f"make_readme_media: no checkpoint at {checkpoint}; train the shipped model first", file=sys.stderr)
+        return 2
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    app_args = ["--checkpoint", str(checkpoint), "--seed", str(args.seed)]
+    app_args += ["--data", str(args.data)] if args.data else []
+    shot = args.out_dir / "app-screenshot.png"
+    screenshot(app_args, args.redshift, shot, args.bake_timeout)
+    print(f"wrote {shot}")
+
+    gif = args.out_dir / "evolution.gif"
+    command = [shutil.which("galaxy-explorer") or "galaxy-explorer", "export", "--checkpoint", str(checkpoint),
+               "--seed", str(args.seed), "--z-start", "0", "--z-stop", "3", "--frames", "48", "--fps", "12",
+               "--size", "256", "--out", str(gif)]
+    print("running:", " ".join(command[1:]), flush=True)
+    subprocess.run(command, check=True, cwd=REPO)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

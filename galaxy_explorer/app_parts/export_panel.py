@@ -1,0 +1,180 @@
+"""The app's export controls: the current seed's walk as GIF, MP4 or FITS, made by the session's worker and
+offered as a download.
+
+Making the file is one click ("Make export": the worker generates the frames, reusing any the walk has already
+computed, with a progress bar), fetching it a second ("Download …", a ``pn.widgets.FileDownload``), so the
+browser never waits on an open request while frames are generated, and a finished file can be fetched again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import panel as pn
+import param
+
+from ..errors import GalaxyExplorerError
+from ..export import (
+    MAX_FPS,
+    MAX_FRAMES,
+    MAX_SIZE,
+    MIN_FPS,
+    MIN_FRAMES,
+    MIN_SIZE,
+    ExportRequest,
+    validate_request,
+    write_export,
+)
+from .walk import FrameCache
+from .worker import SessionWorker, TaskContext
+
+
+@dataclass(frozen=True)
+class WalkState:
+    """What the app is showing, as far as an export needs to know."""
+
+    cache: FrameCache
+    redshift_range: tuple[float, float]
+    band: str | None  # None: colour composite
+
+
+class ExportPanel(pn.viewable.Viewer):
+    """Export settings, the Make/Download buttons and the progress bar, for one session."""
+
+    z_start = param.Number(default=0.0, doc="First redshift of the walk")
+    z_stop = param.Number(default=3.0, doc="Last redshift of the walk")
+    # Bounds are checked by export.validate_request, which says which value is out of bounds and why.
+    frames = param.Integer(default=60, doc=f"{MIN_FRAMES}-{MAX_FRAMES} frames")
+    fps = param.Integer(default=12, doc=f"{MIN_FPS}-{MAX_FPS} frames per second")
+    size = param.Integer(default=512, doc=f"{MIN_SIZE}-{MAX_SIZE} pixels a side (GIF/MP4)")
+    label = param.Boolean(default=True, doc="Burn 'z = …' into each GIF/MP4 frame")
+    format = param.Selector(default="mp4", objects=["gif", "mp4", "fits"])
+
+    def __init__(
+        self,
+        *,
+        worker: SessionWorker,
+        walk: Callable[[], WalkState | None],
+        generate: Callable[[FrameCache, list[float]], np.ndarray],
+        measure: Callable[[np.ndarray], dict[str, float]],
+        on_ui: Callable[[Callable[[], None]], None],
+        notify: Callable[..., None],
+        **params,
+    ):
+        super().__init__(**params)
+        self._worker, self._walk, self._generate, self._measure = worker, walk, generate, measure
+        self._on_ui, self._notify = on_ui, notify
+        self.directory = Path(tempfile.mkdtemp(prefix="galaxy-explorer-export-"))
+        p = self.param
+        self.button = pn.widgets.Button(label="Make export", color="primary", width=240, css_classes=["export-button"])
+        self.button.on_click(self.start)
+        self.progress = pn.indicators.Progress(value=0, max=1, width=240, height=12, visible=False)
+        self.status = pn.pane.Markdown("", width=240, css_classes=["export-status"])
+        self.download = pn.widgets.FileDownload(
+            label="Nothing exported yet", disabled=True, auto=True, embed=False, color="success", width=240,
+            css_classes=["export-download"],
+        )
+        self._layout = pn.Column(
+            pn.Row(
+                pn.widgets.FloatInput.from_param(p.z_start, label="z start", step=0.1, width=110,
+                                                 css_classes=["export-z-start"]),
+                pn.widgets.FloatInput.from_param(p.z_stop, label="z stop", step=0.1, width=110,
+                                                 css_classes=["export-z-stop"]),
+            ),
+            pn.Row(
+                pn.widgets.IntInput.from_param(p.frames, label="frames", width=70, css_classes=["export-frames"]),
+                pn.widgets.IntInput.from_param(p.fps, label="fps", width=70, css_classes=["export-fps"]),
+                pn.widgets.IntInput.from_param(p.size, label="size px", width=80, css_classes=["export-size"]),
+            ),
+            pn.widgets.Checkbox.from_param(p.label, label="redshift label in frames"),
+            pn.widgets.RadioButtonGroup.from_param(p.format, label="format", width=240, css_classes=["export-format"]),
+            self.button,
+            self.progress,
+            self.status,
+            self.download,
+        )
+
+    def __panel__(self):
+        return self._layout
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def request(self) -> ExportRequest:
+        """The export these settings describe, for the current walk; GalaxyExplorerError names what is wrong."""
+        state = self._walk()
+        if state is None:
+            raise GalaxyExplorerError("no model is loaded, so there is nothing to export")
+        key = state.cache.key
+        name = f"galaxy-seed{key.seed}-z{self.z_start:.2f}-{self.z_stop:.2f}.{self.format}"
+        request = ExportRequest(
+            out=self.directory / name, seed=key.seed, z_start=float(self.z_start), z_stop=float(self.z_stop),
+            frames=int(self.frames), fps=int(self.fps), size=int(self.size), sampler=key.sampler, steps=key.steps,
+            label=bool(self.label), band=state.band, conditions=key.condition_dict,
+        )
+        validate_request(request, state.redshift_range)
+        return request
+
+    def start(self, _event=None) -> None:
+        """Make the file on the worker, one frame per step (more urgent work goes in between)."""
+        try:
+            request = self.request()
+        except GalaxyExplorerError as exc:
+            self._notify("error", f"Cannot export: {exc}")
+            return
+        cache = self._walk().cache
+        redshifts = request.redshifts
+        images: dict[int, np.ndarray] = {}
+        self.button.disabled = True
+        self.progress.param.update(value=0, max=len(redshifts), visible=True)
+        self.status.object = f"Exporting {request.out.name}: generating {len(redshifts)} frames…"
+
+        def step(_ctx: TaskContext) -> bool:
+            for index, redshift in enumerate(redshifts):
+                if index in images:
+                    continue
+                frame = cache.get(redshift)  # reuse frames this walk already has
+                if frame is None:
+                    image = self._generate(cache, [float(redshift)])[0]
+                    frame = cache.add(float(redshift), image, self._measure(image))
+                images[index] = frame.image
+                self._on_ui(partial(self._progressed, len(images), len(redshifts)))
+                return False
+            header = {
+                "SEED": (request.seed, "noise seed (fixed x_T for every frame)"),
+                "SAMPLER": (request.sampler, "diffusion sampler"),
+                "STEPS": (request.steps, "sampler steps"),
+                "CHECKPT": (Path(cache.key.checkpoint).name, "model checkpoint"),
+            }
+            out = write_export(
+                request.out, np.stack([images[i] for i in range(len(redshifts))]), redshifts, fps=request.fps,
+                size=request.size, label=request.label, band=request.band, header=header,
+                conditions=request.conditions,
+            )
+            self._on_ui(partial(self._ready, out))
+            return True
+
+        self._worker.submit("export", step, name=f"export {request.out.name}")
+
+    def failed(self, exc: BaseException) -> None:
+        """The worker's export step raised (UI thread)."""
+        self.progress.visible = False
+        self.button.disabled = False
+        self.status.object = f"Export failed: {exc}"
+
+    def _progressed(self, done: int, total: int) -> None:
+        self.progress.value = done
+        self.status.object = f"Generating frames: {done}/{total}"
+
+    def _ready(self, out: Path) -> None:
+        self.progress.visible = False
+        self.button.disabled = False
+        self.status.object = f"Ready: `{out.name}` ({out.stat().st_size / 1024:.0f} KiB)"
+        self.download.param.update(file=str(out), filename=out.name, label=f"Download {out.name}", disabled=False)
+        self._notify("success", f"Export ready: {out.name} — click Download")

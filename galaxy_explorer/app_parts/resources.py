@@ -1,0 +1,127 @@
+"""The model and the survey, loaded once per process and shared by every app session.
+
+Both live in ``pn.state.cache`` keyed by the file's resolved path and modification time, so a retrained
+checkpoint at the same path is picked up while an unchanged one is never loaded twice. Loading is serialised by
+a lock: two browser tabs opening at once load the model once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import panel as pn
+
+from ..errors import CheckpointError, SurveyError
+from ..paths import DEFAULT_DIFFUSION_CHECKPOINT
+
+_LOAD_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True)
+class AppArguments:
+    checkpoint: Path | None  # None: the shipped checkpoint
+    data: Path | None  # None: the built-in synthetic survey's test split
+    steps: int | None = None  # sampler steps to start with (None: the app's default)
+    grid_frames: int | None = None  # frames baked per seed (None: the app's default, 64)
+    torch_threads: int = 1  # intra-op threads for the model (see configure_torch_threads)
+    seed: int | None = None  # noise seed to start with
+
+
+def parse_app_arguments(argv: list[str] | None) -> AppArguments:
+    """Arguments after ``panel serve galaxy_explorer/app.py --args``; unknown ones are ignored (Panel's own)."""
+    parser = argparse.ArgumentParser(prog="panel serve galaxy_explorer/app.py --args", add_help=False)
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--grid-frames", type=int, default=None)
+    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=None)
+    known, _ = parser.parse_known_args(argv or [])
+    return AppArguments(known.checkpoint, known.data, known.steps, known.grid_frames, known.torch_threads,
+                        known.seed)
+
+
+def configure_torch_threads(threads: int) -> None:
+    """Give the model ``threads`` intra-op threads (process-wide; the served app uses 1 by default).
+
+    On a small CPU the event loop needs a core of its own to answer the slider, and torch's thread pool
+    degrades badly when another process takes one of its cores: on the shared 2-core machine a small-preset
+    denoising step took ~30 ms with one thread but 0.2-0.7 s with two. Sessions' workers still run in parallel,
+    one thread each.
+    """
+    import torch
+
+    if threads < 1:
+        raise ValueError(f"--torch-threads must be at least 1, got {threads}")
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def _file_key(kind: str, path: Path) -> tuple:
+    resolved = path.expanduser().resolve()
+    stat = resolved.stat()
+    return (kind, str(resolved), stat.st_mtime_ns, stat.st_size)
+
+
+def checkpoint_path(path: str | Path | None) -> Path:
+    """The checkpoint a user asked for (the shipped one when empty), or CheckpointError saying what is missing."""
+    chosen = DEFAULT_DIFFUSION_CHECKPOINT if path in (None, "") else Path(path).expanduser()
+    if not chosen.exists():
+        if chosen == DEFAULT_DIFFUSION_CHECKPOINT:
+            raise CheckpointError(
+                f"the shipped model checkpoint {chosen} is missing: train one with 'galaxy-explorer train' "
+                "(see README) or enter the path of a .safetensors checkpoint in the sidebar"
+            )
+        raise CheckpointError(f"no checkpoint at {chosen}: expected a .safetensors file with its .json beside it")
+    return chosen
+
+
+def load_generator(path: str | Path | None):
+    """The diffusion Generator for ``path`` (shipped one when None), shared by all sessions of this process."""
+    from ..diffusion import Generator
+
+    chosen = checkpoint_path(path)
+    with _LOAD_LOCK:
+        key = _file_key("generator", chosen)
+        generator = pn.state.cache.get(key)
+        if generator is None:
+            generator = Generator.load(chosen, device="cpu")
+            pn.state.cache[key] = generator
+        return generator
+
+
+def survey_path(path: str | Path | None) -> Path:
+    """The survey a user asked for; the built-in SYNTHETIC survey's test split when empty."""
+    if path in (None, ""):
+        from ..survey import builtin_survey_path
+
+        return builtin_survey_path("testing")
+    chosen = Path(path).expanduser()
+    if not chosen.exists():
+        raise SurveyError(f"no survey file at {chosen}: expected a GalaxiesML-schema HDF5 file")
+    return chosen
+
+
+def is_synthetic_survey(survey) -> bool:
+    """True for the built-in synthetic survey and ``galaxy-explorer mock`` files: they carry truth columns
+    (``true_*``) that no real catalogue has. The app then labels the real-galaxy panels SYNTHETIC."""
+    if getattr(survey, "synthetic", False):  # the file says so itself (attribute written by the generator)
+        return True
+    return any(str(name).startswith("true_") for name in getattr(survey, "columns", ()))
+
+
+def load_survey(path: str | Path | None):
+    """The Survey for ``path`` (built-in synthetic test split when None), shared by all sessions."""
+    from ..survey import Survey
+
+    with _LOAD_LOCK:
+        chosen = survey_path(path)
+        key = _file_key("survey", chosen)
+        survey = pn.state.cache.get(key)
+        if survey is None:
+            survey = Survey(chosen)
+            pn.state.cache[key] = survey
+        return survey

@@ -1,0 +1,269 @@
+"""Bokeh figures of the app. Each is built once; updates replace ColumnDataSource data or move a Span.
+
+Replacing a 64×64 RGBA image in a ColumnDataSource costs ~1 ms and a ~16 KiB message, while rebuilding a plot
+costs tens of milliseconds, so nothing here ever rebuilds a figure. The figures are plain Bokeh, so the unit
+tests can check what would be drawn by reading the sources, without a browser.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from bokeh.models import ColumnDataSource, Range1d, Span
+from bokeh.plotting import figure
+
+from .real import LIVE_COLUMNS, Neighbours, WindowMorphology, percentile_of
+
+LABELS = {
+    "ellipticity": "ellipticity 1 − b/a",
+    "semi_major_axis": "semi-major axis a [px]",
+    "isophotal_area": "isophotal area [px²]",
+    "half_light_radius": "half-light radius [px]",
+}
+SHORT_LABELS = {
+    "ellipticity": "ellipticity",
+    "semi_major_axis": "a [px]",
+    "isophotal_area": "area [px²]",
+    "half_light_radius": "r½ [px]",
+}
+PIXEL_NOTE = "1 px = 0.168″ (HSC)"
+BACKGROUND = "#0b0b12"
+
+
+def rgba_image(rgb: np.ndarray) -> np.ndarray:
+    """(H,W,3) uint8 -> (H,W) uint32 RGBA, opaque, as Bokeh's ``image_rgba`` wants it."""
+    rgb = np.asarray(rgb, dtype=np.uint8)
+    alpha = np.full(rgb.shape[:2] + (1,), 255, dtype=np.uint8)
+    return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=-1)).view(np.uint32)[..., 0]
+
+
+def _bare_figure(width: int, height: int, x_range, y_range, name: str):
+    fig = figure(
+        width=width, height=height, x_range=x_range, y_range=y_range, toolbar_location=None, tools="",
+        name=name, css_classes=[name], min_border=0, background_fill_color=BACKGROUND, border_fill_color=BACKGROUND,
+    )
+    fig.axis.visible = False
+    fig.grid.visible = False
+    fig.outline_line_color = None
+    return fig
+
+
+class MainImageView:
+    """The generated galaxy, large. Row 0 of the image is drawn at the bottom (FITS convention)."""
+
+    def __init__(self, size: int = 460, pixels: int = 64):
+        self.pixels = pixels
+        blank = rgba_image(np.zeros((pixels, pixels, 3), np.uint8))
+        # 'redshift' (of the frame), 'kind' ('baked' nearest frame or 'exact') and 'requested' (the slider's
+        # redshift) ride along with the image, so a browser test or benchmark can tell what is on screen.
+        self.source = ColumnDataSource(
+            {"image": [blank], "x": [0], "y": [0], "dw": [pixels], "dh": [pixels],
+             "redshift": [float("nan")], "kind": ["none"], "requested": [float("nan")]},
+            name="galaxy-image-source",
+        )
+        self.figure = _bare_figure(size, size, Range1d(0, pixels), Range1d(0, pixels), "galaxy-image")
+        self.figure.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.source)
+
+    def show(self, rgb: np.ndarray, redshift: float, kind: str, requested: float | None = None) -> None:
+        height, width = rgb.shape[:2]
+        self.source.data = {
+            "image": [rgba_image(rgb)], "x": [0], "y": [0], "dw": [width], "dh": [height],
+            "redshift": [float(redshift)], "kind": [kind],
+            "requested": [float(redshift if requested is None else requested)],
+        }
+
+    @property
+    def shown(self) -> tuple[float, str]:
+        return float(self.source.data["redshift"][0]), str(self.source.data["kind"][0])
+
+
+class RealGridView:
+    """Survey galaxies nearest the slider's redshift: a grid of stamps, each labelled with its z and object id."""
+
+    def __init__(self, n: int = 12, columns: int = 4, pixels: int = 64, stamp_px: int = 104):
+        self.n, self.columns, self.pixels = n, columns, pixels
+        rows = -(-n // columns)
+        self.gap, self.label_height = 4, 22
+        cell_w, cell_h = pixels + self.gap, pixels + self.label_height
+        width_units, height_units = columns * cell_w, rows * cell_h
+        scale = stamp_px / pixels
+        self.image_source = ColumnDataSource(
+            {"image": [], "x": [], "y": [], "dw": [], "dh": [], "row": [], "object_id": [], "redshift": []},
+            name="real-grid-source",
+        )
+        self.label_source = ColumnDataSource(
+            {"x": [], "y": [], "y_id": [], "z_text": [], "id_text": []}, name="real-grid-labels"
+        )
+        self.figure = _bare_figure(
+            int(width_units * scale), int(height_units * scale), Range1d(0, width_units), Range1d(0, height_units),
+            "real-grid",
+        )
+        self.figure.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.image_source)
+        # Two lines under each stamp: its redshift, and its object id in a smaller font (ids have ~17 digits).
+        self.figure.text(
+            x="x", y="y", text="z_text", source=self.label_source, text_color="#e8e8f0", text_font_size="9pt",
+            text_align="center", text_baseline="top",
+        )
+        self.figure.text(
+            x="x", y="y_id", text="id_text", source=self.label_source,
+            text_color="#a8a8b8", text_font_size="7pt", text_align="center", text_baseline="top",
+        )
+        self._cells = [
+            (col * cell_w + self.gap / 2, height_units - (row + 1) * cell_h + self.label_height)
+            for row in range(rows) for col in range(columns)
+        ]
+
+    def show(self, neighbours: Neighbours, rgb: np.ndarray) -> None:
+        """``rgb``: (k,H,W,3) composites of ``neighbours.images`` (same stretch as the generated galaxy)."""
+        k = min(len(neighbours.rows), self.n)
+        cells = self._cells[:k]
+        self.image_source.data = {
+            "image": [rgba_image(rgb[i]) for i in range(k)],
+            "x": [c[0] for c in cells], "y": [c[1] for c in cells],
+            "dw": [self.pixels] * k, "dh": [self.pixels] * k,
+            "row": [int(r) for r in neighbours.rows[:k]],
+            "object_id": [str(int(o)) for o in neighbours.object_id[:k]],
+            "redshift": [float(z) for z in neighbours.galaxy_redshift[:k]],
+        }
+        self.label_source.data = {
+            "x": [c[0] + self.pixels / 2 for c in cells],
+            "y": [c[1] - 1 for c in cells],
+            "y_id": [c[1] - 10 for c in cells],
+            "z_text": [f"z = {z:.3f}" for z in neighbours.galaxy_redshift[:k]],
+            "id_text": [str(int(o)) for o in neighbours.object_id[:k]],
+        }
+
+    @property
+    def shown_rows(self) -> list[int]:
+        return list(self.image_source.data["row"])
+
+
+def histogram(values: np.ndarray, bins: int = 20, value_range: tuple[float, float] | None = None):
+    """Counts and edges of finite ``values`` (empty arrays when there are none)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return np.zeros(0), np.zeros(1)
+    return np.histogram(values, bins=bins, range=value_range)
+
+
+def display_range(sample: np.ndarray, marker: float) -> tuple[float, float]:
+    """x range showing the bulk of the real sample (0.5–99.5 percentile) and the current value."""
+    points = list(np.percentile(sample, [0.5, 99.5])) if len(sample) else []
+    if np.isfinite(marker):
+        points.append(marker)
+    if not points:
+        return 0.0, 1.0
+    low, high = min(points), max(points)
+    pad = 0.06 * (high - low) if high > low else max(abs(high), 1.0) * 0.1
+    return low - pad, high + pad
+
+
+class MorphologyView:
+    """Per quantity: the real distribution in the redshift window with this frame's value marked, and this
+    seed's value along the baked redshift grid with the current redshift marked. Plus a table of the numbers."""
+
+    def __init__(self, width: int = 250, height: int = 170):
+        self.histograms, self.series = {}, {}
+        self.hist_sources, self.series_sources = {}, {}
+        self.value_spans, self.redshift_spans = {}, {}
+        self.hist_ranges = {}
+        self._window: WindowMorphology | None = None
+        self._frame: dict[str, float] = {}
+        for name in LIVE_COLUMNS:
+            hist_source = ColumnDataSource({"left": [], "right": [], "top": []}, name=f"hist-{name}")
+            x_range = Range1d(0, 1)
+            fig = figure(width=width, height=height, x_range=x_range, toolbar_location=None, tools="",
+                         title=LABELS[name], name=f"hist-fig-{name}")
+            fig.quad(left="left", right="right", top="top", bottom=0, source=hist_source,
+                     fill_color="#7f9cc8", line_color="#4a6590", fill_alpha=0.8)
+            span = Span(location=0, dimension="height", line_color="#e4572e", line_width=3, visible=False)
+            fig.add_layout(span)
+            fig.yaxis.axis_label = "real galaxies"
+            fig.title.text_font_size = "10pt"
+            self.histograms[name], self.hist_sources[name] = fig, hist_source
+            self.value_spans[name], self.hist_ranges[name] = span, x_range
+
+            series_source = ColumnDataSource({"redshift": [], "value": []}, name=f"series-{name}")
+            series_fig = figure(width=width, height=int(height * 0.85), toolbar_location=None, tools="",
+                                name=f"series-fig-{name}")
+            series_fig.line("redshift", "value", source=series_source, line_color="#e4572e", line_width=2)
+            series_fig.scatter("redshift", "value", source=series_source, size=3, color="#e4572e")
+            z_span = Span(location=0, dimension="height", line_color="#444", line_dash="dashed", line_width=1)
+            series_fig.add_layout(z_span)
+            series_fig.xaxis.axis_label = "redshift"
+            series_fig.yaxis.axis_label = SHORT_LABELS[name]
+            for axis in (*series_fig.axis, *fig.axis):
+                axis.axis_label_text_font_size = "9pt"
+                axis.major_label_text_font_size = "8pt"
+            series_fig.min_border_left = fig.min_border_left = 50
+            self.series[name], self.series_sources[name], self.redshift_spans[name] = series_fig, series_source, z_span
+
+    # -- the real distribution --------------------------------------------------------------------------------
+    def show_real(self, window: WindowMorphology) -> None:
+        self._window = window
+        for name in LIVE_COLUMNS:
+            sample = window.detected(name)
+            counts, edges = histogram(sample)
+            self.hist_sources[name].data = {"left": edges[:-1], "right": edges[1:], "top": counts}
+            self._rescale(name)
+
+    # -- this frame ---------------------------------------------------------------------------------------------
+    def show_frame(self, measurements: dict[str, float], redshift: float) -> None:
+        self._frame = dict(measurements)
+        for name in LIVE_COLUMNS:
+            value = float(measurements.get(name, np.nan))
+            span = self.value_spans[name]
+            span.visible = bool(np.isfinite(value))
+            if np.isfinite(value):
+                span.location = value
+            self._rescale(name)
+            self.redshift_spans[name].location = float(redshift)
+
+    def show_series(self, series: dict[str, np.ndarray]) -> None:
+        for name in LIVE_COLUMNS:
+            self.series_sources[name].data = {"redshift": series["redshift"], "value": series[name]}
+
+    def _rescale(self, name: str) -> None:
+        sample = self._window.detected(name) if self._window is not None else np.zeros(0)
+        low, high = display_range(sample, float(self._frame.get(name, np.nan)))
+        x_range = self.hist_ranges[name]
+        if (x_range.start, x_range.end) != (low, high):
+            x_range.update(start=low, end=high)
+
+    def table_html(self, redshift: float, frame_kind: str) -> str:
+        """The numbers behind the plots, for people (and tests) to read."""
+        window = self._window
+        rows = []
+        for name in LIVE_COLUMNS:
+            value = float(self._frame.get(name, np.nan))
+            sample = window.detected(name) if window is not None else np.zeros(0)
+            if len(sample):
+                median, low, high = np.percentile(sample, [50, 16, 84])
+                real = f"{median:.3g} [{low:.3g}–{high:.3g}]"
+                rank = percentile_of(value, sample)
+                rank_text = f"{rank:.0f}%" if np.isfinite(rank) else "–"
+            else:
+                real, rank_text = "–", "–"
+            value_text = f"{value:.3g}" if np.isfinite(value) else "not detected"
+            rows.append(
+                f"<tr><td>{html.escape(LABELS[name])}</td><td class='frame-value'>{value_text}</td>"
+                f"<td>{real}</td><td>{rank_text}</td></tr>"
+            )
+        if window is None:
+            caption = "real distribution: loading…"
+        elif window.too_few:
+            caption = (f"only {window.n_in_window} survey galaxies with {window.z_min:.2f} ≤ z < {window.z_max:.2f}: "
+                       "too few for a distribution")
+        else:
+            state = "" if window.complete else f" (measuring {window.done}/{len(window.rows)}…)"
+            caption = (f"real: {window.done} of {window.n_in_window} survey galaxies with "
+                       f"{window.z_min:.2f} ≤ z < {window.z_max:.2f}{state}")
+        return (
+            "<table class='morphology-table' style='font-size:0.9em;border-collapse:collapse'>"
+            f"<caption style='caption-side:bottom;text-align:left;color:#666'>{html.escape(caption)}; "
+            f"{PIXEL_NOTE}; Sérsic index not measured live (statmorph takes ~0.6 s a stamp)</caption>"
+            f"<tr><th style='text-align:left'>quantity</th><th>this frame (z={redshift:.2f}, {frame_kind})</th>"
+            "<th>real median [16–84%]</th><th>percentile</th></tr>" + "".join(rows) + "</table>"
+        )

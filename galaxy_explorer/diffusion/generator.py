@@ -1,0 +1,173 @@
+"""``Generator``: load a diffusion checkpoint once, then turn (seed, redshifts, …) into images in survey flux units.
+
+The same seed gives the same initial noise x_T for every redshift (drawn on the CPU from
+``torch.Generator().manual_seed(seed)``, whatever device the network runs on), and the samplers are deterministic,
+so a walk through redshift changes the image continuously. That walk is a path through the model's conditional
+distribution, not the history of one galaxy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError, GalaxyExplorerError
+from .model_io import load_diffusion_checkpoint
+from .prediction import make_eps_function
+from .samplers import SAMPLERS, run_sampler
+
+
+class GenerationError(GalaxyExplorerError, ValueError):
+    """Arguments to ``Generator.frames`` that cannot be sampled (unknown sampler, missing condition, …)."""
+
+
+def initial_noise(seed: int, shape: Sequence[int]) -> torch.Tensor:
+    """x_T for ``seed``: drawn on the CPU so it is the same on every device and in every process."""
+    return torch.randn(tuple(shape), generator=torch.Generator("cpu").manual_seed(int(seed)), dtype=torch.float32)
+
+
+def _validated_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2 ** 63:
+        raise GenerationError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    return int(seed)
+
+
+class Generator:
+    """A loaded diffusion model that draws images at given redshifts (and further conditions) from a seed."""
+
+    def __init__(self, checkpoint_path: Path, model, schedule, normalization, metadata: dict,
+                 device: torch.device, prediction: str = "v"):
+        self.prediction = prediction
+        self.checkpoint_path = Path(checkpoint_path)
+        self.metadata = metadata
+        self.model = model
+        self.schedule = schedule
+        self.normalization = normalization
+        self.device = device
+        config = model.config
+        self.condition_names: tuple[str, ...] = tuple(config.condition_names)
+        self.condition_ranges: dict[str, tuple[float, float]] = {
+            name: (float(lo), float(hi)) for name, (lo, hi) in zip(config.condition_names, config.condition_ranges)}
+        self.bands: tuple[str, ...] = tuple(metadata["bands"])
+        self.image_shape: tuple[int, int, int] = (config.image_channels, config.image_size, config.image_size)
+        self.supports_guidance = float(metadata.get("conditions", {}).get("dropout_probability", 0.0)) > 0
+
+    @classmethod
+    def load(cls, checkpoint: Optional[str | os.PathLike] = None, device: str | torch.device = "cpu") -> "Generator":
+        """Load ``checkpoint`` (default: the shipped ``assets/diffusion-small.safetensors``) onto ``device``."""
+        from ..paths import DEFAULT_DIFFUSION_CHECKPOINT
+
+        path = Path(checkpoint) if checkpoint is not None else DEFAULT_DIFFUSION_CHECKPOINT
+        if checkpoint is None and not path.exists():
+            raise CheckpointError(f"{path}: the shipped diffusion checkpoint is missing; train one with "
+                                  "'galaxy-explorer train' and pass --checkpoint")
+        try:
+            device = torch.device(device)
+        except RuntimeError as exc:
+            raise GenerationError(f"device {device!r} is not a torch device ({exc})") from exc
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise GenerationError(f"device {str(device)!r} requested but CUDA is not available")
+        loaded = load_diffusion_checkpoint(path, device)
+        return cls(loaded.path, loaded.model, loaded.schedule, loaded.normalization, loaded.metadata, device,
+                   loaded.prediction)
+
+    # -- conditions -------------------------------------------------------------------------------------------
+    def _condition_matrix(self, redshifts: np.ndarray, other_conditions: Mapping[str, object]):
+        """(n, k) condition values and an (n, k) mask of conditions left out (null-embedded)."""
+        unknown = sorted(set(other_conditions) - set(self.condition_names[1:]))
+        if unknown:
+            raise GenerationError(f"condition {unknown[0]!r} is not one this model was trained on "
+                                  f"{self.condition_names} ({self.checkpoint_path.name})")
+        n = len(redshifts)
+        values = np.zeros((n, len(self.condition_names)), dtype=np.float32)
+        left_out = np.zeros((n, len(self.condition_names)), dtype=bool)
+        values[:, 0] = redshifts
+        for k, name in enumerate(self.condition_names[1:], start=1):
+            if name not in other_conditions or other_conditions[name] is None:
+                if not self.supports_guidance:
+                    raise GenerationError(f"condition {name!r} is required by {self.checkpoint_path.name} "
+                                          "(it was trained without condition dropout, so it cannot be left out)")
+                left_out[:, k] = True
+                continue
+            column = np.asarray(other_conditions[name], dtype=np.float64)
+            if column.ndim == 0:
+                column = np.full(n, float(column))
+            if column.shape != (n,):
+                raise GenerationError(f"condition {name!r} must be a number or one value per redshift ({n}), "
+                                      f"got shape {column.shape}")
+            values[:, k] = column
+        finite = np.isfinite(values) | left_out
+        if not finite.all():
+            k = int(np.argwhere(~finite)[0][1])
+            raise GenerationError(f"condition {self.condition_names[k]!r} has a non-finite value")
+        for k, name in enumerate(self.condition_names):
+            lo, hi = self.condition_ranges[name]
+            used = values[~left_out[:, k], k]
+            if used.size and (used.min() < lo or used.max() > hi):
+                warnings.warn(f"{name} outside the training range [{lo:g}, {hi:g}] of {self.checkpoint_path.name}: "
+                              "the model extrapolates there", stacklevel=3)
+        return torch.from_numpy(values), torch.from_numpy(left_out)
+
+    # -- sampling ---------------------------------------------------------------------------------------------
+    def frames(self, seed: int, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
+               progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: float = 1.0,
+               **other_conditions) -> np.ndarray:
+        """Images (n, 5, 64, 64) float32 in survey flux units, one per redshift, all from the same x_T.
+
+        ``other_conditions`` give further named conditions (a number, or one per redshift); a condition left out
+        uses the learned null embedding (models trained with condition dropout only). ``guidance_scale`` > 1 applies
+        classifier-free guidance (twice the cost). ``progress(done, total)`` is called with frames finished.
+        """
+        seed = _validated_seed(seed)
+        if sampler not in SAMPLERS:
+            raise GenerationError(f"sampler {sampler!r} is not one of {SAMPLERS}")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
+                not 1 <= int(steps) <= self.schedule.num_steps:
+            raise GenerationError(f"steps must be an integer from 1 to {self.schedule.num_steps}, got {steps!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or int(batch_size) < 1:
+            raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not math.isfinite(guidance_scale) or guidance_scale < 0:
+            raise GenerationError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}")
+        if guidance_scale != 1.0 and not self.supports_guidance:
+            raise GenerationError(f"{self.checkpoint_path.name} was trained without condition dropout, so "
+                                  "classifier-free guidance (guidance_scale != 1) is not available")
+        redshifts = np.atleast_1d(np.asarray(redshifts, dtype=np.float64))
+        if redshifts.ndim != 1:
+            raise GenerationError(f"redshifts must be a number or a 1-D sequence, got shape {redshifts.shape}")
+        conditions, left_out = self._condition_matrix(redshifts, other_conditions)
+        n = len(redshifts)
+        out = np.empty((n,) + self.image_shape, dtype=np.float32)
+        if n == 0:
+            return out
+        for start in range(0, n, int(batch_size)):
+            stop = min(start + int(batch_size), n)
+            out[start:stop] = self._sample_batch(seed, conditions[start:stop], left_out[start:stop], sampler,
+                                                 int(steps), guidance_scale)
+            if progress is not None:
+                progress(stop, n)
+        return out
+
+    def _sample_batch(self, seed: int, conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
+                      steps: int, guidance_scale: float) -> np.ndarray:
+        batch = conditions.shape[0]
+        # One CPU generator per batch: x_T, then (for DDPM) the noise of each step, identical for every frame.
+        noise_source = torch.Generator("cpu").manual_seed(seed)
+        x_T = torch.randn((1,) + self.image_shape, generator=noise_source, dtype=torch.float32)
+
+        def step_noise(_step: int) -> torch.Tensor:
+            fresh = torch.randn((1,) + self.image_shape, generator=noise_source, dtype=torch.float32)
+            return fresh.to(self.device)
+
+        x_T = x_T.to(self.device).expand(batch, *self.image_shape).contiguous()
+        eps = make_eps_function(self.model, self.schedule, self.prediction, conditions.to(self.device),
+                                left_out.to(self.device), guidance_scale)
+        with torch.inference_mode():
+            x0 = run_sampler(sampler, eps, self.schedule, x_T, steps, noise_fn=step_noise)
+            flux = self.normalization.to_flux(x0.float())
+        return flux.detach().to("cpu").numpy().astype(np.float32, copy=False)

@@ -1,0 +1,112 @@
+"""Diffusion checkpoints: the network's weights in safetensors, and a JSON that says how to use them.
+
+The JSON (written by ``galaxy_explorer.checkpoint``) holds the architecture, the condition names and their training
+ranges, the normalization between survey flux and model space, the noise schedule, a description of the training
+data, and the training step and number of images seen. The weights are the EMA weights, the ones to sample with.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from .. import BANDS
+from ..checkpoint import load_checkpoint, load_state_into, resolve_weights_path, save_checkpoint
+from ..errors import CheckpointError
+from .prediction import PREDICTIONS
+from .schedule import NoiseSchedule
+from .unet import ConditionalUNet, UNetConfig
+
+MODEL_KIND = "conditional-ddpm"
+
+
+@dataclass
+class DiffusionCheckpoint:
+    """A loaded diffusion checkpoint: the network (eval mode), its schedule and normalization, and the JSON."""
+
+    path: Path
+    model: ConditionalUNet
+    schedule: NoiseSchedule
+    normalization: Any  # galaxy_explorer.normalization.Normalization
+    metadata: dict[str, Any]
+    prediction: str  # what the network outputs: 'v' or 'eps' (see prediction.py)
+
+
+def checkpoint_metadata(config: UNetConfig, schedule: NoiseSchedule, normalization, *, preset: str,
+                        data: Mapping[str, Any], training: Mapping[str, Any],
+                        prediction: str = "v", condition_dropout: float = 0.0) -> dict[str, Any]:
+    """The JSON description of a diffusion checkpoint (without the format keys the writer adds)."""
+    return {
+        "model": MODEL_KIND,
+        "preset": preset,
+        "bands": list(BANDS),
+        "image_shape": [config.image_channels, config.image_size, config.image_size],
+        "architecture": config.to_dict(),
+        "conditions": {
+            "names": list(config.condition_names),
+            "training_ranges": {name: list(r) for name, r in zip(config.condition_names, config.condition_ranges)},
+            # Classifier-free guidance needs a model that saw its null condition in training.
+            "dropout_probability": float(condition_dropout),
+        },
+        "normalization": normalization.to_dict(),
+        "schedule": schedule.to_dict(),
+        "prediction": prediction,
+        "weights": "ema",
+        "data": dict(data),
+        "training": dict(training),
+    }
+
+
+def save_diffusion_checkpoint(path: str | os.PathLike, model: torch.nn.Module, metadata: Mapping[str, Any]) -> Path:
+    """Write ``model``'s weights and ``metadata`` atomically as ``path`` (.safetensors) + .json."""
+    tensors = {name: t.detach().float() if t.is_floating_point() else t.detach()
+               for name, t in model.state_dict().items()}
+    return save_checkpoint(path, tensors, metadata)
+
+
+def _require(metadata: Mapping[str, Any], key: str, kind: type, source: Path):
+    if key not in metadata:
+        raise CheckpointError(f"{source}: checkpoint description lacks key {key!r}")
+    value = metadata[key]
+    if not isinstance(value, kind):
+        raise CheckpointError(f"{source}: key {key!r} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def load_diffusion_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> DiffusionCheckpoint:
+    """Load weights and description; every inconsistency is a ``CheckpointError`` naming the file and key."""
+    from ..normalization import Normalization
+
+    weights_path = resolve_weights_path(path)
+    tensors, metadata = load_checkpoint(weights_path, device="cpu")
+    json_path = weights_path.with_suffix(".json")
+    if metadata.get("model") != MODEL_KIND:
+        raise CheckpointError(f"{json_path}: key 'model' is {metadata.get('model')!r}, expected {MODEL_KIND!r} "
+                              "(not a diffusion checkpoint)")
+    config = UNetConfig.from_dict(_require(metadata, "architecture", dict, json_path), source=str(json_path))
+    schedule = NoiseSchedule.from_dict(_require(metadata, "schedule", dict, json_path), source=str(json_path))
+    try:
+        normalization = Normalization.from_dict(_require(metadata, "normalization", dict, json_path))
+    except CheckpointError:
+        raise
+    except Exception as exc:  # the normalization's own error names its key; add the file
+        raise CheckpointError(f"{json_path}: invalid 'normalization' ({exc})") from exc
+    prediction = _require(metadata, "prediction", str, json_path)
+    if prediction not in PREDICTIONS:
+        raise CheckpointError(f"{json_path}: key 'prediction' is {prediction!r}, expected one of {PREDICTIONS}")
+    bands = _require(metadata, "bands", list, json_path)
+    if len(bands) != config.image_channels:
+        raise CheckpointError(f"{json_path}: key 'bands' lists {len(bands)} bands, the network has "
+                              f"{config.image_channels} image channels")
+    model = ConditionalUNet(config)
+    load_state_into(model, tensors, weights_path)
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{weights_path}: tensor {name!r} holds NaN or infinite values")
+    model.to(device).eval().requires_grad_(False)
+    return DiffusionCheckpoint(weights_path, model, schedule, normalization, metadata, prediction)
+

@@ -1,0 +1,430 @@
+"""``galaxy-explorer evaluate``: generate galaxies at the test split's redshifts and compare them with the real ones.
+
+Steps, each visible on a progress bar:
+1. choose N real galaxies of the test file at random (``seed``) and read their images and redshifts;
+2. generate galaxy i at the redshift of real galaxy i from seed ``seed + i`` (so every galaxy has its own noise,
+   and the whole run is reproducible);
+3. measure real and generated images with one morphology pipeline (:func:`galaxy_explorer.morphology.measure`),
+   and predict their redshifts with one CNN (:class:`galaxy_explorer.redshift_predictor.RedshiftPredictor`);
+4. compare: photo-z metrics, per-bin means with 95% intervals, KS and Wasserstein distances, the size-redshift
+   relation (built-in synthetic survey: against the known truth), and the quality checks of issue 6;
+5. write ``report.html`` (self-contained) and ``metrics.json`` into the output folder, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import morphology
+from ..atomic import atomic_path
+from ..errors import GalaxyExplorerError
+from ..photoz_metrics import BIN_WIDTH, photoz_metrics, redshift_bin_edges
+from . import figures
+from . import statistics as st
+
+COMPARED_METRICS_FAST = ("ellipticity", "semi_major_axis", "semi_minor_axis", "isophotal_area",
+                         "half_light_radius", "ellipticity_psf_corrected", "half_light_radius_psf_corrected")
+COMPARED_METRICS_FULL = COMPARED_METRICS_FAST + ("sersic_index", "sersic_half_light_radius", "sersic_ellipticity",
+                                                 "gini", "m20", "concentration", "asymmetry")
+PLOTTED_METRICS_FAST = ("ellipticity", "semi_major_axis", "isophotal_area", "half_light_radius")
+PLOTTED_METRICS_FULL = ("ellipticity", "semi_major_axis", "sersic_index", "isophotal_area", "half_light_radius",
+                        "concentration")
+QUALITY_METRICS = ("ellipticity", "semi_major_axis", "isophotal_area", "half_light_radius")
+UNITS = {
+    "ellipticity": "1 - b/a", "ellipticity_psf_corrected": "1 - b/a", "sersic_ellipticity": "1 - b/a",
+    "semi_major_axis": "pixels", "semi_minor_axis": "pixels", "half_light_radius": "pixels",
+    "half_light_radius_psf_corrected": "pixels", "sersic_half_light_radius": "pixels (semi-major)",
+    "isophotal_area": "pixels²", "sersic_index": "n", "gini": "Gini", "m20": "M20",
+    "concentration": "C", "asymmetry": "A",
+}
+
+# Issue 6: what the shipped model must show on the built-in survey's test split.
+QUALITY_Z_MAX = 2.0
+QUALITY_INSIDE_FRACTION = 0.80
+QUALITY_MAX_ABS_BIAS = 0.02
+QUALITY_MAX_NMAD_RATIO = 1.5
+QUALITY_SIZE_Z_RANGE = (0.1, 2.0)
+QUALITY_MAX_SIZE_DEVIATION = 0.15
+MIN_GALAXIES_PER_SIZE_BIN = 10  # a median of fewer scatters by >~15% (0.2-0.3 dex size scatter): reported, not judged
+GRID_COLUMNS = 8
+
+SYNTHETIC_NOTE = ("The data are the built-in SYNTHETIC survey (simulated HSC-like galaxies with known physics), "
+                  "not real observations; 'real' below means 'from the survey file'.")
+
+
+class EvaluationError(GalaxyExplorerError, ValueError):
+    """Evaluation options that cannot work with the given checkpoint or data."""
+
+
+@dataclass
+class EvaluationConfig:
+    out: str
+    checkpoint: str | None = None  # None -> paths.DEFAULT_DIFFUSION_CHECKPOINT
+    data: str | None = None  # None -> the built-in synthetic survey's testing split
+    n: int = 500
+    seed: int = 0
+    sampler: str = "dpmpp2m"
+    steps: int = 20
+    redshift_checkpoint: str | None = None  # None -> paths.DEFAULT_REDSHIFT_CHECKPOINT
+    mode: str = "full"
+    workers: int = 1
+    detection_band: str = "i"
+    device: str = "cpu"
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        if isinstance(self.n, bool) or int(self.n) < 2:
+            raise EvaluationError(f"n must be an integer >= 2 (galaxies to compare), got {self.n!r}")
+        if int(self.seed) < 0:
+            raise EvaluationError(f"seed must be >= 0, got {self.seed!r}")
+        if self.mode not in morphology.MODES:
+            raise EvaluationError(f"mode {self.mode!r} is not one of {morphology.MODES}")
+        if int(self.workers) < 1:
+            raise EvaluationError(f"workers must be >= 1, got {self.workers!r}")
+        if self.threads is not None and int(self.threads) < 1:
+            raise EvaluationError(f"threads must be >= 1, got {self.threads!r}")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _progress_bar(enabled: bool, total: int, description: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="galaxy", disable=not enabled, leave=False)
+
+
+def _bar_callback(bar):
+    def update(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+    return update
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf -> null; numpy types -> Python (strict JSON, as browsers and jq read it)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def is_builtin_synthetic(survey, data_path: Path) -> bool:
+    """Built-in survey split, or a mock written with its truth columns (same population and true relations)."""
+    from ..survey import builtin_survey_path
+
+    if getattr(survey, "synthetic", False) or "true_r_e_arcsec" in survey.columns:
+        return True
+    try:
+        return any(data_path.resolve() == Path(builtin_survey_path(split)).resolve()
+                   for split in ("training", "validation", "testing"))
+    except Exception:  # noqa: BLE001 - deciding a label must not break the run
+        return False
+
+
+def choose_rows(n_rows: int, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct rows drawn at random with ``seed``, in file order (reads are faster in order)."""
+    if n > n_rows:
+        raise EvaluationError(f"--n {n} is more than the {n_rows} galaxies in the data file")
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=n, replace=False))
+
+
+def size_estimate_arcsec(measured: dict, mode: str, pixel_scale: float) -> np.ndarray:
+    """An intrinsic semi-major-axis half-light radius, in arcsec, from the morphology measurements.
+
+    full: the PSF-convolved Sérsic fit's r_e. fast: the PSF-corrected circular half-light radius divided by
+    sqrt(b/a) (a circle holding half the light of an ellipse has radius ~ sqrt(a b)).
+    """
+    if mode == "full":
+        return measured["sersic_half_light_radius"] * pixel_scale
+    ellipticity = np.where(np.isfinite(measured["ellipticity_psf_corrected"]),
+                           measured["ellipticity_psf_corrected"], measured["ellipticity"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return measured["half_light_radius_psf_corrected"] / np.sqrt(1.0 - np.clip(ellipticity, 0, 0.95)) \
+            * pixel_scale
+
+
+def size_redshift_relation(real_size, generated_size, redshift, true_size_function, catalogue_truth=None) -> dict:
+    """Median size per bin for real and generated galaxies against the true median relation, 0.1 < z < 2.
+
+    The maximum deviation counts bins with at least ``MIN_GALAXIES_PER_SIZE_BIN`` measured galaxies.
+
+    The true median changes fast with z inside a bin at low z, so each galaxy's size is first divided by the true
+    median *at its own redshift*; a bin's relative deviation is the median of those ratios minus 1, and its
+    recovered median size is that ratio times the true median at the bin's median redshift.
+    """
+    low, high = QUALITY_SIZE_Z_RANGE
+    edges = np.unique(np.clip(np.append(np.arange(0.0, high + 1e-9, BIN_WIDTH), [low]), low, high))
+    truth_per_galaxy = np.asarray(true_size_function(redshift), dtype=np.float64)
+    out: dict[str, Any] = {"z_range": [low, high], "edges": edges}
+    samples = {"real": real_size, "generated": generated_size}
+    if catalogue_truth is not None:
+        samples["catalogue_truth"] = catalogue_truth
+    for key, values in samples.items():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.asarray(values, dtype=np.float64) / truth_per_galaxy
+        rows = []
+        for (z_low, z_high), mask in zip(zip(edges[:-1], edges[1:]), st.bin_masks(redshift, edges)):
+            inside = ratio[mask]
+            ok = np.isfinite(inside)
+            z_median = float(np.median(redshift[mask])) if mask.any() else float((z_low + z_high) / 2)
+            truth = float(np.asarray(true_size_function(np.array([z_median])))[0])
+            median_ratio = float(np.median(inside[ok])) if ok.any() else float("nan")
+            rows.append({"z_low": float(z_low), "z_high": float(z_high), "z_median": z_median, "n": int(ok.sum()),
+                         "true_median": truth, "median": median_ratio * truth,
+                         "relative_deviation": median_ratio - 1.0})
+        out[key] = rows
+    curve_z = np.linspace(0.02, max(high, float(np.nanmax(redshift)) if len(redshift) else high), 80)
+    out["true_curve"] = {"redshift": curve_z, "median_size_arcsec": np.asarray(true_size_function(curve_z))}
+    out["min_galaxies_per_bin"] = MIN_GALAXIES_PER_SIZE_BIN
+    for key in samples:
+        deviations = [abs(r["relative_deviation"]) for r in out[key]
+                      if np.isfinite(r["relative_deviation"]) and r["n"] >= MIN_GALAXIES_PER_SIZE_BIN]
+        out[f"max_relative_deviation_{key}"] = max(deviations) if deviations else float("nan")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- main entry
+def run_evaluation(config: EvaluationConfig) -> dict:
+    """Run everything and write ``report.html`` and ``metrics.json`` into ``config.out``; returns the metrics."""
+    from ..diffusion.generator import Generator
+    from ..paths import DEFAULT_DIFFUSION_CHECKPOINT, DEFAULT_REDSHIFT_CHECKPOINT
+    from ..redshift_predictor import RedshiftPredictor
+    from ..survey import Survey, builtin_survey_path
+    from .report import write_report
+
+    config.check()
+    if config.threads is not None:
+        import torch
+
+        torch.set_num_threads(int(config.threads))
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    out_dir = Path(config.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EvaluationError(f"--out {out_dir} exists and is not a folder")
+
+    checkpoint = Path(config.checkpoint) if config.checkpoint else DEFAULT_DIFFUSION_CHECKPOINT
+    redshift_checkpoint = Path(config.redshift_checkpoint) if config.redshift_checkpoint else \
+        DEFAULT_REDSHIFT_CHECKPOINT
+    data_path = Path(config.data) if config.data else Path(builtin_survey_path("testing"))
+    generator = Generator.load(checkpoint, device=config.device)
+    predictor = RedshiftPredictor.load(redshift_checkpoint, device=config.device)
+
+    with Survey(data_path) as survey:
+        if tuple(survey.bands) != tuple(generator.bands):
+            raise EvaluationError(f"{data_path}: bands {survey.bands} differ from the model's {generator.bands}")
+        rows = choose_rows(len(survey), int(config.n), int(config.seed))
+        redshift = np.asarray(survey.redshift[rows], dtype=np.float64)
+        real_images = np.asarray(survey.images(rows), dtype=np.float32)
+        synthetic = is_builtin_synthetic(survey, data_path)
+        other_conditions = {name: survey.column(name, rows) for name in generator.condition_names[1:]
+                            if name in survey.columns}
+        catalogue_truth = survey.column("true_r_e_arcsec", rows) if "true_r_e_arcsec" in survey.columns else None
+    if real_images.shape[1:] != tuple(generator.image_shape):
+        raise EvaluationError(f"{data_path}: images are {real_images.shape[1:]}, the model makes "
+                              f"{tuple(generator.image_shape)}")
+    timings["read_data_s"] = time.perf_counter() - started
+
+    # -- generate: galaxy i from seed + i at real galaxy i's redshift
+    tick = time.perf_counter()
+    generated_images = np.empty_like(real_images)
+    seeds = int(config.seed) + np.arange(len(rows))
+    with _progress_bar(config.progress, len(rows), "generating") as bar:
+        for i, (galaxy_seed, z) in enumerate(zip(seeds, redshift)):
+            conditions = {name: values[i:i + 1] for name, values in other_conditions.items()}
+            generated_images[i] = generator.frames(int(galaxy_seed), [z], sampler=config.sampler,
+                                                   steps=int(config.steps), batch_size=1, **conditions)[0]
+            bar.update(1)
+    timings["generate_s"] = time.perf_counter() - tick
+
+    # -- measure both with one pipeline
+    tick = time.perf_counter()
+    psf_fwhm, psf_beta = _psf_for(config.detection_band, synthetic)
+    measured = {}
+    for key, images in (("real", real_images), ("generated", generated_images)):
+        with _progress_bar(config.progress, len(images), f"morphology ({key}, {config.mode})") as bar:
+            measured[key] = morphology.measure(images, mode=config.mode, detection_band=config.detection_band,
+                                               workers=int(config.workers), bands=tuple(generator.bands),
+                                               psf_fwhm_arcsec=psf_fwhm, psf_moffat_beta=psf_beta,
+                                               progress=_bar_callback(bar))
+    timings["morphology_s"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    predicted = {key: predictor.predict(images) for key, images in (("real", real_images),
+                                                                     ("generated", generated_images))}
+    timings["redshift_prediction_s"] = time.perf_counter() - tick
+
+    metrics = compare(config, measured, predicted, redshift, synthetic, catalogue_truth)
+    metrics["config"] = {
+        **{k: v for k, v in asdict(config).items() if k not in ("out", "progress", "extra")},
+        "checkpoint": str(generator.checkpoint_path), "data": str(data_path),
+        "redshift_checkpoint": str(redshift_checkpoint), "rows": rows,
+        "generation_seeds": f"galaxy i uses seed {int(config.seed)} + i", "psf_fwhm_arcsec": psf_fwhm,
+        "psf_moffat_beta": psf_beta, **config.extra,
+    }
+    metrics["checkpoint_metadata"] = {
+        "diffusion": {k: generator.metadata.get(k) for k in ("preset", "data", "training") if k in generator.metadata},
+        "redshift_cnn": {k: predictor.metadata.get(k) for k in ("data", "training") if k in predictor.metadata},
+    }
+    metrics["synthetic_data"] = synthetic
+    metrics["note"] = SYNTHETIC_NOTE if synthetic else "Survey data from " + str(data_path)
+    timings["total_s"] = time.perf_counter() - started
+    metrics["timings"] = timings
+
+    # -- figures and files
+    grid = _grid_indices(redshift, GRID_COLUMNS)
+    images = {"real": real_images[grid], "generated": generated_images[grid], "redshift": redshift[grid]}
+    figure_png = make_figures(metrics, measured, predicted, redshift, images, tuple(generator.bands), config.mode)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    safe = json_safe(metrics)
+    with atomic_path(out_dir / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(safe, indent=2, allow_nan=False) + "\n")
+    write_report(out_dir / "report.html", safe, figure_png)
+    return safe
+
+
+def _psf_for(band: str, synthetic: bool) -> tuple[float | None, float]:
+    """The built-in survey's own PSF when evaluating on it; HSC median seeing otherwise."""
+    if synthetic:
+        try:
+            from ..synthetic import observation
+            return float(observation.PSF_FWHM_ARCSEC[band]), float(observation.MOFFAT_BETA)
+        except (ImportError, AttributeError, KeyError):
+            pass
+    return None, morphology.MOFFAT_BETA
+
+
+def _grid_indices(redshift: np.ndarray, count: int) -> np.ndarray:
+    """Galaxies at evenly spaced redshift quantiles, low to high."""
+    order = np.argsort(redshift, kind="stable")
+    picks = np.unique(np.linspace(0, len(order) - 1, min(count, len(order))).round().astype(int))
+    return order[picks]
+
+
+def compare(config: EvaluationConfig, measured: dict, predicted: dict, redshift: np.ndarray, synthetic: bool,
+            catalogue_truth) -> dict:
+    """Every number of the report (see the module docstring)."""
+    edges = redshift_bin_edges(redshift, BIN_WIDTH)
+    compared = COMPARED_METRICS_FULL if config.mode == "full" else COMPARED_METRICS_FAST
+    out: dict[str, Any] = {"redshift_bin_edges": edges, "n": int(len(redshift)), "mode": config.mode}
+
+    out["redshift_prediction"] = {
+        "real": photoz_metrics(predicted["real"], redshift),
+        "generated": photoz_metrics(predicted["generated"], redshift),
+        "description": "real: CNN prediction vs spectroscopic z; generated: CNN prediction vs conditioning z",
+    }
+    out["detections"] = {
+        key: {"n": int(len(m["flag"])),
+              "no_detection_fraction": float(np.mean((m["flag"] & morphology.NO_DETECTION) > 0)),
+              "flag_counts": {name: int(((m["flag"] & bit) > 0).sum()) for bit, name in morphology.FLAG_NAMES.items()}}
+        for key, m in measured.items()
+    }
+    per_metric = {}
+    for name in compared:
+        real, generated = measured["real"][name], measured["generated"][name]
+        per_metric[name] = {
+            "units": UNITS.get(name, ""),
+            "real": st.summary(real), "generated": st.summary(generated),
+            "overall": st.distribution_distance(real, generated),
+            "binned_means": {"real": st.binned_means(real, redshift, edges, seed=config.seed),
+                             "generated": st.binned_means(generated, redshift, edges, seed=config.seed + 7919)},
+            "bins": st.binned_distances(real, generated, redshift, redshift, edges),
+        }
+    out["morphology"] = per_metric
+
+    quality: dict[str, Any] = {"z_max": QUALITY_Z_MAX, "source": "issue 6 acceptance criteria"}
+    inside = {name: st.means_inside_real_interval(per_metric[name]["binned_means"]["real"],
+                                                  per_metric[name]["binned_means"]["generated"], QUALITY_Z_MAX)
+              for name in QUALITY_METRICS}
+    counted = sum(v["bins_counted"] for v in inside.values())
+    fraction = sum(v["bins_inside"] for v in inside.values()) / counted if counted else float("nan")
+    quality["binned_means_inside_real_95ci"] = {
+        "per_metric": inside, "fraction": fraction, "threshold": QUALITY_INSIDE_FRACTION,
+        "passes": bool(np.isfinite(fraction) and fraction >= QUALITY_INSIDE_FRACTION)}
+
+    low_z = redshift < QUALITY_Z_MAX
+    photoz_low = {key: photoz_metrics(predicted[key][low_z], redshift[low_z])["overall"]
+                  for key in ("real", "generated")}
+    ratio = photoz_low["generated"]["sigma_nmad"] / photoz_low["real"]["sigma_nmad"] \
+        if photoz_low["real"]["sigma_nmad"] > 0 else float("nan")
+    abs_bias = abs(photoz_low["generated"]["bias"])
+    quality["redshift_predictor_z_lt_2"] = {
+        "abs_bias_generated": abs_bias, "abs_bias_real": abs(photoz_low["real"]["bias"]),
+        "sigma_nmad_generated": photoz_low["generated"]["sigma_nmad"],
+        "sigma_nmad_real": photoz_low["real"]["sigma_nmad"], "sigma_nmad_ratio": ratio,
+        "max_abs_bias": QUALITY_MAX_ABS_BIAS, "max_sigma_nmad_ratio": QUALITY_MAX_NMAD_RATIO,
+        "passes": bool(abs_bias <= QUALITY_MAX_ABS_BIAS and np.isfinite(ratio) and ratio <= QUALITY_MAX_NMAD_RATIO)}
+
+    out["size_redshift"] = None
+    quality["size_redshift"] = None
+    if synthetic:
+        from ..synthetic import true_median_size_arcsec
+
+        pixel_scale = morphology.PIXEL_SCALE_ARCSEC
+        relation = size_redshift_relation(
+            size_estimate_arcsec(measured["real"], config.mode, pixel_scale),
+            size_estimate_arcsec(measured["generated"], config.mode, pixel_scale),
+            redshift, true_median_size_arcsec, catalogue_truth)
+        relation["size_estimate"] = ("Sérsic-fit semi-major r_e" if config.mode == "full" else
+                                     "PSF-corrected half-light radius / sqrt(b/a) (fast mode; cruder)")
+        out["size_redshift"] = relation
+        deviation = relation["max_relative_deviation_generated"]
+        quality["size_redshift"] = {
+            "z_range": list(QUALITY_SIZE_Z_RANGE), "max_relative_deviation_generated": deviation,
+            "max_relative_deviation_real": relation["max_relative_deviation_real"],
+            "threshold": QUALITY_MAX_SIZE_DEVIATION, "min_galaxies_per_bin": MIN_GALAXIES_PER_SIZE_BIN,
+            "passes": bool(np.isfinite(deviation) and deviation <= QUALITY_MAX_SIZE_DEVIATION)}
+    out["quality_checks"] = quality
+    return out
+
+
+def make_figures(metrics, measured, predicted, redshift, grid_images, bands, mode) -> dict[str, tuple[str, bytes]]:
+    """{figure id: (caption, PNG bytes)} in report order."""
+    plotted = PLOTTED_METRICS_FULL if mode == "full" else PLOTTED_METRICS_FAST
+    per_metric = metrics["morphology"]
+    binned = {name: per_metric[name]["binned_means"] for name in plotted}
+    distance_bins = {name: {"bins": per_metric[name]["bins"], "real_std": per_metric[name]["real"]["std"]}
+                     for name in plotted}
+    out = {
+        "fig-redshift-scatter": ("CNN-predicted redshift against the spectroscopic redshift of the real galaxies "
+                                 "(left) and the conditioning redshift of the generated ones (right); dashed: "
+                                 "|dz| = 0.15.",
+                                 figures.redshift_scatter(redshift, predicted["real"], redshift,
+                                                          predicted["generated"])),
+        "fig-loss-vs-redshift": ("Mean redshift loss 1 - 1/(1 + (dz/0.15)²) per Δz = 0.2 bin.",
+                                 figures.loss_vs_redshift(metrics["redshift_prediction"]["real"]["bins"],
+                                                          metrics["redshift_prediction"]["generated"]["bins"])),
+        "fig-histograms": ("Distributions of each metric, real vs generated; bottom row: log counts.",
+                           figures.histograms(measured["real"], measured["generated"], plotted, UNITS)),
+        "fig-binned-means": ("Per-redshift-bin means: real galaxies' 95% bootstrap interval (band) and the "
+                             "generated galaxies' means with their intervals.",
+                             figures.binned_means(binned, plotted, UNITS)),
+        "fig-distances": ("Kolmogorov-Smirnov statistic and Wasserstein distance between real and generated "
+                          "distributions in each redshift bin.", figures.distances_per_bin(distance_bins, plotted)),
+        "fig-image-grid": ("Real (top) and generated (bottom) galaxies at the same redshift (Lupton i,r,g composite, "
+                           "fixed stretch).", figures.image_grid(grid_images["real"], grid_images["generated"],
+                                                                 grid_images["redshift"], bands)),
+    }
+    if metrics.get("size_redshift"):
+        out["fig-size-redshift"] = ("Median intrinsic size against redshift, measured from real and generated "
+                                    "galaxies, with the synthetic survey's true median relation.",
+                                    figures.size_redshift(metrics["size_redshift"]))
+    return out

@@ -1,0 +1,155 @@
+"""The self-contained HTML report: figures embedded as base64 PNGs, numbers in tables, no external resources."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from ..atomic import atomic_path
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1180px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+.note { background: #fff4e5; border-left: 4px solid #e66100; padding: 0.6em 1em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; } figcaption { color: #555; font-size: 0.9em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } th { background: #f4f4f4; }
+td:first-child, th:first-child { text-align: left; }
+.pass { color: #1a7f37; font-weight: bold; } .fail { color: #c62828; font-weight: bold; }
+"""
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _figure(figure_id: str, caption: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure id="{figure_id}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _verdict(passes) -> str:
+    if passes is None:
+        return "–"
+    return '<span class="pass">pass</span>' if passes else '<span class="fail">fail</span>'
+
+
+def render_html(metrics: dict, figures: dict[str, tuple[str, bytes]]) -> str:
+    config = metrics["config"]
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Galaxy Explorer evaluation"
+             f"</title><style>{STYLE}</style></head><body>",
+             "<h1>Galaxy Explorer: evaluation report</h1>",
+             f"<p class='note'>{html.escape(metrics['note'])}</p>",
+             "<p>" + html.escape(f"{metrics['n']} galaxies from {config['data']}; generated with "
+                                 f"{config['checkpoint']} ({config['sampler']}, {config['steps']} steps, "
+                                 f"{config['generation_seeds']}); morphology mode {metrics['mode']}, detection "
+                                 f"band {config['detection_band']}; redshift CNN {config['redshift_checkpoint']}.")
+             + "</p>"]
+
+    quality = metrics["quality_checks"]
+    rows = []
+    inside = quality["binned_means_inside_real_95ci"]
+    rows.append(["per-bin means (ellipticity, semi-major axis, isophotal area, half-light radius) inside the real "
+                 "95% interval, z < 2", f"{_fmt(inside['fraction'])} of bins", f"≥ {inside['threshold']}",
+                 _verdict(inside["passes"])])
+    photoz = quality["redshift_predictor_z_lt_2"]
+    rows.append(["redshift CNN on generated galaxies, |bias|, z < 2", _fmt(photoz["abs_bias_generated"]),
+                 f"≤ {photoz['max_abs_bias']}", _verdict(photoz["passes"])])
+    rows.append(["σ_NMAD generated / real, z < 2", _fmt(photoz["sigma_nmad_ratio"]),
+                 f"≤ {photoz['max_sigma_nmad_ratio']}", ""])
+    if quality.get("size_redshift"):
+        size = quality["size_redshift"]
+        rows.append(["size–redshift relation from generated galaxies, max relative deviation from the truth, "
+                     "0.1 < z < 2", _fmt(size["max_relative_deviation_generated"]), f"≤ {size['threshold']}",
+                     _verdict(size["passes"])])
+    parts.append("<h2>Quality checks</h2><table><tr><th>check</th><th>value</th><th>required</th><th></th></tr>"
+                 + "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+                 + "</table>")
+
+    parts.append("<h2>Redshift prediction</h2>")
+    prediction = metrics["redshift_prediction"]
+    keys = ("n", "bias", "sigma_nmad", "outlier_fraction", "mean_loss")
+    parts.append(_table(["sample"] + list(keys), [[key] + [prediction[key]["overall"][k] for k in keys]
+                                                 for key in ("real", "generated")]))
+    for figure_id in ("fig-redshift-scatter", "fig-loss-vs-redshift"):
+        parts.append(_figure(figure_id, *figures[figure_id]))
+    bin_rows = []
+    for real_bin, generated_bin in zip(prediction["real"]["bins"], prediction["generated"]["bins"]):
+        bin_rows.append([f"{real_bin['z_low']:.1f}–{real_bin['z_high']:.1f}", real_bin["n"], real_bin["bias"],
+                         generated_bin["bias"], real_bin["sigma_nmad"], generated_bin["sigma_nmad"],
+                         real_bin["outlier_fraction"], generated_bin["outlier_fraction"], real_bin["mean_loss"],
+                         generated_bin["mean_loss"]])
+    parts.append(_table(["z bin", "n", "bias real", "bias gen.", "σ_NMAD real", "σ_NMAD gen.", "outliers real",
+                         "outliers gen.", "loss real", "loss gen."], bin_rows))
+
+    parts.append("<h2>Morphology</h2>")
+    detections = metrics["detections"]
+    parts.append("<p>" + html.escape(
+        f"No central detection: real {detections['real']['no_detection_fraction']:.1%}, generated "
+        f"{detections['generated']['no_detection_fraction']:.1%} (left out of every statistic below).") + "</p>")
+    morphology_rows = []
+    for name, values in metrics["morphology"].items():
+        morphology_rows.append([name, values["units"], values["real"]["n_valid"], values["real"]["mean"],
+                                values["generated"]["n_valid"], values["generated"]["mean"],
+                                values["overall"]["ks_statistic"], values["overall"]["ks_pvalue"],
+                                values["overall"]["wasserstein"]])
+    parts.append(_table(["metric", "units", "n real", "mean real", "n gen.", "mean gen.", "KS", "KS p-value",
+                         "Wasserstein"], morphology_rows))
+    for figure_id in ("fig-histograms", "fig-binned-means", "fig-distances"):
+        parts.append(_figure(figure_id, *figures[figure_id]))
+    parts.append("<details><summary>KS statistic and Wasserstein distance per redshift bin</summary>")
+    for name, values in metrics["morphology"].items():
+        parts.append(f"<h3>{html.escape(name)}</h3>" + _table(
+            ["z bin", "n real", "n gen.", "KS", "Wasserstein", "mean real", "95% interval real", "mean gen."],
+            [[f"{b['z_low']:.1f}–{b['z_high']:.1f}", b["n_real"], b["n_generated"], b["ks_statistic"],
+              b["wasserstein"], r["mean"], f"{_fmt(r['ci_low'])} – {_fmt(r['ci_high'])}", g["mean"]]
+             for b, r, g in zip(values["bins"], values["binned_means"]["real"],
+                                values["binned_means"]["generated"])]))
+    parts.append("</details>")
+
+    parts.append("<h2>Galaxies at matched redshift</h2>")
+    parts.append(_figure("fig-image-grid", *figures["fig-image-grid"]))
+
+    if metrics.get("size_redshift"):
+        relation = metrics["size_redshift"]
+        parts.append("<h2>Size–redshift relation</h2><p>" + html.escape(
+            f"Size estimate: {relation['size_estimate']}. Truth: the synthetic survey's median semi-major r_e.")
+            + "</p>")
+        parts.append(_figure("fig-size-redshift", *figures["fig-size-redshift"]))
+        parts.append(_table(["z bin", "true median (″)", "n real", "real median", "real dev.", "n gen.",
+                             "generated median", "generated dev."],
+                            [[f"{r['z_low']:.1f}–{r['z_high']:.1f}", r["true_median"], r["n"], r["median"],
+                              r["relative_deviation"], g["n"], g["median"], g["relative_deviation"]]
+                             for r, g in zip(relation["real"], relation["generated"])]))
+        parts.append("<p>" + html.escape(
+            f"Bins with fewer than {relation['min_galaxies_per_bin']} measured galaxies are shown but not judged "
+            "(their medians are too noisy).") + "</p>")
+
+    parts.append("<h2>Run</h2><pre>" + html.escape(json.dumps(
+        {k: v for k, v in config.items() if k != "rows"}, indent=1)) + "\n" + html.escape(
+        json.dumps(metrics.get("timings", {}), indent=1)) + "</pre>")
+    parts.append("<p>Every number above is in metrics.json beside this file.</p></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(path: str | Path, metrics: dict, figures: dict[str, tuple[str, bytes]]) -> Path:
+    """Write the report atomically; ``metrics`` must already be JSON-safe (see ``pipeline.json_safe``)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(render_html(metrics, figures), encoding="utf-8")
+    return path

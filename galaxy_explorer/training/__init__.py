@@ -1,0 +1,1 @@
+"""Training pipelines: the diffusion model (``diffusion``); the redshift CNN lives beside it."""

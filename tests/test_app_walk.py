@@ -1,0 +1,89 @@
+"""The per-seed frame cache behind the redshift slider, and the coarse-to-fine baking order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from galaxy_explorer.app_parts.walk import FrameCache, WalkCaches, WalkKey, bake_order
+
+
+def key(seed: int = 1) -> WalkKey:
+    return WalkKey("model.safetensors", seed, "dpmpp2m", 20)
+
+
+def stamp(value: float) -> np.ndarray:
+    return np.full((5, 4, 4), value, dtype=np.float32)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 100])
+def test_bake_order_visits_every_grid_point_once(n):
+    order = bake_order(n)
+    assert sorted(order) == list(range(n))
+
+
+def test_bake_order_starts_with_both_ends_then_fills_gaps_evenly():
+    n = 64
+    order = bake_order(n)
+    assert order[:3] == [0, 63, 31]
+    for k in (4, 8, 16, 32):
+        largest_gap = np.max(np.diff(sorted(order[:k])))
+        assert largest_gap <= 2 * (n - 1) / (k - 1), f"after {k} frames the largest gap is {largest_gap}"
+
+
+def test_nearest_returns_the_closest_cached_frame_grid_or_exact():
+    cache = FrameCache(key(), np.linspace(0, 4, 5))
+    assert cache.nearest(1.3) is None
+    cache.add(1.0, stamp(1), {"ellipticity": 0.1})
+    cache.add(2.0, stamp(2), {"ellipticity": 0.2})
+    assert cache.nearest(1.3).redshift == 1.0
+    assert cache.nearest(1.7).redshift == 2.0
+    exact = cache.add(1.37, stamp(3), {"ellipticity": 0.3})
+    assert cache.nearest(1.36) is exact and not exact.exact_grid
+    assert cache.get(1.3700000001) is exact
+
+
+def test_missing_grid_frames_come_in_baking_order_and_exact_frames_do_not_count():
+    grid = np.linspace(0, 4, 9)
+    cache = FrameCache(key(), grid)
+    assert cache.missing_grid_indices() == bake_order(9)
+    cache.add(grid[0], stamp(0), {})
+    cache.add(1.234, stamp(0), {})  # an exact frame off the grid
+    assert cache.n_baked == 1
+    assert cache.missing_grid_indices()[0] == 8
+    for z in grid:
+        cache.add(z, stamp(z), {})
+    assert cache.complete and cache.missing_grid_indices() == []
+
+
+def test_grid_series_is_sorted_by_redshift_and_keeps_undetected_as_nan():
+    grid = np.linspace(0, 2, 3)
+    cache = FrameCache(key(), grid)
+    cache.add(2.0, stamp(0), {"ellipticity": 0.5})
+    cache.add(0.0, stamp(0), {"ellipticity": float("nan")})
+    cache.add(0.7, stamp(0), {"ellipticity": 0.9})  # exact, not on the grid: not part of the series
+    series = cache.grid_series(("ellipticity",))
+    np.testing.assert_allclose(series["redshift"], [0.0, 2.0])
+    assert np.isnan(series["ellipticity"][0]) and series["ellipticity"][1] == 0.5
+
+
+def test_recent_walks_are_kept_and_the_least_recently_used_goes():
+    caches = WalkCaches(capacity=2)
+    grid = np.linspace(0, 4, 5)
+    first = caches.get_or_create(key(1), grid)
+    caches.get_or_create(key(2), grid)
+    assert caches.get_or_create(key(1), grid) is first  # seed 1 again: same cache, now most recent
+    caches.get_or_create(key(3), grid)  # evicts seed 2
+    assert len(caches) == 2
+    assert caches.get_or_create(key(1), grid) is first
+    assert caches.get_or_create(key(2), grid) is not first
+
+
+def test_walk_keys_differ_by_everything_that_changes_pixels():
+    base = WalkKey("m", 1, "dpmpp2m", 20, (("bulge_fraction", 0.5),))
+    assert base == WalkKey("m", 1, "dpmpp2m", 20, (("bulge_fraction", 0.5),))
+    for other in (WalkKey("m", 2, "dpmpp2m", 20, base.conditions), WalkKey("m", 1, "ddim", 20, base.conditions),
+                  WalkKey("m", 1, "dpmpp2m", 10, base.conditions), WalkKey("m", 1, "dpmpp2m", 20, ()),
+                  WalkKey("n", 1, "dpmpp2m", 20, base.conditions)):
+        assert other != base
+    assert base.condition_dict == {"bulge_fraction": 0.5}

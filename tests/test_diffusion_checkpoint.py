@@ -1,0 +1,122 @@
+"""Diffusion checkpoints: safetensors + JSON, loaded without unpickling; malformed ones refused by name."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from galaxy_explorer.diffusion import Generator
+from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
+from galaxy_explorer.diffusion.prediction import make_eps_function
+from galaxy_explorer.diffusion.samplers import run_sampler
+from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+from galaxy_explorer.diffusion.unet import ConditionalUNet, UNetConfig
+from galaxy_explorer.errors import CheckpointError
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    return make_tiny_checkpoint(tmp_path / "model.safetensors", seed=3)
+
+
+def edit_json(path, change):
+    json_path = path.with_suffix(".json")
+    document = json.loads(json_path.read_text())
+    change(document)
+    json_path.write_text(json.dumps(document))
+
+
+def test_description_holds_everything_needed_to_use_the_weights(checkpoint):
+    document = json.loads(checkpoint.with_suffix(".json").read_text())
+    for key in ("architecture", "conditions", "normalization", "schedule", "data", "training", "prediction", "bands"):
+        assert key in document, key
+    assert document["conditions"]["names"] == ["redshift"]
+    assert document["conditions"]["training_ranges"] == {"redshift": [0.0, 4.0]}
+    assert document["schedule"] == {"kind": "linear", "num_steps": 1000, "beta_start": 0.0001, "beta_end": 0.02}
+    assert document["training"] == {"step": 0, "images_seen": 0}
+
+
+def test_same_seed_writes_the_same_weights(tmp_path):
+    a = load_file(make_tiny_checkpoint(tmp_path / "a.safetensors", seed=5))
+    b = load_file(make_tiny_checkpoint(tmp_path / "b.safetensors", seed=5))
+    c = load_file(make_tiny_checkpoint(tmp_path / "c.safetensors", seed=6))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_save_load_sample_is_identical_to_sampling_the_network_in_memory(checkpoint):
+    loaded = load_diffusion_checkpoint(checkpoint)
+    config = UNetConfig.from_dict(json.loads(checkpoint.with_suffix(".json").read_text())["architecture"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)  # the seed make_tiny_checkpoint initialised the network with
+        in_memory = ConditionalUNet(config).eval()
+    x_T = torch.randn((1, 5, 64, 64), generator=torch.Generator().manual_seed(9))
+    conditions = torch.tensor([[1.5]])
+    with torch.inference_mode():
+        direct = run_sampler("dpmpp2m", make_eps_function(in_memory, loaded.schedule, "v", conditions),
+                             loaded.schedule, x_T, 6)
+    through_file = Generator.load(checkpoint).frames(9, [1.5], steps=6)
+    assert np.array_equal(loaded.normalization.to_flux(direct).numpy(), through_file)
+
+
+def test_pickle_based_checkpoints_are_refused(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(pickle.dumps({"weights": 1}))
+    with pytest.raises(CheckpointError, match="pickle"):
+        Generator.load(path)
+
+
+def test_a_pickle_disguised_as_safetensors_is_not_unpickled(checkpoint):
+    checkpoint.write_bytes(pickle.dumps({"weights": torch.zeros(3)}))
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        Generator.load(checkpoint)
+
+
+def test_a_missing_tensor_is_named(checkpoint):
+    tensors = load_file(checkpoint)
+    del tensors["output_conv.weight"]
+    save_file(tensors, checkpoint)
+    with pytest.raises(CheckpointError, match="output_conv.weight"):
+        Generator.load(checkpoint)
+
+
+def test_a_mis_shaped_tensor_is_named(checkpoint):
+    tensors = load_file(checkpoint)
+    tensors["input_conv.bias"] = torch.zeros(3)
+    save_file(tensors, checkpoint)
+    with pytest.raises(CheckpointError, match=r"input_conv.bias.*shape"):
+        Generator.load(checkpoint)
+
+
+def test_non_finite_weights_are_refused(checkpoint):
+    tensors = load_file(checkpoint)
+    tensors["input_conv.bias"][0] = float("nan")
+    save_file(tensors, checkpoint)
+    with pytest.raises(CheckpointError, match="input_conv.bias.*NaN"):
+        Generator.load(checkpoint)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.pop("architecture"), "'architecture'"),
+    (lambda d: d.pop("normalization"), "'normalization'"),
+    (lambda d: d.update(model="redshift-cnn"), "not a diffusion checkpoint"),
+    (lambda d: d.update(prediction="x0"), "'prediction'"),
+    (lambda d: d["schedule"].update(kind="sigmoid"), "'kind'"),
+    (lambda d: d["architecture"].update(wings=2), "'wings'"),
+    (lambda d: d["architecture"].update(base_channels=12), "shape"),
+    (lambda d: d["normalization"].pop("scale"), "'scale'"),
+    (lambda d: d.update(bands=["g", "r"]), "'bands'"),
+])
+def test_malformed_descriptions_are_refused_naming_the_key(checkpoint, change, message):
+    edit_json(checkpoint, change)
+    with pytest.raises(CheckpointError, match=message):
+        Generator.load(checkpoint)
+
+
+def test_a_missing_description_is_reported(checkpoint):
+    checkpoint.with_suffix(".json").unlink()
+    with pytest.raises(CheckpointError, match="model.json"):
+        Generator.load(checkpoint)

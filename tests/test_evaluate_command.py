@@ -1,0 +1,108 @@
+"""``galaxy-explorer evaluate`` end to end on a tiny diffusion checkpoint, a tiny redshift CNN and a small mock."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from galaxy_explorer.cli import main
+from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+from galaxy_explorer.normalization import Normalization
+from galaxy_explorer.redshift_predictor import RedshiftCNN, RedshiftPredictor
+from galaxy_explorer.survey import Survey
+from galaxy_explorer.synthetic import write_mock_survey
+
+FIGURES = ("fig-redshift-scatter", "fig-loss-vs-redshift", "fig-histograms", "fig-binned-means", "fig-distances",
+           "fig-image-grid", "fig-size-redshift")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("evaluate")
+    data = write_mock_survey(folder / "mock_testing.hdf5", 48, seed=21)
+    diffusion = make_tiny_checkpoint(folder / "tiny.safetensors", seed=0)
+    with Survey(data) as survey:
+        images = survey.images(np.arange(len(survey)))
+    torch.manual_seed(0)
+    redshift_cnn = RedshiftPredictor(RedshiftCNN(width=4), Normalization.fit(images)).save(folder / "rz.safetensors")
+    return {"data": data, "diffusion": diffusion, "redshift_cnn": redshift_cnn, "folder": folder}
+
+
+def evaluate(inputs, out, *extra):
+    return main(["evaluate", "--checkpoint", str(inputs["diffusion"]), "--data", str(inputs["data"]),
+                 "--redshift-checkpoint", str(inputs["redshift_cnn"]), "--out", str(out), "--steps", "2",
+                 "--threads", "1", "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def full_run(inputs):
+    out = inputs["folder"] / "report-full"
+    assert evaluate(inputs, out, "--n", "12", "--seed", "4", "--mode", "full") == 0
+    return out
+
+
+def test_writes_a_self_contained_report_with_every_figure(full_run):
+    page = (full_run / "report.html").read_text()
+    for figure_id in FIGURES:
+        assert f'<figure id="{figure_id}"><img' in page, figure_id
+        start = page.index(f'<figure id="{figure_id}"><img')
+        assert "data:image/png;base64,iVBORw0KGgo" in page[start:start + 300]  # an embedded PNG
+    assert "SYNTHETIC" in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from outside
+
+
+def test_json_holds_every_number_of_the_issue(full_run):
+    metrics = json.loads((full_run / "metrics.json").read_text())
+    assert metrics["n"] == 12 and metrics["synthetic_data"] is True
+    for sample in ("real", "generated"):
+        photoz = metrics["redshift_prediction"][sample]
+        assert set(photoz["overall"]) >= {"bias", "sigma_nmad", "outlier_fraction", "mean_loss"}
+        assert photoz["bins"][0]["z_low"] == 0.0 and photoz["bins"][1]["z_low"] == pytest.approx(0.2)
+    for name in ("ellipticity", "semi_major_axis", "isophotal_area", "half_light_radius", "sersic_index"):
+        entry = metrics["morphology"][name]
+        assert set(entry["overall"]) >= {"ks_statistic", "wasserstein"}
+        assert len(entry["bins"]) == len(metrics["redshift_bin_edges"]) - 1
+        assert {"mean", "ci_low", "ci_high"} <= set(entry["binned_means"]["real"][0])
+        assert len(entry["binned_means"]["generated"]) == len(entry["bins"])
+    relation = metrics["size_redshift"]
+    assert relation["real"] and relation["generated"] and "true_median" in relation["real"][0]
+    quality = metrics["quality_checks"]
+    assert set(quality) >= {"binned_means_inside_real_95ci", "redshift_predictor_z_lt_2", "size_redshift"}
+    assert set(quality["redshift_predictor_z_lt_2"]) >= {"abs_bias_generated", "sigma_nmad_ratio", "passes"}
+    assert "max_relative_deviation_generated" in quality["size_redshift"]
+    # An untrained model does not pass.
+    assert quality["binned_means_inside_real_95ci"]["passes"] is False
+
+
+def test_real_galaxies_are_the_chosen_rows_and_are_measured(full_run, inputs):
+    metrics = json.loads((full_run / "metrics.json").read_text())
+    rows = metrics["config"]["rows"]
+    assert len(rows) == 12 == len(set(rows))
+    # Bright mock galaxies are detected; their measurements feed the statistics.
+    assert metrics["detections"]["real"]["no_detection_fraction"] < 0.25
+    assert metrics["morphology"]["ellipticity"]["real"]["n_valid"] >= 9
+
+
+def test_same_seed_same_numbers(inputs, tmp_path):
+    assert evaluate(inputs, tmp_path / "a", "--n", "6", "--mode", "fast") == 0
+    assert evaluate(inputs, tmp_path / "b", "--n", "6", "--mode", "fast") == 0
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    for key in ("redshift_prediction", "morphology", "quality_checks"):
+        assert a[key] == b[key], key
+
+
+def test_more_galaxies_than_the_file_holds_is_a_one_line_error(inputs, tmp_path, capsys):
+    assert evaluate(inputs, tmp_path / "x", "--n", "500", "--mode", "fast") == 2
+    assert "--n 500 is more than the 48 galaxies" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "metrics.json").exists()
+
+
+def test_a_missing_checkpoint_is_a_one_line_error(inputs, tmp_path, capsys):
+    code = main(["evaluate", "--checkpoint", str(tmp_path / "none.safetensors"), "--data", str(inputs["data"]),
+                 "--out", str(tmp_path / "y"), "--n", "4", "--no-progress"])
+    assert code == 2
+    assert "none.safetensors" in capsys.readouterr().err
