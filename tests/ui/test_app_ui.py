@@ -9,19 +9,12 @@ from __future__ import annotations
 import imageio.v3 as iio
 import pytest
 
+from galaxy_explorer.app_serving import SHOWN_JS as SHOWN
+from galaxy_explorer.app_serving import wait_until_baked
+
 pytestmark = pytest.mark.ui
 
 TIMEOUT_MS = 30_000
-
-# Reads the app's Bokeh data sources by name in the browser.
-SHOWN = """() => {
-  if (!window.Bokeh || !Bokeh.documents || Bokeh.documents.length === 0) return null;
-  const doc = Bokeh.documents[0];
-  const image = doc.get_model_by_name('galaxy-image-source');
-  const grid = doc.get_model_by_name('real-grid-source');
-  if (!image || !grid) return null;
-  return {kind: image.data.kind[0], redshift: image.data.redshift[0], rows: Array.from(grid.data.row)};
-}"""
 
 
 def shown(page):
@@ -29,11 +22,9 @@ def shown(page):
 
 
 def open_app(page, url):
-    page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
-    # Ready when the exact frame for the starting redshift is on screen and all grid frames are baked.
-    page.wait_for_function(f"() => {{ const s = ({SHOWN})(); return s && s.kind === 'exact' && s.rows.length > 0; }}")
-    page.locator(".bake-status").get_by_text("frames baked").wait_for()
+    wait_until_baked(page, TIMEOUT_MS / 1000)
+    page.set_default_timeout(TIMEOUT_MS)
 
 
 def main_image_pixels(page) -> bytes:

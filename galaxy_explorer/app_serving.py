@@ -1,0 +1,121 @@
+"""Serve the app in a subprocess and drive it from Debian's headless Chromium.
+
+Shared by the UI tests (``tests/ui``), the latency benchmark and the script that makes the README's screenshot, so
+that all three start the app and read what it shows in exactly the same way. Chromium is Debian's
+(``/usr/bin/chromium``, or ``$GALAXY_EXPLORER_CHROMIUM``); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from .paths import REPO_DIR
+
+CHROMIUM = os.environ.get("GALAXY_EXPLORER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+# What the app's main image and real-galaxy grid sources say is on screen (names set in app_parts/views.py):
+# the frame's kind ('baked' or 'exact'), its redshift, the redshift asked for, and the grid's survey rows.
+SHOWN_JS = """() => {
+  if (!window.Bokeh || !Bokeh.documents || Bokeh.documents.length === 0) return null;
+  const doc = Bokeh.documents[0];
+  const image = doc.get_model_by_name('galaxy-image-source');
+  const grid = doc.get_model_by_name('real-grid-source');
+  if (!image || !grid) return null;
+  return {kind: image.data.kind[0], redshift: image.data.redshift[0], requested: image.data.requested[0],
+          rows: Array.from(grid.data.row)};
+}"""
+
+# Ready: the exact frame for the starting redshift is shown, the grid has galaxies, and the seed's grid is baked.
+READY_JS = f"() => {{ const s = ({SHOWN_JS})(); return s && s.kind === 'exact' && s.rows.length > 0; }}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_http(url: str, process: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"panel serve exited with status {process.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout} s; see {log_path}") from None
+            time.sleep(0.3)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@contextlib.contextmanager
+def served_app(app_args: list[str], *, log_path: Path | None = None, timeout: float = 300.0,
+               env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``panel serve galaxy_explorer/app.py --args APP_ARGS`` on a free localhost port; yields the app's URL.
+
+    The server's output goes to ``log_path`` (a temporary file if not given); if it exits with an error, the
+    last lines of that log are printed, so a failing test shows why.
+    """
+    port = free_port()
+    panel = shutil.which("panel") or str(Path(sys.executable).with_name("panel"))
+    log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="panel-serve-", suffix=".log")[1])
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [panel, "serve", "galaxy_explorer/app.py", "--port", str(port), "--address", "127.0.0.1",
+             "--allow-websocket-origin", f"127.0.0.1:{port}", "--num-procs", "1", "--args", *app_args],
+            cwd=REPO_DIR, env=dict(env) if env is not None else None, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/app"
+    try:
+        _wait_for_http(url, process, log_path, timeout)
+        yield url
+    finally:
+        _stop(process)
+        if process.returncode not in (0, -15, 143):  # 143 / -15: stopped by our SIGTERM
+            print(log_path.read_text()[-3000:])
+
+
+@contextlib.contextmanager
+def chromium_page(width: int = 1500, height: int = 1200):
+    """A page in Debian's headless Chromium, driven by Playwright (outside pytest)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
+def wait_until_baked(page, timeout_s: float) -> None:
+    """Until the exact starting frame is shown and the bake status says the seed's grid is full."""
+    page.set_default_timeout(timeout_s * 1000)
+    page.wait_for_function(READY_JS)
+    page.locator(".bake-status").get_by_text("frames baked").wait_for()
