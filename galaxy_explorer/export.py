@@ -19,6 +19,7 @@ import numpy as np
 from . import BANDS
 from .atomic import atomic_path
 from .composite import band_image, lupton_rgb
+from .diffusion.schedule import DEFAULT_TIMESTEP_SPACING
 from .errors import GalaxyExplorerError
 
 FORMATS = ("gif", "mp4", "fits")
@@ -279,6 +280,7 @@ def export_walk(generator, request: ExportRequest, progress: Progress | None = N
         "SEED": (request.seed, "noise seed (fixed x_T for every frame)"),
         "SAMPLER": (request.sampler, "diffusion sampler"),
         "STEPS": (request.steps, "sampler steps"),
+        "SPACING": (DEFAULT_TIMESTEP_SPACING, "timestep spacing: even in log-SNR from T-1"),
         "CHECKPT": (Path(str(getattr(generator, "checkpoint_path", "unknown"))).name, "model checkpoint"),
     }
     return write_export(

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from galaxy_explorer.diffusion.schedule import (
-    NoiseSchedule, cosine_alpha_bar, make_schedule, signal_and_noise_scales, trailing_timesteps)
+    NoiseSchedule, cosine_alpha_bar, half_log_snr, logsnr_timesteps, make_schedule, sampling_timesteps,
+    signal_and_noise_scales, trailing_timesteps)
 from galaxy_explorer.errors import CheckpointError
 
 
@@ -84,3 +85,37 @@ def test_schedule_round_trips_through_its_json_description(kind):
 def test_bad_schedule_descriptions_name_the_key(spec, key):
     with pytest.raises(CheckpointError, match=key):
         NoiseSchedule.from_dict(spec, source="model.json")
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+@pytest.mark.parametrize("steps", [1, 2, 20, 50, 250, 999, 1000])
+def test_logsnr_spacing_runs_from_the_noisiest_step_to_the_clean_end_without_repeats(kind, steps):
+    visited = logsnr_timesteps(make_schedule(kind), steps)
+    assert len(visited) == steps and visited[0] == 999
+    assert all(a > b for a, b in zip(visited, visited[1:]))
+    if steps > 1:
+        assert visited[-1] == 0
+
+
+def test_logsnr_spacing_takes_even_steps_in_log_snr_where_the_schedule_allows():
+    schedule = make_schedule("linear")
+    visited = logsnr_timesteps(schedule, 20)
+    lambdas = np.array([half_log_snr(schedule.alpha_bar_at(t)) for t in visited])
+    gaps = np.diff(lambdas)
+    # Integer training steps cannot hit the grid exactly: within 5% they do, except in the last few steps, where
+    # one training step (t = 4, 1, 0) is already a large step in log-SNR.
+    np.testing.assert_allclose(gaps[:-4], np.median(gaps), rtol=0.05)
+    assert np.all(gaps > 0.5 * np.median(gaps))
+    assert lambdas[0] < -5 and lambdas[-1] > 4  # from (almost) pure noise to (almost) clean
+
+
+def test_every_training_step_is_visited_when_sampling_with_all_of_them():
+    assert logsnr_timesteps(make_schedule("linear"), 1000) == list(range(999, -1, -1))
+
+
+def test_spacing_is_chosen_by_name_and_unknown_names_are_refused():
+    schedule = make_schedule("linear")
+    assert sampling_timesteps(schedule, 4, "trailing") == [999, 749, 499, 249]
+    assert sampling_timesteps(schedule, 4) == logsnr_timesteps(schedule, 4)
+    with pytest.raises(ValueError, match="spacing 'leading'"):
+        sampling_timesteps(schedule, 4, "leading")

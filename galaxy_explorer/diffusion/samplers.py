@@ -1,8 +1,9 @@
 """Samplers: short pure functions of an eps-function, a schedule and the initial noise.
 
 Each sampler takes ``eps_fn(x, t) -> predicted noise`` (``t`` an integer training step), a ``NoiseSchedule``, the
-initial noise ``x_T`` and a number of steps, and returns the clean estimate x_0 in model space. The timesteps are
-spaced "trailing" (the first step is the noisiest training step, T-1). Nothing is clipped: model space is not
+initial noise ``x_T`` and a number of steps, and returns the clean estimate x_0 in model space. The timesteps start
+at the noisiest training step T-1 and are spaced evenly in log-SNR (``spacing="logsnr"``, the default; see
+``schedule.logsnr_timesteps`` for why) or evenly in t (``spacing="trailing"``). Nothing is clipped: model space is not
 bounded like [-1, 1] photographs, and clipping would also break continuity in the conditions.
 
 With ``x_T`` fixed, DDIM (eta = 0) and DPM-Solver++(2M) are deterministic maps, so the output is a continuous
@@ -18,7 +19,7 @@ from typing import Callable, Optional
 
 import torch
 
-from .schedule import NoiseSchedule, trailing_timesteps
+from .schedule import DEFAULT_TIMESTEP_SPACING, NoiseSchedule, half_log_snr, sampling_timesteps
 
 EpsFunction = Callable[[torch.Tensor, int], torch.Tensor]
 StepCallback = Optional[Callable[[int], None]]
@@ -31,14 +32,15 @@ def predicted_clean(x: torch.Tensor, eps: torch.Tensor, alpha_bar: float) -> tor
     return (x - math.sqrt(1.0 - alpha_bar) * eps) / math.sqrt(alpha_bar)
 
 
-def _step_pairs(schedule: NoiseSchedule, steps: int) -> list[tuple[int, int]]:
+def _step_pairs(schedule: NoiseSchedule, steps: int, spacing: str) -> list[tuple[int, int]]:
     """(t, s) pairs for each step from training step t to the less noisy s; the last s is -1 (clean)."""
-    visited = trailing_timesteps(schedule.num_steps, steps)
+    visited = sampling_timesteps(schedule, steps, spacing)
     return list(zip(visited, visited[1:] + [-1]))
 
 
 def sample_ddpm(eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tensor, steps: int,
-                noise_fn: Callable[[int], torch.Tensor], on_step: StepCallback = None) -> torch.Tensor:
+                noise_fn: Callable[[int], torch.Tensor], on_step: StepCallback = None,
+                spacing: str = DEFAULT_TIMESTEP_SPACING) -> torch.Tensor:
     """Ancestral DDPM sampling (Ho et al. 2020), the sampler the papers used (at 1000 steps).
 
     From step t to step s < t the forward process collapses to one Gaussian step with
@@ -46,7 +48,7 @@ def sample_ddpm(eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tensor,
     ``noise_fn(i)`` supplies the fresh noise added after step i (broadcastable to x).
     """
     x = x_T
-    for i, (t, s) in enumerate(_step_pairs(schedule, steps)):
+    for i, (t, s) in enumerate(_step_pairs(schedule, steps, spacing)):
         alpha_bar_t, alpha_bar_s = schedule.alpha_bar_at(t), schedule.alpha_bar_at(s)
         x0 = predicted_clean(x, eps_fn(x, t), alpha_bar_t)
         if s < 0:
@@ -65,10 +67,10 @@ def sample_ddpm(eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tensor,
 
 
 def sample_ddim(eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tensor, steps: int,
-                on_step: StepCallback = None) -> torch.Tensor:
+                on_step: StepCallback = None, spacing: str = DEFAULT_TIMESTEP_SPACING) -> torch.Tensor:
     """Deterministic DDIM (Song et al. 2020, eta = 0): move x_0 and eps estimates to the next noise level."""
     x = x_T
-    for i, (t, s) in enumerate(_step_pairs(schedule, steps)):
+    for i, (t, s) in enumerate(_step_pairs(schedule, steps, spacing)):
         alpha_bar_t, alpha_bar_s = schedule.alpha_bar_at(t), schedule.alpha_bar_at(s)
         eps = eps_fn(x, t)
         x0 = predicted_clean(x, eps, alpha_bar_t)
@@ -78,13 +80,8 @@ def sample_ddim(eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tensor,
     return x
 
 
-def half_log_snr(alpha_bar: float) -> float:
-    """lambda = log(alpha / sigma), the time variable of DPM-Solver (alpha = sqrt(alpha_bar))."""
-    return 0.5 * (math.log(alpha_bar) - math.log1p(-alpha_bar))
-
-
 def sample_dpmpp2m(eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tensor, steps: int,
-                   on_step: StepCallback = None) -> torch.Tensor:
+                   on_step: StepCallback = None, spacing: str = DEFAULT_TIMESTEP_SPACING) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022): second-order multistep solver of the probability-flow ODE in x_0 form.
 
     Each step is exact for the linear part of the ODE and extrapolates the x_0 estimate linearly in lambda from the
@@ -94,7 +91,7 @@ def sample_dpmpp2m(eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tens
     x = x_T
     previous_x0: Optional[torch.Tensor] = None
     previous_h = 0.0
-    for i, (t, s) in enumerate(_step_pairs(schedule, steps)):
+    for i, (t, s) in enumerate(_step_pairs(schedule, steps, spacing)):
         alpha_bar_t, alpha_bar_s = schedule.alpha_bar_at(t), schedule.alpha_bar_at(s)
         x0 = predicted_clean(x, eps_fn(x, t), alpha_bar_t)
         if s < 0:
@@ -115,14 +112,15 @@ def sample_dpmpp2m(eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tens
 
 
 def run_sampler(name: str, eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tensor, steps: int,
-                noise_fn: Optional[Callable[[int], torch.Tensor]] = None, on_step: StepCallback = None) -> torch.Tensor:
+                noise_fn: Optional[Callable[[int], torch.Tensor]] = None, on_step: StepCallback = None,
+                spacing: str = DEFAULT_TIMESTEP_SPACING) -> torch.Tensor:
     """Dispatch by name ('ddpm', 'ddim', 'dpmpp2m'); 'ddpm' needs ``noise_fn``."""
     if name == "ddpm":
         if noise_fn is None:
             raise ValueError("the 'ddpm' sampler needs noise_fn for the noise it adds at every step")
-        return sample_ddpm(eps_fn, schedule, x_T, steps, noise_fn, on_step)
+        return sample_ddpm(eps_fn, schedule, x_T, steps, noise_fn, on_step, spacing)
     if name == "ddim":
-        return sample_ddim(eps_fn, schedule, x_T, steps, on_step)
+        return sample_ddim(eps_fn, schedule, x_T, steps, on_step, spacing)
     if name == "dpmpp2m":
-        return sample_dpmpp2m(eps_fn, schedule, x_T, steps, on_step)
+        return sample_dpmpp2m(eps_fn, schedule, x_T, steps, on_step, spacing)
     raise ValueError(f"sampler {name!r} is not one of {SAMPLERS}")

@@ -116,6 +116,54 @@ def trailing_timesteps(num_training_steps: int, num_sampling_steps: int) -> list
     return [int(round(num_training_steps - k * ratio)) - 1 for k in range(num_sampling_steps)]
 
 
+def half_log_snr(alpha_bar: float) -> float:
+    """lambda = log(alpha / sigma) = 0.5 log(alpha_bar / (1 - alpha_bar)), the time variable of DPM-Solver."""
+    return 0.5 * (math.log(alpha_bar) - math.log1p(-alpha_bar))
+
+
+def logsnr_timesteps(schedule: NoiseSchedule, num_sampling_steps: int) -> list[int]:
+    """The training steps a sampler visits, noisiest first, evenly spaced in log-SNR (the default).
+
+    Like "trailing" spacing it starts at the noisiest training step T-1, and it ends at step 0. In between, the
+    steps are even in lambda = log(alpha / sigma), as DPM-Solver recommends (Lu et al. 2022). Why not even in t:
+    the linear schedule changes its noise level fastest near t = 0, so t-uniform steps jump from sigma ~ 0.17 to
+    clean in the last step. That erases any image component fainter than that jump: at 20 steps, sky noise
+    (~0.2 in model space) came out with 60% of its true amplitude, and galaxies looked too smooth. Even in
+    lambda, DPM-Solver++(2M) at 20 steps reproduces a Gaussian's spread within 3% for widths 0.05 to 1.
+
+    Each step is the training step whose lambda is nearest the even grid, forced strictly decreasing (with room
+    left for the steps still to come), so ``n`` sampling steps visit ``n`` distinct training steps and
+    ``n = T`` visits every one, as ancestral DDPM in the papers does.
+    """
+    total = schedule.num_steps
+    if not 1 <= num_sampling_steps <= total:
+        raise ValueError(f"number of sampling steps must be between 1 and {total}, got {num_sampling_steps}")
+    alpha_bar = schedule.alpha_bar.to(torch.float64)
+    lambdas = 0.5 * (torch.log(alpha_bar) - torch.log1p(-alpha_bar))
+    targets = torch.linspace(float(lambdas[-1]), float(lambdas[0]), num_sampling_steps, dtype=torch.float64)
+    visited: list[int] = []
+    for k, target in enumerate(targets):
+        nearest = int(torch.argmin((lambdas - target).abs()))
+        highest_allowed = total - 1 if not visited else visited[-1] - 1
+        lowest_allowed = num_sampling_steps - 1 - k
+        visited.append(min(max(nearest, lowest_allowed), highest_allowed))
+    return visited
+
+
+TIMESTEP_SPACINGS = ("logsnr", "trailing")
+DEFAULT_TIMESTEP_SPACING = "logsnr"
+
+
+def sampling_timesteps(schedule: NoiseSchedule, num_sampling_steps: int,
+                       spacing: str = DEFAULT_TIMESTEP_SPACING) -> list[int]:
+    """The training steps a sampler visits, noisiest first: ``"logsnr"`` (default) or ``"trailing"`` spacing."""
+    if spacing == "logsnr":
+        return logsnr_timesteps(schedule, num_sampling_steps)
+    if spacing == "trailing":
+        return trailing_timesteps(schedule.num_steps, num_sampling_steps)
+    raise ValueError(f"timestep spacing {spacing!r} is not one of {TIMESTEP_SPACINGS}")
+
+
 def signal_and_noise_scales(schedule: NoiseSchedule, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)) for integer training steps ``t`` (used when noising data)."""
     alpha_bar = schedule.alpha_bar.to(t.device)[t]

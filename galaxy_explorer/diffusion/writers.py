@@ -16,6 +16,7 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_path
 from ..errors import GalaxyExplorerError
+from .schedule import DEFAULT_TIMESTEP_SPACING
 
 SUFFIXES = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".hdf5": "hdf5", ".h5": "hdf5", ".png": "png"}
 PNG_COLUMNS = 8
@@ -67,6 +68,7 @@ def write_fits(path: Path, images: np.ndarray, provenance: Provenance) -> Path:
         header["SEED"] = (provenance.seed, "seed of the initial noise x_T")
         header["SAMPLER"] = (provenance.sampler, "ddpm | ddim | dpmpp2m")
         header["STEPS"] = (provenance.steps, "sampler steps")
+        header["SPACING"] = (DEFAULT_TIMESTEP_SPACING, "timestep spacing: even in log-SNR from T-1")
         header["GUIDANCE"] = (provenance.guidance_scale, "classifier-free guidance scale (1: none)")
         # A long path continues over several cards (FITS CONTINUE convention); a comment would not fit.
         header["CHECKPT"] = provenance.checkpoint if len(provenance.checkpoint) > 40 else \
