@@ -106,6 +106,23 @@ def validate_request(request: ExportRequest, redshift_range: tuple[float, float]
                 )
 
 
+# The shipped survey starts at z = 0.02 (angular sizes diverge at z = 0), yet "from z = 0" is what people type.
+# A walk end within this margin of the training range is moved onto it with a note; further out is refused.
+REDSHIFT_SNAP_MARGIN = 0.05
+
+
+def snap_to_redshift_range(name: str, value: float, redshift_range: tuple[float, float]) -> tuple[float, str | None]:
+    """Move a walk end that lies just outside the training range onto it; return the value and a note (or None)."""
+    low, high = redshift_range
+    if not np.isfinite(value):
+        return float(value), None  # validate_request names it
+    snapped = min(max(float(value), low), high)
+    if snapped == value or abs(snapped - value) > REDSHIFT_SNAP_MARGIN:
+        return float(value), None
+    return snapped, (f"{name}={value:g} is just outside the checkpoint's training redshift range "
+                     f"[{low:g}, {high:g}]: using {snapped:g}")
+
+
 def redshift_grid(z_start: float, z_stop: float, frames: int) -> np.ndarray:
     """Evenly spaced redshifts from z_start to z_stop inclusive (z_stop < z_start walks backwards)."""
     return np.linspace(float(z_start), float(z_stop), int(frames))

@@ -20,6 +20,7 @@ from galaxy_explorer.export import (
     export_walk,
     redshift_grid,
     render_frames,
+    snap_to_redshift_range,
     validate_request,
     write_export,
 )
@@ -79,6 +80,15 @@ def test_requests_out_of_bounds_are_refused_with_the_bound(change, message):
     request = ExportRequest(**{"out": Path("x.gif"), "seed": 1, "z_start": 0.0, "z_stop": 3.0, **change})
     with pytest.raises(ExportError, match=message):
         validate_request(request, redshift_range=(0.0, 4.0))
+
+
+def test_a_walk_end_just_outside_the_training_range_is_moved_onto_it_with_a_note():
+    value, note = snap_to_redshift_range("z_start", 0.0, (0.02, 4.0))
+    assert value == 0.02 and "z_start=0 is just outside" in note and "using 0.02" in note
+    assert snap_to_redshift_range("z_stop", 4.03, (0.02, 4.0))[0] == 4.0
+    assert snap_to_redshift_range("z_stop", 3.0, (0.02, 4.0)) == (3.0, None)
+    # Far outside stays as given, so validate_request refuses it by name.
+    assert snap_to_redshift_range("z_stop", 5.0, (0.02, 4.0)) == (5.0, None)
 
 
 def test_redshift_grid_includes_both_ends_and_can_walk_backwards():

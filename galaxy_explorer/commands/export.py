@@ -16,6 +16,7 @@ from ..export import (
     ExportError,
     ExportRequest,
     export_walk,
+    snap_to_redshift_range,
 )
 
 SAMPLER_CHOICES = ("ddpm", "ddim", "dpmpp2m")
@@ -91,12 +92,18 @@ def run(args) -> int:
             low, high = generator.condition_ranges[name]
             conditions[name] = 0.5 * (low + high)
             print(f"condition {name} not given: using the middle of its training range, {conditions[name]:g}")
-    z_low, z_high = generator.condition_ranges["redshift"]
+    redshift_range = generator.condition_ranges["redshift"]
+    walk_ends = []
+    for name, given, default in (("z_start", args.z_start, redshift_range[0]), ("z_stop", args.z_stop, redshift_range[1])):
+        value, note = snap_to_redshift_range(name, default if given is None else given, redshift_range)
+        if note:
+            print(note)
+        walk_ends.append(value)
     request = ExportRequest(
         out=args.out,
         seed=args.seed,
-        z_start=z_low if args.z_start is None else args.z_start,
-        z_stop=z_high if args.z_stop is None else args.z_stop,
+        z_start=walk_ends[0],
+        z_stop=walk_ends[1],
         frames=args.frames,
         fps=args.fps,
         size=args.size,
