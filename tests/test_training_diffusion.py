@@ -110,6 +110,34 @@ def test_a_run_directory_is_never_overwritten_by_accident(tmp_path):
         train(quick_config(tmp_path / "empty", resume=True))
 
 
+def test_init_from_a_checkpoint_continues_its_weights_normalization_and_step_count(tmp_path):
+    first = train(quick_config(tmp_path / "first", steps=4))
+    before = json.loads((tmp_path / "first" / "model.json").read_text())
+    # lr so small that two steps leave the weights where they were: what the run starts from is visible.
+    more = train(quick_config(tmp_path / "more", steps=6, lr=1e-12, log_every=1, init_from=str(first.checkpoint)))
+    assert more.step == 6 and more.images_seen == 12
+    after = json.loads((tmp_path / "more" / "model.json").read_text())
+    assert after["normalization"] == before["normalization"]
+    assert after["conditions"]["training_ranges"] == before["conditions"]["training_ranges"]
+    start, end = load_file(first.checkpoint), load_file(more.checkpoint)
+    for name in start:
+        torch.testing.assert_close(end[name], start[name], rtol=0, atol=1e-6)
+    log = [json.loads(line) for line in (tmp_path / "more" / "train_log.jsonl").read_text().splitlines()]
+    first_logged = next(entry for entry in log if "loss" in entry)
+    assert first_logged["step"] == 5  # the step count goes on from the checkpoint's 4
+    assert first_logged["lr"] == pytest.approx(learning_rate(0, 1e-12, 200))  # a fresh optimizer warms up again
+
+
+def test_init_from_refuses_another_network_a_finished_count_and_resume(tmp_path):
+    first = train(quick_config(tmp_path / "first", steps=4))
+    with pytest.raises(TrainingError, match="model.json.*same network"):
+        train(quick_config(tmp_path / "bigger", preset="small", steps=8, init_from=str(first.checkpoint)))
+    with pytest.raises(TrainingError, match="already at step 4"):
+        train(quick_config(tmp_path / "fewer", steps=4, init_from=str(first.checkpoint)))
+    with pytest.raises(TrainingError, match="--init-from"):
+        quick_config(tmp_path / "first", steps=8, resume=True, init_from=str(first.checkpoint))
+
+
 def test_training_from_a_galaxiesml_file_with_a_further_condition(tmp_path):
     survey_file = write_galaxiesml_file(tmp_path / "survey.hdf5", n=24, seed=2,
                                         extra_columns={"mass": np.linspace(9.0, 11.5, 24)})

@@ -12,6 +12,12 @@ Run directory (``--out``):
   samples/step_NNNNNNN.png               a grid of samples at fixed seeds (rows) and redshifts (columns)
   train_log.jsonl                        one line of loss and throughput per logging interval
 
+``--init-from CHECKPOINT`` starts a new run from a sampling checkpoint's weights (for instance the shipped one, to
+train it further, or to fine-tune it on a GalaxiesML file): the network and its EMA both start from those weights,
+the normalization and condition ranges are the checkpoint's (so model space does not move), the step count goes on
+from the checkpoint's, and the optimizer starts afresh with its own learning-rate warm-up. The optimizer moments of
+the original run are not in a sampling checkpoint, so this is not bit-identical to an uninterrupted run; --resume is.
+
 Randomness at step k on process r (diffusion times, noise, redshift jitter, condition dropout, network dropout,
 and for the synthetic survey the batch itself) is drawn from generators seeded by (seed, r, k): the RNG state is
 a function of the step, so a resumed run replays exactly what an uninterrupted one would have done. Several processes under ``torchrun`` train with
@@ -83,6 +89,7 @@ class TrainConfig:
     log_every: int = 50
     normalization_sample: int = 2048
     resume: bool = False
+    init_from: Optional[str] = None  # a sampling checkpoint whose weights start a new run (see the module docstring)
     bf16: bool = True
     progress_bar: Optional[bool] = None  # None: a tqdm bar when stderr is a terminal
 
@@ -113,9 +120,13 @@ class TrainConfig:
              f"the first condition must be 'redshift', got {self.conditions}"),
             (len(set(self.conditions)) == len(self.conditions), f"conditions repeat a name: {self.conditions}"),
         ]
+        checks.append((not (self.resume and self.init_from),
+                       "--init-from starts a new run from a checkpoint; drop it when continuing a run with --resume"))
         for ok, message in checks:
             if not ok:
                 raise TrainingError(message)
+        if self.init_from is not None:
+            self.init_from = str(Path(self.init_from).resolve())
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -312,6 +323,31 @@ def _check_run_directory(config: TrainConfig) -> Optional[tuple[dict[str, torch.
     return tensors, description
 
 
+def _load_initial_checkpoint(config: TrainConfig):
+    """The checkpoint named by --init-from, checked against the run's settings (the network must be the same)."""
+    from ..diffusion.model_io import load_diffusion_checkpoint
+
+    checkpoint = load_diffusion_checkpoint(config.init_from)
+    json_path = checkpoint.path.with_suffix(".json")
+    architecture = checkpoint.metadata["architecture"]
+    wanted = preset_config(config.preset, config.conditions, architecture.get("condition_ranges")).to_dict()
+    mismatches = [f"{key}={architecture.get(key)!r} (this run: {value!r})"
+                  for key, value in wanted.items() if architecture.get(key) != value]
+    if checkpoint.prediction != config.prediction:
+        mismatches.append(f"prediction={checkpoint.prediction!r} (this run: {config.prediction!r})")
+    if checkpoint.schedule.to_dict() != make_schedule(config.schedule).to_dict():
+        mismatches.append(f"schedule={checkpoint.schedule.to_dict().get('kind')!r} (this run: {config.schedule!r})")
+    if mismatches:
+        raise TrainingError(f"{json_path}: --init-from needs the same network as this run (--preset {config.preset}, "
+                            f"conditions {list(config.conditions)}); the checkpoint has " + "; ".join(mismatches))
+    training = checkpoint.metadata.get("training", {})
+    start_step, images_seen = int(training.get("step", 0)), int(training.get("images_seen", 0))
+    if config.steps <= start_step:
+        raise TrainingError(f"{json_path}: the checkpoint is already at step {start_step}; --steps is the total, "
+                            f"so ask for more than {start_step} (got {config.steps})")
+    return checkpoint, start_step, images_seen
+
+
 def _sample_grid(ema_model, schedule, normalization, config: TrainConfig, condition_ranges, device,
                  path: Path) -> None:
     """PNG grid of EMA-model samples: rows are fixed seeds, columns evenly spaced redshifts."""
@@ -352,17 +388,25 @@ def train(config: TrainConfig) -> TrainResult:
     data = open_training_data(config.data, config.seed, config.batch_size, config.conditions,
                               distributed.rank, distributed.world_size, device)
 
-    # Normalization and condition ranges: fitted on a first sample of the data, or restored when resuming.
-    if resumed is None:
-        sample_images, sample_conditions = data.first_sample(config.normalization_sample)
-        normalization = Normalization.fit(sample_images)
-        condition_ranges = data.condition_ranges(sample_conditions)
-        start_step, images_seen = 0, 0
-    else:
+    # Normalization and condition ranges: fitted on a first sample of the data, taken from the --init-from
+    # checkpoint, or restored when resuming. warmup_origin: the step at which this optimizer started.
+    initial = None
+    if resumed is not None:
         tensors, description = resumed
         normalization = Normalization.from_dict(description["normalization"])
         condition_ranges = [tuple(r) for r in description["architecture"]["condition_ranges"]]
         start_step, images_seen = int(description["step"]), int(description["images_seen"])
+        warmup_origin = int(description.get("warmup_origin", 0))
+    elif config.init_from is not None:
+        initial, start_step, images_seen = _load_initial_checkpoint(config)
+        normalization = initial.normalization
+        condition_ranges = [tuple(r) for r in initial.model.config.condition_ranges]
+        warmup_origin = start_step
+    else:
+        sample_images, sample_conditions = data.first_sample(config.normalization_sample)
+        normalization = Normalization.fit(sample_images)
+        condition_ranges = data.condition_ranges(sample_conditions)
+        start_step, images_seen, warmup_origin = 0, 0, 0
 
     model_config = preset_config(config.preset, config.conditions, condition_ranges)
     schedule = make_schedule(config.schedule)
@@ -373,6 +417,9 @@ def train(config: TrainConfig) -> TrainResult:
     model.to(device)
     ema_model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if initial is not None:
+        model.load_state_dict(initial.model.state_dict())
+        ema_model.load_state_dict(initial.model.state_dict())
     if resumed is not None:
         from ..checkpoint import load_state_into
 
@@ -410,7 +457,7 @@ def train(config: TrainConfig) -> TrainResult:
         state_tensors = {**_prefixed("model", model), **_prefixed("ema", ema_model), **optimizer_tensors}
         save_checkpoint(config.out_dir / STATE_FILE, state_tensors, {
             "model": "conditional-ddpm-training-state", "step": step, "images_seen": images_seen,
-            "config": config.to_dict(), "architecture": model_config.to_dict(),
+            "config": config.to_dict(), "architecture": model_config.to_dict(), "warmup_origin": warmup_origin,
             "normalization": normalization.to_dict(), "optimizer": optimizer_description})
         return save_diffusion_checkpoint(config.out_dir / MODEL_FILE, ema_model, metadata)
 
@@ -435,7 +482,7 @@ def train(config: TrainConfig) -> TrainResult:
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {loss.item()} at step {step}; lower --lr or check the data")
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, config.lr, config.warmup_steps)
+                group["lr"] = learning_rate(step - warmup_origin, config.lr, config.warmup_steps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -520,6 +567,9 @@ def add_training_arguments(parser) -> None:
         help="images used to fit the normalization (default: %(default)s)")
     add("--no-bf16", action="store_true", help="train in fp32 on GPU too")
     add("--resume", action="store_true", help="continue the run in --out from its saved state")
+    add("--init-from", default=None, metavar="CHECKPOINT",
+        help="start a new run from this diffusion checkpoint's weights, normalization and step count "
+             "(e.g. assets/diffusion-small.safetensors to train it further); the optimizer starts afresh")
 
 
 def config_from_args(args) -> TrainConfig:
@@ -530,7 +580,8 @@ def config_from_args(args) -> TrainConfig:
         condition_dropout=args.condition_dropout, conditions=("redshift", *args.extra_conditions),
         data=args.data, seed=args.seed, device=args.device, threads=args.threads,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, log_every=args.log_every,
-        normalization_sample=args.normalization_sample, resume=args.resume, bf16=not args.no_bf16)
+        normalization_sample=args.normalization_sample, resume=args.resume, init_from=args.init_from,
+        bf16=not args.no_bf16)
 
 
 def run_from_args(args) -> int:
