@@ -49,3 +49,25 @@ def test_the_shipped_evaluation_describes_the_shipped_diffusion_checkpoint():
     quality = metrics["quality_checks"]
     for check in ("binned_means_inside_real_95ci", "redshift_predictor_z_lt_2", "size_redshift"):
         assert isinstance(quality[check]["passes"], bool)
+
+
+def test_the_readme_quotes_the_shipped_evaluation_numbers():
+    """The README's quality table is written from metrics.json; a retrained model must not leave it stale."""
+    readme = (ASSETS_DIR.parent / "README.md").read_text()
+    quality = json.loads(EVALUATION_JSON.read_text())["quality_checks"]
+    bins = quality["binned_means_inside_real_95ci"]
+    redshift = quality["redshift_predictor_z_lt_2"]
+    size = quality["size_redshift"]
+    expected_cells = [
+        f"{100 * bins['fraction']:.0f}% (",
+        f"{redshift['abs_bias_generated']:.3f} (real: {redshift['abs_bias_real']:.4f})",
+        f"{redshift['sigma_nmad_ratio']:.2f} ({redshift['sigma_nmad_generated']:.3f} / {redshift['sigma_nmad_real']:.3f})",
+        f"{100 * size['max_relative_deviation_generated']:.0f}% (real survey images: "
+        f"{100 * size['max_relative_deviation_real']:.0f}%)",
+    ]
+    for cell in expected_cells:
+        assert cell in readme, f"README.md does not quote {cell!r} from {EVALUATION_JSON.name}"
+    for name, per_metric in bins["per_metric"].items():
+        assert f"{name.replace('_', ' ')} {per_metric['bins_inside']}/{per_metric['bins_counted']}" in readme
+    training = json.loads(DEFAULT_DIFFUSION_CHECKPOINT.with_suffix(".json").read_text())["training"]
+    assert f"{training['step']:,} steps × {training['batch_size']} images ({training['images_seen']:,} images)" in readme
