@@ -1,16 +1,37 @@
-"""Where shipped assets and the per-user cache live."""
+"""Where shipped assets and the per-user cache live.
+
+Shipped assets (the diffusion and redshift checkpoints, the SED colour table, the shipped model's evaluation) are
+package data of ``galaxy_explorer.assets`` and are found with ``importlib.resources``. In the repository they sit in
+the top-level ``assets/`` folder, which ``pyproject.toml`` maps into the package (``package-dir``), so an editable
+install reads them where they are and a wheel carries them inside the package.
+"""
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_DIR = PACKAGE_DIR.parent
-ASSETS_DIR = REPO_DIR / "assets"
+ASSETS_PACKAGE = "galaxy_explorer.assets"
+
+
+def _assets_dir() -> Path:
+    try:
+        root = resources.files(ASSETS_PACKAGE)
+    except ModuleNotFoundError:
+        # The source tree imported without installing it (or an editable install made before assets/ was mapped
+        # into the package): the folder that the mapping names.
+        return Path(__file__).resolve().parent.parent / "assets"
+    if not isinstance(root, Path):  # e.g. imported from a zip file: the checkpoints must be real files
+        raise RuntimeError(f"{ASSETS_PACKAGE} is not a folder on disk ({root!r}); install galaxy-explorer unpacked")
+    return root
+
+
+ASSETS_DIR = _assets_dir()
 
 DEFAULT_DIFFUSION_CHECKPOINT = ASSETS_DIR / "diffusion-small.safetensors"
 DEFAULT_REDSHIFT_CHECKPOINT = ASSETS_DIR / "redshift-cnn.safetensors"
+SED_TABLE = ASSETS_DIR / "sed_colours.csv"
 
 
 def cache_dir() -> Path:

@@ -14,9 +14,9 @@ import torch
 
 from .. import BANDS
 from ..errors import GalaxyExplorerError
-from ..paths import ASSETS_DIR
+from ..paths import SED_TABLE
 
-SED_TABLE_PATH = ASSETS_DIR / "sed_colours.csv"
+SED_TABLE_PATH = SED_TABLE
 SED_TEMPLATES = ("E", "Sbc", "Scd", "Im")
 """Coleman, Wu & Weedman (1980) templates, reddest to bluest; see ``train/build_sed_colours.py``."""
 
