@@ -1,7 +1,12 @@
-"""The project's checkpoint format: weights in safetensors, everything else in a JSON file beside them.
+"""The project's checkpoint format: one safetensors file holding the weights and, in its header's
+``__metadata__`` (key ``galaxy_explorer``), the JSON description of what they are.
 
-A checkpoint named ``model.safetensors`` has its description in ``model.json``. Loading never unpickles:
-safetensors holds raw tensors only, and a ``.pt``/``.pth``/``.ckpt`` file (pickle-based) is refused.
+Weights and description are written together in one atomic rename, so a crash can never pair the weights of one
+step with the description of another. ``model.json`` beside ``model.safetensors`` is a readable copy, written after
+the weights; loading reads the header and refuses a copy that disagrees with it. Checkpoints written before the
+description moved into the header (the two-file format: no header key, description only in the ``.json``) still
+load. Loading never unpickles: safetensors holds raw tensors only, and a ``.pt``/``.pth``/``.ckpt`` file
+(pickle-based) is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from .errors import CheckpointError
 
 FORMAT_NAME = "galaxy-explorer-checkpoint"
 FORMAT_VERSION = 1
+HEADER_KEY = "galaxy_explorer"  # the safetensors __metadata__ entry that holds the JSON description
 _PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin"}
 
 
@@ -44,37 +50,99 @@ def resolve_weights_path(path: str | os.PathLike) -> Path:
 def save_checkpoint(
     weights_path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any]
 ) -> Path:
-    """Write weights and metadata atomically (each to a temporary file, then renamed into place)."""
+    """Write weights with their description in the header (one atomic rename), then the readable ``.json`` copy."""
     from safetensors.torch import save_file
 
     weights_path = resolve_weights_path(weights_path)
     contiguous = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
     document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **dict(metadata)}
-    text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False)
-    with atomic_path(weights_path) as tmp_weights:
-        save_file(contiguous, str(tmp_weights))
+    header_text = json.dumps(document, sort_keys=False, allow_nan=False)
     with atomic_path(metadata_path_for(weights_path)) as tmp_json:
-        tmp_json.write_text(text + "\n")
+        tmp_json.write_text(json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")
+        with atomic_path(weights_path) as tmp_weights:  # renamed first: the header is the record
+            save_file(contiguous, str(tmp_weights), metadata={HEADER_KEY: header_text})
     return weights_path
 
 
-def load_metadata(weights_path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check the JSON description of a checkpoint."""
-    weights_path = resolve_weights_path(weights_path)
-    json_path = metadata_path_for(weights_path)
-    if not json_path.exists():
-        raise CheckpointError(f"{json_path}: checkpoint description not found (expected beside {weights_path.name})")
+def _read_safetensors(weights_path: Path, device: str | None) -> tuple[str | None, dict[str, torch.Tensor]]:
+    """The header's JSON description (None for a two-file checkpoint) and, if ``device``, every tensor: both from
+    one open file, so a save that replaces the file meanwhile cannot mix two versions."""
+    from safetensors import SafetensorError, safe_open
+
+    if not weights_path.exists():
+        raise CheckpointError(f"{weights_path}: checkpoint weights not found")
     try:
-        document = json.loads(json_path.read_text())
+        with safe_open(str(weights_path), framework="pt", device=device or "cpu") as handle:
+            header = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()} if device else {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{weights_path}: not a readable safetensors file ({exc})") from exc
+    return header.get(HEADER_KEY), tensors
+
+
+def _header_text(weights_path: Path) -> str | None:
+    return _read_safetensors(weights_path, None)[0]
+
+
+def _parse(text: str, source: str) -> dict[str, Any]:
+    try:
+        document = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{json_path}: not valid JSON ({exc})") from exc
+        raise CheckpointError(f"{source}: not valid JSON ({exc})") from exc
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{json_path}: key 'format' must be {FORMAT_NAME!r}; this is not a Galaxy Explorer checkpoint")
+        raise CheckpointError(f"{source}: key 'format' must be {FORMAT_NAME!r}; this is not a Galaxy Explorer checkpoint")
     if document.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{json_path}: key 'format_version' is {document.get('format_version')!r}, this version reads {FORMAT_VERSION}"
+            f"{source}: key 'format_version' is {document.get('format_version')!r}, this version reads {FORMAT_VERSION}"
         )
     return document
+
+
+def _first_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            return key
+    return ""
+
+
+def load_metadata(weights_path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint's description: from the safetensors header (refusing a ``.json`` copy that disagrees), or
+    from the ``.json`` of a two-file checkpoint."""
+    weights_path = resolve_weights_path(weights_path)
+    return _description(weights_path, _header_text(weights_path))
+
+
+def _description(weights_path: Path, header_text: str | None) -> dict[str, Any]:
+    json_path = metadata_path_for(weights_path)
+    if header_text is None:  # the two-file format
+        if not json_path.exists():
+            raise CheckpointError(f"{json_path}: checkpoint description not found (expected beside "
+                                  f"{weights_path.name}, whose header holds none)")
+        return _parse(_read_text(json_path), str(json_path))
+    document = _parse(header_text, f"{weights_path} (metadata header)")
+    if json_path.exists():
+        copy = _parse(_read_text(json_path), str(json_path))
+        if copy != document:
+            raise CheckpointError(
+                f"{json_path}: disagrees with the description inside {weights_path.name} (key "
+                f"{_first_difference(copy, document)!r}); the .json is only a copy (an interrupted save, or an "
+                "edit?): delete it or restore the matching pair")
+    return document
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint description ({exc})") from exc
+
+
+def metadata_source(weights_path: str | os.PathLike) -> str:
+    """Where a checkpoint's description is read from, for error messages: its header, or a two-file ``.json``."""
+    weights_path = resolve_weights_path(weights_path)
+    if _header_text(weights_path) is None:
+        return str(metadata_path_for(weights_path))
+    return f"{weights_path} (metadata header)"
 
 
 def load_tensors(weights_path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -94,9 +162,10 @@ def load_tensors(weights_path: str | os.PathLike, device: str | torch.device = "
 def load_checkpoint(
     weights_path: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Return ``(tensors, metadata)``."""
-    metadata = load_metadata(weights_path)
-    return load_tensors(weights_path, device), metadata
+    """Return ``(tensors, metadata)``, both read from one open file."""
+    weights_path = resolve_weights_path(weights_path)
+    header_text, tensors = _read_safetensors(weights_path, str(device))
+    return tensors, _description(weights_path, header_text)
 
 
 def load_state_into(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], source: str | os.PathLike) -> None:

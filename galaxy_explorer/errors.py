@@ -11,3 +11,8 @@ class SurveyError(GalaxyExplorerError, ValueError):
 
 class CheckpointError(GalaxyExplorerError, ValueError):
     """A checkpoint is missing, malformed, or would need unpickling to load."""
+
+
+class OutputPathError(GalaxyExplorerError, ValueError):
+    """An output location that cannot be written, or that holds a file the command would replace unasked."""
+

@@ -10,6 +10,12 @@ the history of one galaxy. The FITS header says so too.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,7 +26,9 @@ from . import BANDS
 from .atomic import atomic_path
 from .composite import band_image, lupton_rgb
 from .diffusion.schedule import DEFAULT_TIMESTEP_SPACING
+from .diffusion.frame_checks import require_finite_frames
 from .errors import GalaxyExplorerError
+from .redshift_range import REDSHIFT_MARGIN
 
 FORMATS = ("gif", "mp4", "fits")
 MIN_FRAMES, MAX_FRAMES = 2, 600
@@ -52,6 +60,8 @@ class ExportRequest:
     label: bool = True
     band: str | None = None  # None: i,r,g colour composite; else one of BANDS in grey
     conditions: dict[str, float] = field(default_factory=dict)
+    guidance_scale: float | None = None  # None: the checkpoint's default
+    overwrite: bool = True  # False: never replace an existing file at ``out``
 
     @property
     def format(self) -> str:
@@ -108,7 +118,8 @@ def validate_request(request: ExportRequest, redshift_range: tuple[float, float]
 
 # The shipped survey starts at z = 0.02 (angular sizes diverge at z = 0), yet "from z = 0" is what people type.
 # A walk end within this margin of the training range is moved onto it with a note; further out is refused.
-REDSHIFT_SNAP_MARGIN = 0.05
+# The rule and its margin are galaxy_explorer.redshift_range's, shared by every command.
+REDSHIFT_SNAP_MARGIN = REDSHIFT_MARGIN
 
 
 def snap_to_redshift_range(name: str, value: float, redshift_range: tuple[float, float]) -> tuple[float, str | None]:
@@ -191,30 +202,82 @@ def write_gif(path: Path, frames: np.ndarray, fps: int) -> None:
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
-    """H.264 in yuv420p with the index at the front (+faststart): what browsers and slide software play."""
-    import imageio_ffmpeg
+    """H.264 in yuv420p with the index at the front (+faststart): what browsers and slide software play.
 
+    ffmpeg runs as a child that dies with this process (``ffmpeg_process``), so ``kill -9`` leaves no encoder running.
+    """
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
         raise ExportError(f"MP4 frames must have even sides for yuv420p, got {width}×{height}")
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (width, height),
-        fps=fps,
-        codec="libx264",
-        pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p",
-        quality=8,
-        macro_block_size=2,
-        output_params=["-movflags", "+faststart"],
-        ffmpeg_log_level="error",
-    )
-    writer.send(None)  # start ffmpeg
+    process, errors = ffmpeg_process(mp4_command(path, width, height, fps))
+    with errors:
+        try:
+            _feed(process, frames)
+            status = process.wait()
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        if status != 0:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip().splitlines()
+            raise ExportError(f"{path}: ffmpeg failed with status {status}: "
+                              f"{message[-1] if message else 'no message'}")
+
+
+def _feed(process, frames: np.ndarray) -> None:
     try:
         for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
+            process.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+    except BrokenPipeError:
+        pass  # ffmpeg stopped early; its return code and message say why
     finally:
-        writer.close()
+        try:
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+
+
+def mp4_command(path: Path, width: int, height: int, fps: int) -> list[str]:
+    """The ffmpeg command line imageio-ffmpeg builds for libx264 at quality 8 (CRF 10), reading raw RGB on stdin."""
+    import imageio_ffmpeg
+
+    return [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}",
+            "-pix_fmt", "rgb24", "-r", str(int(fps)), "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p",
+            "-crf", "10", "-v", "error", "-movflags", "+faststart", str(path)]
+
+
+def _die_with_parent() -> None:
+    """Run in the child between fork and exec: own process group (Ctrl-C goes to us, not to ffmpeg mid-write), and
+    on Linux SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG), so no orphaned encoder survives kill -9."""
+    os.setpgrp()
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != _PARENT_PID[0]:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def ffmpeg_process(command: list[str]):
+    """Start ``command`` with stdin a pipe and stderr a temporary file; returns ``(process, stderr_file)``."""
+    _PARENT_PID[0] = os.getpid()
+    errors = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                               preexec_fn=_die_with_parent)
+    return process, errors
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # looked up now: the child must not load libraries
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _load_prctl()
+_PARENT_PID = [os.getpid()]
 
 
 def write_fits(
@@ -259,11 +322,17 @@ def write_export(
     band: str | None = None,
     header: dict | None = None,
     conditions: dict[str, float] | None = None,
+    overwrite: bool = True,
 ) -> Path:
-    """Write frames already computed to ``out`` (format from the suffix), atomically."""
+    """Write frames already computed to ``out`` (format from the suffix), atomically.
+
+    Frames with NaN or infinite pixels are refused (nothing is written); ``overwrite=False`` never replaces an
+    existing ``out``.
+    """
     out = Path(out)
     kind = export_format(out)
-    with atomic_path(out) as tmp:
+    require_finite_frames(images, redshifts, f"frames for {out}")
+    with atomic_path(out, overwrite=overwrite) as tmp:
         if kind == "fits":
             write_fits(tmp, images, redshifts, header=header, conditions=conditions)
         else:
@@ -284,12 +353,11 @@ def export_walk(generator, request: ExportRequest, progress: Progress | None = N
     parts = []
     for start in range(0, len(redshifts), chunk):
         part = redshifts[start : start + chunk]
-        parts.append(
-            generator.frames(
-                request.seed, part, sampler=request.sampler, steps=request.steps, batch_size=len(part),
-                **request.conditions,
-            )
+        frames = generator.frames(
+            request.seed, part, sampler=request.sampler, steps=request.steps, batch_size=len(part),
+            guidance_scale=request.guidance_scale, **request.conditions,
         )
+        parts.append(require_finite_frames(frames, part, getattr(generator, "checkpoint_path", "the generator")))
         if progress is not None:
             progress(start + len(part), len(redshifts))
     images = np.concatenate(parts, axis=0)
@@ -302,5 +370,5 @@ def export_walk(generator, request: ExportRequest, progress: Progress | None = N
     }
     return write_export(
         request.out, images, redshifts, fps=request.fps, size=request.size, label=request.label,
-        band=request.band, header=header, conditions=request.conditions,
+        band=request.band, header=header, conditions=request.conditions, overwrite=request.overwrite,
     )

@@ -1,4 +1,5 @@
-"""Diffusion checkpoints: safetensors + JSON, loaded without unpickling; malformed ones refused by name."""
+"""Diffusion checkpoints: one safetensors file with the JSON description in its header (a readable .json copy
+beside it), loaded without unpickling; malformed ones refused by name; old two-file checkpoints still load."""
 
 import json
 import pickle
@@ -14,6 +15,7 @@ from galaxy_explorer.diffusion.prediction import make_eps_function
 from galaxy_explorer.diffusion.samplers import run_sampler
 from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
 from galaxy_explorer.diffusion.unet import ConditionalUNet, UNetConfig
+from galaxy_explorer.checkpoint import HEADER_KEY, load_metadata, save_checkpoint
 from galaxy_explorer.errors import CheckpointError
 
 
@@ -22,11 +24,16 @@ def checkpoint(tmp_path):
     return make_tiny_checkpoint(tmp_path / "model.safetensors", seed=3)
 
 
-def edit_json(path, change):
-    json_path = path.with_suffix(".json")
-    document = json.loads(json_path.read_text())
+def edit_description(path, change):
+    """Rewrite the checkpoint with a changed description (header and .json copy alike)."""
+    document = load_metadata(path)
     change(document)
-    json_path.write_text(json.dumps(document))
+    save_checkpoint(path, load_file(path), document)
+
+
+def as_two_file_checkpoint(path):
+    """The format before the description moved into the header: weights only, description in the .json."""
+    save_file(load_file(path), path)
 
 
 def test_description_holds_everything_needed_to_use_the_weights(checkpoint):
@@ -111,12 +118,35 @@ def test_non_finite_weights_are_refused(checkpoint):
     (lambda d: d.update(bands=["g", "r"]), "'bands'"),
 ])
 def test_malformed_descriptions_are_refused_naming_the_key(checkpoint, change, message):
-    edit_json(checkpoint, change)
+    edit_description(checkpoint, change)
     with pytest.raises(CheckpointError, match=message):
         Generator.load(checkpoint)
 
 
-def test_a_missing_description_is_reported(checkpoint):
+def test_the_description_lives_in_the_safetensors_header(checkpoint):
+    from safetensors import safe_open
+
+    with safe_open(str(checkpoint), framework="pt") as handle:
+        header = json.loads(handle.metadata()[HEADER_KEY])
+    assert header == json.loads(checkpoint.with_suffix(".json").read_text())
+    checkpoint.with_suffix(".json").unlink()  # the copy is only for reading: the checkpoint is one file
+    assert Generator.load(checkpoint).metadata == header
+
+
+def test_a_json_copy_that_disagrees_with_the_header_is_refused(checkpoint):
+    """What a crash between the weights' rename and the copy's used to leave: step-60 weights, step-40 JSON."""
+    json_path = checkpoint.with_suffix(".json")
+    document = json.loads(json_path.read_text())
+    document["training"]["step"] = 40
+    json_path.write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match=r"model.json: disagrees .*model.safetensors.*'training'"):
+        Generator.load(checkpoint)
+
+
+def test_a_two_file_checkpoint_still_loads_and_needs_its_json(checkpoint):
+    expected = Generator.load(checkpoint).frames(1, [1.0], steps=2)
+    as_two_file_checkpoint(checkpoint)
+    assert np.array_equal(Generator.load(checkpoint).frames(1, [1.0], steps=2), expected)
     checkpoint.with_suffix(".json").unlink()
-    with pytest.raises(CheckpointError, match="model.json"):
+    with pytest.raises(CheckpointError, match="model.json.*description not found"):
         Generator.load(checkpoint)

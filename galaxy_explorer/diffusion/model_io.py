@@ -1,6 +1,7 @@
-"""Diffusion checkpoints: the network's weights in safetensors, and a JSON that says how to use them.
+"""Diffusion checkpoints: the network's weights in safetensors, and a JSON description (in the file's header, with
+a readable ``.json`` copy beside it; see ``galaxy_explorer.checkpoint``) that says how to use them.
 
-The JSON (written by ``galaxy_explorer.checkpoint``) holds the architecture, the condition names and their training
+The description holds the architecture, the condition names and their training
 ranges, the normalization between survey flux and model space, the noise schedule, a description of the training
 data, and the training step and number of images seen. The weights are the EMA weights, the ones to sample with.
 """
@@ -15,7 +16,7 @@ from typing import Any, Mapping
 import torch
 
 from .. import BANDS
-from ..checkpoint import load_checkpoint, load_state_into, resolve_weights_path, save_checkpoint
+from ..checkpoint import load_checkpoint, load_state_into, metadata_source, resolve_weights_path, save_checkpoint
 from ..errors import CheckpointError
 from .prediction import PREDICTIONS
 from .schedule import NoiseSchedule
@@ -62,7 +63,8 @@ def checkpoint_metadata(config: UNetConfig, schedule: NoiseSchedule, normalizati
 
 
 def save_diffusion_checkpoint(path: str | os.PathLike, model: torch.nn.Module, metadata: Mapping[str, Any]) -> Path:
-    """Write ``model``'s weights and ``metadata`` atomically as ``path`` (.safetensors) + .json."""
+    """Write ``model``'s weights and ``metadata`` atomically as ``path`` (.safetensors, description in its header)
+    plus a readable .json copy."""
     tensors = {name: t.detach().float() if t.is_floating_point() else t.detach()
                for name, t in model.state_dict().items()}
     return save_checkpoint(path, tensors, metadata)
@@ -83,24 +85,24 @@ def load_diffusion_checkpoint(path: str | os.PathLike, device: str | torch.devic
 
     weights_path = resolve_weights_path(path)
     tensors, metadata = load_checkpoint(weights_path, device="cpu")
-    json_path = weights_path.with_suffix(".json")
+    source = metadata_source(weights_path)  # the header, or the .json of a two-file checkpoint
     if metadata.get("model") != MODEL_KIND:
-        raise CheckpointError(f"{json_path}: key 'model' is {metadata.get('model')!r}, expected {MODEL_KIND!r} "
+        raise CheckpointError(f"{source}: key 'model' is {metadata.get('model')!r}, expected {MODEL_KIND!r} "
                               "(not a diffusion checkpoint)")
-    config = UNetConfig.from_dict(_require(metadata, "architecture", dict, json_path), source=str(json_path))
-    schedule = NoiseSchedule.from_dict(_require(metadata, "schedule", dict, json_path), source=str(json_path))
+    config = UNetConfig.from_dict(_require(metadata, "architecture", dict, source), source=str(source))
+    schedule = NoiseSchedule.from_dict(_require(metadata, "schedule", dict, source), source=str(source))
     try:
-        normalization = Normalization.from_dict(_require(metadata, "normalization", dict, json_path))
+        normalization = Normalization.from_dict(_require(metadata, "normalization", dict, source))
     except CheckpointError:
         raise
     except Exception as exc:  # the normalization's own error names its key; add the file
-        raise CheckpointError(f"{json_path}: invalid 'normalization' ({exc})") from exc
-    prediction = _require(metadata, "prediction", str, json_path)
+        raise CheckpointError(f"{source}: invalid 'normalization' ({exc})") from exc
+    prediction = _require(metadata, "prediction", str, source)
     if prediction not in PREDICTIONS:
-        raise CheckpointError(f"{json_path}: key 'prediction' is {prediction!r}, expected one of {PREDICTIONS}")
-    bands = _require(metadata, "bands", list, json_path)
+        raise CheckpointError(f"{source}: key 'prediction' is {prediction!r}, expected one of {PREDICTIONS}")
+    bands = _require(metadata, "bands", list, source)
     if len(bands) != config.image_channels:
-        raise CheckpointError(f"{json_path}: key 'bands' lists {len(bands)} bands, the network has "
+        raise CheckpointError(f"{source}: key 'bands' lists {len(bands)} bands, the network has "
                               f"{config.image_channels} image channels")
     model = ConditionalUNet(config)
     load_state_into(model, tensors, weights_path)

@@ -1,0 +1,85 @@
+"""Value types for command-line options, shared by every command: each refuses a bad value while the command
+line is parsed (before any work), naming the value and what was expected."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+MAX_SEED = 2 ** 63 - 1  # torch and NumPy seed generators take non-negative 63-bit integers
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def seed(text: str) -> int:
+    """An integer from 0 to 2**63 - 1."""
+    value = _integer(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63-1, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """A finite number (not nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (a guidance scale, for one)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def condition(text: str) -> tuple[str, float]:
+    """'NAME=VALUE' with a finite VALUE -> (NAME, VALUE)."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}")
+    try:
+        return name, finite_float(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"value of condition {name!r} must be a finite number (NAME=NUMBER), "
+                                         f"got {value!r}") from None
+
+
+def add_guidance_argument(parser, *aliases: str) -> None:
+    """``--guidance G``: classifier-free guidance scale; None (not given) means the checkpoint's default."""
+    parser.add_argument("--guidance", *aliases, dest="guidance", type=non_negative_float, default=None,
+                        metavar="G", help="classifier-free guidance scale, a finite number >= 0 (default: the "
+                                          "checkpoint's own; values other than 1 need a model trained with "
+                                          "condition dropout)")
+
+
+def add_overwrite_argument(parser, what: str = "the output file") -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"replace {what} if it exists (by default an existing file is never replaced)")
