@@ -1,22 +1,25 @@
 """Shared by the app benchmark and the README media script: serve the app, open it in headless Chromium.
 
-The serving and browser helpers live in ``galaxy_explorer.app_serving`` (the UI tests use them too); this adds
-what only the benchmarks need. Chromium is Debian's (/usr/bin/chromium, or $GALAXY_EXPLORER_CHROMIUM).
+The serving and browser helpers live in ``tests/support/app_serving.py`` (the UI tests use them too); this adds
+what only the benchmarks need. Chromium is $GALAXY_EXPLORER_CHROMIUM, else ``chromium`` on the PATH.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the scripts run as ``python benchmarks/…``: make ``tests.support`` importable
+    sys.path.insert(0, str(REPO))
+
 # Re-exported for the benchmark scripts.
-from galaxy_explorer.app_serving import (
+from tests.support.app_serving import (  # noqa: E402
     SHOWN_JS,
     chromium_page,
     served_app,
     wait_until_baked,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 __all__ = ["REPO", "SHOWN_JS", "chromium_page", "served_app", "untrained_small_checkpoint", "wait_until_baked"]
 

@@ -10,14 +10,14 @@ import torch
 
 from galaxy_explorer.errors import GalaxyExplorerError
 from galaxy_explorer.normalization import Normalization, NormalizationError
-from galaxy_explorer.testing import galaxy_images
+from galaxy_explorer.diffusion.testing import toy_stamps
 
-SKY_SIGMA = 0.05  # galaxy_images' sky noise
+SKY_SIGMA = 0.05  # toy_stamps' sky noise
 
 
 @pytest.fixture(scope="module")
 def images():
-    return galaxy_images(200, 64, np.random.default_rng(0))
+    return toy_stamps(200, seed=0)
 
 
 @pytest.fixture(scope="module")

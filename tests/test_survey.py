@@ -12,9 +12,10 @@ import pytest
 
 from galaxy_explorer import BANDS
 from galaxy_explorer.cli import main as cli_main
+from galaxy_explorer.diffusion.testing import toy_stamps
 from galaxy_explorer.errors import GalaxyExplorerError, SurveyError
 from galaxy_explorer.survey import Survey, SurveyWarning
-from galaxy_explorer.testing import DEFECTS, galaxy_images, write_galaxiesml_file
+from tests.support.survey_files import DEFECTS, write_galaxiesml_file
 
 
 @pytest.fixture()
@@ -107,7 +108,7 @@ def test_a_huge_image_dataset_is_opened_without_reading_it(tmp_path):
     with h5py.File(path, "w") as out:
         out.create_dataset("image", shape=(n, 5, 64, 64), dtype="float32", chunks=(1, 5, 64, 64))
         out.create_dataset("specz_redshift", data=np.linspace(0.01, 4.0, n))
-        out["image"][123] = galaxy_images(1, 64, np.random.default_rng(0))[0]
+        out["image"][123] = toy_stamps(1)[0]
     assert path.stat().st_size < 50_000_000
     with Survey(path) as survey:
         assert survey.n_rows == n

@@ -10,7 +10,7 @@ from galaxy_explorer import BANDS
 from galaxy_explorer.cli import main as cli_main
 from galaxy_explorer.survey import Survey
 from galaxy_explorer.synthetic import TRUTH_COLUMNS, write_mock_survey
-from galaxy_explorer.testing import MORPHOLOGY_SUFFIXES
+from tests.support.survey_files import MORPHOLOGY_SUFFIXES
 
 GALAXIESML_COLUMNS = ("specz_redshift", "specz_redshift_err", "object_id", "ra", "dec") + tuple(
     f"{band}_{suffix}" for band in BANDS for suffix in ("cmodel_mag",) + MORPHOLOGY_SUFFIXES)

@@ -1,8 +1,9 @@
-"""Serve the app in a subprocess and drive it from Debian's headless Chromium.
+"""Serve the app in a subprocess and drive it from a headless Chromium.
 
 Shared by the UI tests (``tests/ui``), the latency benchmark and the script that makes the README's screenshot, so
-that all three start the app and read what it shows in exactly the same way. Chromium is Debian's
-(``/usr/bin/chromium``, or ``$GALAXY_EXPLORER_CHROMIUM``); nothing is downloaded.
+that all three start the app and read what it shows in exactly the same way. The browser is
+``$GALAXY_EXPLORER_CHROMIUM`` if set, else the first of ``chromium`` / ``chromium-browser`` / ``google-chrome`` on
+the PATH (Debian's package installs ``/usr/bin/chromium``); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -19,9 +20,21 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from .paths import REPO_DIR
+REPO_DIR = Path(__file__).resolve().parents[2]
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
-CHROMIUM = os.environ.get("GALAXY_EXPLORER_CHROMIUM", "/usr/bin/chromium")
+
+def find_chromium() -> str | None:
+    """The Chromium to drive: ``$GALAXY_EXPLORER_CHROMIUM``, else one on the PATH; None when there is none."""
+    chosen = os.environ.get("GALAXY_EXPLORER_CHROMIUM")
+    if chosen:
+        return chosen if Path(chosen).exists() else None
+    return next((found for name in BROWSER_NAMES if (found := shutil.which(name))), None)
+
+
+CHROMIUM = find_chromium()
+MISSING_CHROMIUM = ("no Chromium found: install Debian's chromium package (apt-get install chromium) or set "
+                    "GALAXY_EXPLORER_CHROMIUM to a Chromium executable")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -74,22 +87,23 @@ def _stop(process: subprocess.Popen) -> None:
 
 @contextlib.contextmanager
 def served_app(app_args: list[str], *, log_path: Path | None = None, timeout: float = 300.0,
-               env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """``panel serve galaxy_explorer/app.py --args APP_ARGS`` on a free localhost port; yields the app's URL.
+               env: Mapping[str, str] | None = None, app_path: str | Path = "galaxy_explorer/app.py",
+               python: str = sys.executable, cwd: str | Path = REPO_DIR) -> Iterator[str]:
+    """``python -m panel serve APP_PATH --args APP_ARGS`` on a free localhost port; yields the app's URL.
 
-    The server's output goes to ``log_path`` (a temporary file if not given); if it exits with an error, the
-    last lines of that log are printed, so a failing test shows why.
+    ``app_path`` (relative to ``cwd``) defaults to this checkout's app; the packaging check serves an installed
+    copy with that installation's ``python``. The server's output goes to ``log_path`` (a temporary file if not
+    given); if it exits with an error, the last lines of that log are printed, so a failing test shows why.
     """
     port = free_port()
-    panel = shutil.which("panel") or str(Path(sys.executable).with_name("panel"))
     log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="panel-serve-", suffix=".log")[1])
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [panel, "serve", "galaxy_explorer/app.py", "--port", str(port), "--address", "127.0.0.1",
+            [python, "-m", "panel", "serve", str(app_path), "--port", str(port), "--address", "127.0.0.1",
              "--allow-websocket-origin", f"127.0.0.1:{port}", "--num-procs", "1", "--args", *app_args],
-            cwd=REPO_DIR, env=dict(env) if env is not None else None, stdout=log, stderr=subprocess.STDOUT,
+            cwd=cwd, env=dict(env) if env is not None else None, stdout=log, stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}/app"
+    url = f"http://127.0.0.1:{port}/{Path(app_path).stem}"
     try:
         _wait_for_http(url, process, log_path, timeout)
         yield url
@@ -104,8 +118,8 @@ def chromium_page(width: int = 1500, height: int = 1200):
     """A page in Debian's headless Chromium, driven by Playwright (outside pytest)."""
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} not found: install Debian's chromium package (apt-get install chromium)")
+    if CHROMIUM is None:
+        raise SystemExit(MISSING_CHROMIUM)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

@@ -1,13 +1,14 @@
-"""Small GalaxiesML-schema HDF5 files for tests (anyone's), including each malformed case the reader must handle.
+"""Small GalaxiesML-schema HDF5 files for tests, including each malformed case the survey reader must handle.
 
-    from galaxy_explorer.testing import write_galaxiesml_file
+    from tests.support.survey_files import write_galaxiesml_file
     path = write_galaxiesml_file(tmp_path / "tiny.hdf5", n=32, seed=0)
     broken = write_galaxiesml_file(tmp_path / "bad.hdf5", defect="nan_pixels")
 
-Images are round Gaussian galaxies with Gaussian sky noise (fast; not physically detailed: use
-``galaxy_explorer.synthetic`` for that), laid out exactly like GalaxiesML: root datasets, no attributes, the
-``image`` dataset (N, 5, H, W) float32, ``specz_redshift``, ``object_id``, ``ra``, ``dec`` and the per-band
-catalogue columns. ``extra_columns`` adds more 1-D columns, as real files have.
+Images are ``galaxy_explorer.diffusion.testing.toy_stamps`` (the one test-stamp maker: round Gaussian sources on
+Gaussian sky noise of sigma 0.05; use ``galaxy_explorer.synthetic`` for physically detailed galaxies), laid out
+exactly like GalaxiesML: root datasets, no attributes, the ``image`` dataset (N, 5, H, W) float32,
+``specz_redshift``, ``object_id``, ``ra``, ``dec`` and the per-band catalogue columns. ``extra_columns`` adds more
+1-D columns, as real files have.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import BANDS
+from galaxy_explorer import BANDS
+from galaxy_explorer.diffusion.testing import toy_stamps
 
 MORPHOLOGY_SUFFIXES = ("ellipticity", "half_light_radius", "isophotal_area", "major_axis", "minor_axis",
                        "sersic_index", "pos_angle", "petro_rad")
@@ -42,16 +44,6 @@ DEFECTS = (
 """Every defect ``write_galaxiesml_file`` can produce."""
 
 
-def galaxy_images(n: int, image_size: int, rng: np.random.Generator, n_bands: int = len(BANDS)) -> np.ndarray:
-    """Round Gaussian galaxies (sigma 1.5-6 px, fluxes 20-2000) on sky noise of sigma 0.05, float32."""
-    y, x = np.mgrid[:image_size, :image_size] - image_size // 2
-    sigma = rng.uniform(1.5, 6.0, size=(n, 1, 1, 1))
-    flux = rng.uniform(20.0, 2000.0, size=(n, 1, 1, 1)) * np.linspace(0.5, 1.2, n_bands)[None, :, None, None]
-    profile = np.exp(-(x**2 + y**2) / (2 * sigma**2)) / (2 * np.pi * sigma**2)
-    noise = rng.normal(0.0, 0.05, size=(n, n_bands, image_size, image_size))
-    return (flux * profile + noise).astype(np.float32)
-
-
 def write_galaxiesml_file(path: str | os.PathLike, n: int = 16, *, image_size: int = 64, seed: int = 0,
                           redshift: np.ndarray | None = None, extra_columns: dict[str, np.ndarray] | None = None,
                           defect: str | None = None) -> Path:
@@ -72,7 +64,9 @@ def write_galaxiesml_file(path: str | os.PathLike, n: int = 16, *, image_size: i
     redshift = np.asarray(redshift, dtype=np.float64)
     if redshift.shape != (n,):
         raise ValueError(f"redshift must have shape ({n},), got {redshift.shape}")
-    images = galaxy_images(n, image_size, rng, 3 if defect == "band_count" else len(BANDS))
+    images = toy_stamps(n, seed=seed, size=image_size)
+    if defect == "band_count":
+        images = np.ascontiguousarray(images[:, :3])
 
     if defect == "image_rank":
         images = images[:, 0]

@@ -1,8 +1,9 @@
 """Serve the app with a tiny model and a small synthetic survey, and drive it with Debian's headless Chromium.
 
-pytest-playwright is pointed at /usr/bin/chromium (``executable_path``): nothing is downloaded. The served app
-runs in a subprocess on a free localhost port (``galaxy_explorer.app_serving``, as the benchmarks do) and is
-stopped when the tests of a module are done.
+pytest-playwright is pointed at the Chromium that ``tests.support.app_serving`` finds ($GALAXY_EXPLORER_CHROMIUM or
+``chromium`` on the PATH, as ``executable_path``): nothing is downloaded. The served app runs in a subprocess on a
+free localhost port (``tests.support.app_serving``, as the benchmarks do) and is stopped when the tests of a module
+are done.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from galaxy_explorer import app_serving
+from tests.support import app_serving
 
 UI_STEPS = 2  # sampler steps of the served tiny model: a frame in tens of milliseconds
 UI_GRID_FRAMES = 16
@@ -23,9 +24,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.ui)
-            if not Path(app_serving.CHROMIUM).exists():
-                item.add_marker(pytest.mark.skip(
-                    reason=f"{app_serving.CHROMIUM} not found: install Debian's chromium package"))
+            if app_serving.CHROMIUM is None:
+                item.add_marker(pytest.mark.skip(reason=app_serving.MISSING_CHROMIUM))
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import imageio.v3 as iio
 import pytest
 
-from galaxy_explorer.app_serving import SHOWN_JS as SHOWN
-from galaxy_explorer.app_serving import wait_until_baked
+from tests.support.app_serving import SHOWN_JS as SHOWN
+from tests.support.app_serving import wait_until_baked
 
 pytestmark = pytest.mark.ui
 
