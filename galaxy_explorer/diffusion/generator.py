@@ -27,9 +27,16 @@ class GenerationError(GalaxyExplorerError, ValueError):
     """Arguments to ``Generator.frames`` that cannot be sampled (unknown sampler, missing condition, …)."""
 
 
-def initial_noise(seed: int, shape: Sequence[int]) -> torch.Tensor:
-    """x_T for ``seed``: drawn on the CPU so it is the same on every device and in every process."""
-    return torch.randn(tuple(shape), generator=torch.Generator("cpu").manual_seed(int(seed)), dtype=torch.float32)
+def noise_stream(seed: int) -> torch.Generator:
+    """The CPU random stream of ``seed``: x_T is its first draw, and DDPM's per-step noise continues it."""
+    return torch.Generator("cpu").manual_seed(int(seed))
+
+
+def initial_noise(seed: int, shape: Sequence[int], stream: Optional[torch.Generator] = None) -> torch.Tensor:
+    """x_T for ``seed``: the first draw of ``noise_stream(seed)``, made on the CPU so it is the same on every
+    device and in every process. Pass that stream (fresh) as ``stream`` to go on drawing from it afterwards."""
+    stream = noise_stream(seed) if stream is None else stream
+    return torch.randn(tuple(shape), generator=stream, dtype=torch.float32)
 
 
 def _validated_seed(seed) -> int:
@@ -157,8 +164,8 @@ class Generator:
                       steps: int, guidance_scale: float) -> np.ndarray:
         batch = conditions.shape[0]
         # One CPU generator per batch: x_T, then (for DDPM) the noise of each step, identical for every frame.
-        noise_source = torch.Generator("cpu").manual_seed(seed)
-        x_T = torch.randn((1,) + self.image_shape, generator=noise_source, dtype=torch.float32)
+        noise_source = noise_stream(seed)
+        x_T = initial_noise(seed, (1,) + self.image_shape, stream=noise_source)
 
         def step_noise(_step: int) -> torch.Tensor:
             fresh = torch.randn((1,) + self.image_shape, generator=noise_source, dtype=torch.float32)
