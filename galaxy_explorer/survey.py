@@ -165,6 +165,12 @@ class Survey:
         return bool(self._file.attrs.get("synthetic", False))
 
     @property
+    def is_synthetic(self) -> bool:
+        """Whether the galaxies are simulated: files the synthetic survey wrote (``synthetic`` attribute) or any file
+        with truth columns (``true_*``), which no real catalogue has. Label results from such files SYNTHETIC."""
+        return self.synthetic or any(str(name).startswith("true_") for name in self.columns)
+
+    @property
     def attributes(self) -> dict:
         return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in self._file.attrs.items()}
 
