@@ -341,6 +341,17 @@ def write_export(
     return out
 
 
+def walk_header(request: ExportRequest, checkpoint: str | Path) -> dict:
+    """The FITS header cards saying how a walk was made; the command line and the app write the same ones."""
+    return {
+        "SEED": (request.seed, "noise seed (fixed x_T for every frame)"),
+        "SAMPLER": (request.sampler, "diffusion sampler"),
+        "STEPS": (request.steps, "sampler steps"),
+        "SPACING": (DEFAULT_TIMESTEP_SPACING, "timestep spacing: even in log-SNR from T-1"),
+        "CHECKPT": (Path(str(checkpoint)).name, "model checkpoint"),
+    }
+
+
 def export_walk(generator, request: ExportRequest, progress: Progress | None = None) -> Path:
     """Generate the walk with ``generator`` (a diffusion Generator) and write it; returns the output path.
 
@@ -361,13 +372,7 @@ def export_walk(generator, request: ExportRequest, progress: Progress | None = N
         if progress is not None:
             progress(start + len(part), len(redshifts))
     images = np.concatenate(parts, axis=0)
-    header = {
-        "SEED": (request.seed, "noise seed (fixed x_T for every frame)"),
-        "SAMPLER": (request.sampler, "diffusion sampler"),
-        "STEPS": (request.steps, "sampler steps"),
-        "SPACING": (DEFAULT_TIMESTEP_SPACING, "timestep spacing: even in log-SNR from T-1"),
-        "CHECKPT": (Path(str(getattr(generator, "checkpoint_path", "unknown"))).name, "model checkpoint"),
-    }
+    header = walk_header(request, getattr(generator, "checkpoint_path", "unknown"))
     return write_export(
         request.out, images, redshifts, fps=request.fps, size=request.size, label=request.label,
         band=request.band, header=header, conditions=request.conditions, overwrite=request.overwrite,
