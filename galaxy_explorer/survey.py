@@ -15,6 +15,9 @@ not HDF5, truncated, unreadable                        refused (SurveyError)
 ``image`` or ``specz_redshift`` missing                refused
 ``image`` not (N, bands, H, W) or band count != 5      refused (the band count must match the ``bands`` attribute,
                                                        or g,r,i,z,y when there is none)
+``image`` of integer dtype (uint8, int16, ...)         refused: survey flux is floating point; integers are a
+                                                       display image or counts, and would be taken as flux
+``specz_redshift`` not numbers (strings, ...)          refused, naming the dtype; ``object_id`` not integers too
 ``specz_redshift`` / ``object_id`` length != N         refused
 non-finite or negative redshifts                       rows skipped, with one ``SurveyWarning`` giving the count;
                                                        refused if no row is left
@@ -22,6 +25,7 @@ NaN/inf pixels (found only when rows are read: a       ``images()`` refuses, nam
 full scan of a 17 GB file at open would take minutes)   skips them with one counted ``SurveyWarning`` per epoch;
                                                        ``find_bad_pixel_rows()`` scans the whole file on request
 large finite negative pixel values (GalaxiesML has)    kept; ``normalization`` is robust to them
+row indices that are not integers (1.7, True)          refused, never truncated; a NaN redshift query refused
 =====================================================  ==========================================================
 
 Row ``i`` of a ``Survey`` is the i-th *valid* row of the file (``file_rows`` maps back).
@@ -94,8 +98,11 @@ class Survey:
         if image.shape[1] != len(self.bands):
             raise SurveyError(f"{self.path}: dataset 'image' has {image.shape[1]} bands (shape {image.shape}); "
                               f"expected {len(self.bands)} ({','.join(self.bands)})")
-        if not np.issubdtype(image.dtype, np.floating) and not np.issubdtype(image.dtype, np.integer):
-            raise SurveyError(f"{self.path}: dataset 'image' has dtype {image.dtype}; expected numbers")
+        if not np.issubdtype(image.dtype, np.floating):
+            raise SurveyError(f"{self.path}: dataset 'image' has dtype {image.dtype}; expected floating-point survey "
+                              "flux (float32, as in GalaxiesML); integer pixels are a display image or raw counts, "
+                              "not flux")
+        self.image_dtype = image.dtype
         self._n_file_rows = int(image.shape[0])
         self.n_file_rows = self._n_file_rows
         self.image_shape = tuple(int(s) for s in image.shape[1:])
@@ -104,6 +111,9 @@ class Survey:
         if redshift_ds.ndim != 1 or redshift_ds.shape[0] != self._n_file_rows:
             raise SurveyError(f"{self.path}: dataset 'specz_redshift' has shape {redshift_ds.shape}; expected "
                               f"({self._n_file_rows},) to match 'image'")
+        if redshift_ds.dtype.kind not in "iuf":
+            raise SurveyError(f"{self.path}: dataset 'specz_redshift' has dtype {redshift_ds.dtype}; expected "
+                              "numbers (float64 redshifts)")
         redshift = np.asarray(self._read(REDSHIFT_KEY), dtype=np.float64)
         valid = np.isfinite(redshift) & (redshift >= 0)
         skipped = int((~valid).sum())
@@ -120,6 +130,8 @@ class Survey:
             ids = self._dataset(OBJECT_ID_KEY)
             if ids.ndim != 1 or ids.shape[0] != self._n_file_rows:
                 raise SurveyError(f"{self.path}: dataset 'object_id' has shape {ids.shape}; expected ({self._n_file_rows},)")
+            if ids.dtype.kind not in "iu":
+                raise SurveyError(f"{self.path}: dataset 'object_id' has dtype {ids.dtype}; expected integers")
             self.object_id = np.asarray(self._read(OBJECT_ID_KEY), dtype=np.int64)[self.file_rows]
         else:  # some GalaxiesML-like files lack it; the file row number is then the only stable identifier
             self.object_id = self.file_rows.copy()
@@ -178,6 +190,9 @@ class Survey:
         indices = np.asarray(indices)
         if indices.dtype == bool:
             raise SurveyError(f"{self.path}: row indices must be integers, not a boolean mask")
+        if indices.size and indices.dtype.kind not in "iu":
+            raise SurveyError(f"{self.path}: row indices must be integers, got {indices.reshape(-1)[:3].tolist()} "
+                              f"(dtype {indices.dtype})")
         indices = indices.astype(np.int64, copy=False).reshape(-1)
         if indices.size and (indices.min() < -self.n_rows or indices.max() >= self.n_rows):
             bad = indices[(indices < -self.n_rows) | (indices >= self.n_rows)][0]
@@ -218,12 +233,28 @@ class Survey:
         values = self._column_cache[name]
         if indices is None:
             return values.copy()
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        self._rows(indices)  # range check with a clear message
-        return values[indices]
+        self._rows(indices)  # integer and range checks with a clear message
+        return values[np.asarray(indices, dtype=np.int64).reshape(-1)]
+
+    def column_dtype(self, name: str) -> np.dtype:
+        """The stored dtype of a 1-D column (a condition for training must be numbers)."""
+        if name not in self.columns:
+            raise SurveyError(f"{self.path}: no column {name!r}; available: {', '.join(self.columns)}")
+        return self._file[name].dtype
+
+    def _redshift_query(self, value, what: str, allow_infinite: bool = False) -> float:
+        """A redshift to search for: a number, not NaN (a NaN would match arbitrary rows), finite unless allowed."""
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise SurveyError(f"{self.path}: {what} needs a redshift number, got {value!r}") from None
+        if np.isnan(value) or (np.isinf(value) and not allow_infinite):
+            raise SurveyError(f"{self.path}: {what} needs a finite redshift, got {value}")
+        return value
 
     def nearest(self, redshift: float, k: int) -> np.ndarray:
         """Row indices of the ``k`` galaxies nearest in redshift, closest first (ties: lower redshift first)."""
+        redshift = self._redshift_query(redshift, "nearest()")
         k = int(min(max(k, 0), self.n_rows))
         if k == 0:
             return np.empty(0, dtype=np.int64)
@@ -236,6 +267,7 @@ class Survey:
 
     def in_window(self, z_min: float, z_max: float) -> np.ndarray:
         """Row indices with ``z_min <= redshift < z_max``, in increasing row order."""
+        z_min, z_max = (self._redshift_query(z, "in_window()", allow_infinite=True) for z in (z_min, z_max))
         lo = np.searchsorted(self._sorted_redshift, z_min, side="left")
         hi = np.searchsorted(self._sorted_redshift, z_max, side="left")
         return np.sort(self._order_by_redshift[lo:hi]).astype(np.int64)

@@ -30,7 +30,7 @@ def describe(survey, scan_pixels: bool = False) -> list[str]:
         f"kind:        {'SYNTHETIC (galaxy_explorer built-in survey; not real galaxies)' if survey.synthetic else 'survey file'}",
         f"rows:        {survey.n_rows} valid of {survey.n_file_rows} in the file",
         f"bands:       {','.join(survey.bands)}",
-        f"image shape: {survey.image_shape} per galaxy",
+        f"image shape: {survey.image_shape} per galaxy, dtype {survey.image_dtype}",
         f"redshift:    {redshift.min():.4f} .. {redshift.max():.4f}; quantiles 5/25/50/75/95%: "
         + " ".join(f"{q:.3f}" for q in quantiles),
         f"             fraction below z=1.5: {np.mean(redshift < 1.5):.3f}",

@@ -100,18 +100,21 @@ def derived_catalogue(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def write_mock_survey(path: str | os.PathLike, n: int, seed: int, *, device: str | torch.device = "cpu",
-                      progress=None) -> Path:
+                      progress=None, overwrite: bool = True) -> Path:
     """Render ``n`` synthetic galaxies with ``seed`` into a GalaxiesML-schema HDF5 file at ``path`` (atomically).
 
     Same seed and n -> identical dataset contents. ``progress(done, total)`` is called after each batch.
+    ``seed`` is an integer from 0 to 2**63 - 1. ``overwrite=False`` never replaces an existing file at ``path``.
     """
     n, seed = int(n), int(seed)
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    if not 0 <= seed < 2 ** 63:
+        raise ValueError(f"seed must be an integer from 0 to 2**63-1, got {seed}")
     path = Path(path)
     survey = SyntheticSurvey(seed, device=device)
     rng = np.random.default_rng(seed)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w") as out:
             out.attrs["description"] = ("SYNTHETIC survey from galaxy_explorer.synthetic (not real galaxies); "
                                         "GalaxiesML schema plus true_* columns")

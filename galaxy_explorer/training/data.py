@@ -105,6 +105,10 @@ class SurveyFileBatches:
         if missing:
             raise TrainingDataError(f"{self.path}: condition column {missing[0]!r} not found; "
                                     f"1-D columns available: {', '.join(self.survey.columns)}")
+        for name in self.extra_columns:
+            dtype = self.survey.column_dtype(name)
+            if dtype.kind not in "iuf":
+                raise TrainingDataError(f"{self.path}: condition column {name!r} has dtype {dtype}; expected numbers")
         self.batches_per_epoch = self.survey.n_rows // self.batch_size
         if self.batches_per_epoch < self.world_size:
             raise TrainingDataError(f"{self.path}: {self.survey.n_rows} valid rows are fewer than one batch of "
@@ -132,12 +136,22 @@ class SurveyFileBatches:
         """Batches numbered from ``start`` across epochs (batch g is batch g mod B of epoch g // B)."""
         epoch, skip = divmod(start, self.batches_per_epoch)
         while True:
+            delivered = 0
             for index, batch in enumerate(self._epoch_batches(derived_seed(self.seed, PURPOSE_BATCH, epoch))):
                 if index >= self.batches_per_epoch:
                     break
+                delivered += 1
                 if index >= skip:
                     yield batch
+            if delivered == 0:  # every epoch would be the same: stop instead of looping for ever
+                raise self._no_clean_batch()
             epoch, skip = epoch + 1, 0
+
+    def _no_clean_batch(self) -> TrainingDataError:
+        return TrainingDataError(
+            f"{self.path}: no batch of {self.batch_size} images with finite pixels in a whole pass over the file: "
+            f"fewer than {self.batch_size} of its {self.survey.n_rows} rows with a usable redshift have images "
+            f"free of NaN/inf in 'image' (galaxy-explorer info --scan-pixels counts them)")
 
     def _conditions(self, batch: dict) -> np.ndarray:
         columns = [batch["specz_redshift"] if name == "redshift" else batch[name] for name in self.condition_names]
@@ -165,6 +179,8 @@ class SurveyFileBatches:
             held += len(images[-1])
             if held >= n:
                 break
+        if not images:
+            raise self._no_clean_batch()
         return np.concatenate(images)[:n], np.concatenate(conditions)[:n]
 
     def condition_ranges(self, sample_conditions: np.ndarray) -> list[tuple[float, float]]:

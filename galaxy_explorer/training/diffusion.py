@@ -89,6 +89,7 @@ class TrainConfig:
     log_every: int = 50
     normalization_sample: int = 2048
     resume: bool = False
+    overwrite: bool = False  # start a new run in an --out that already holds a run or a model, replacing them
     init_from: Optional[str] = None  # a sampling checkpoint whose weights start a new run (see the module docstring)
     bf16: bool = True
     progress_bar: Optional[bool] = None  # None: a tqdm bar when stderr is a terminal
@@ -302,12 +303,23 @@ class _Log:
 
 
 def _check_run_directory(config: TrainConfig) -> Optional[tuple[dict[str, torch.Tensor], dict[str, Any]]]:
-    """The stored training state when resuming; refuse to overwrite a run by accident."""
+    """The stored training state when resuming; refuse to overwrite a run or a model by accident; remove the
+    partial files a crashed run left (``atomic.remove_stale_partials``)."""
+    from ..atomic import remove_stale_partials
+
     state_path = config.out_dir / STATE_FILE
+    for name in (MODEL_FILE, STATE_FILE):
+        for final in (config.out_dir / name, (config.out_dir / name).with_suffix(".json")):
+            for removed in remove_stale_partials(final):
+                print(f"removed {removed}, a partial file left by an interrupted run", file=sys.stderr)
+    if config.resume and config.overwrite:
+        raise TrainingError("--overwrite starts a new run and --resume continues one: pass only one of them")
     if not config.resume:
-        if state_path.exists():
-            raise TrainingError(f"{config.out_dir}: already holds a training run ({STATE_FILE}); "
-                                "pass --resume to continue it or choose another --out")
+        held = [name for name in (STATE_FILE, MODEL_FILE) if (config.out_dir / name).exists()]
+        if held and not config.overwrite:
+            what = "a training run" if held[0] == STATE_FILE else "a trained model"
+            raise TrainingError(f"{config.out_dir}: already holds {what} ({held[0]}); pass --resume to continue "
+                                "it, --overwrite to start a new run that replaces it, or choose another --out")
         return None
     if not state_path.exists():
         raise TrainingError(f"{config.out_dir}: nothing to resume ({STATE_FILE} not found)")
@@ -535,6 +547,8 @@ def train(config: TrainConfig) -> TrainResult:
 # --- command line (shared by train/train_diffusion.py and `galaxy-explorer train`) ------------------------------
 
 def add_training_arguments(parser) -> None:
+    from .. import arguments
+
     defaults = {f.name: f.default for f in fields(TrainConfig)}
     add = parser.add_argument
     add("--out", required=True, type=Path, metavar="DIR", help="run directory (checkpoint, state, sample grids, log)")
@@ -557,7 +571,7 @@ def add_training_arguments(parser) -> None:
     add("--data", default=None, metavar="FILE",
         help="GalaxiesML-schema HDF5 file, or 'synthetic': the built-in synthetic survey generated on the fly "
              "(the default)")
-    add("--seed", type=int, default=defaults["seed"], help="run seed (default: %(default)s)")
+    add("--seed", type=arguments.seed, default=defaults["seed"], help="run seed, 0 to 2**63-1 (default: %(default)s)")
     add("--device", default=defaults["device"], help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     add("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     add("--checkpoint-every", type=int, default=defaults["checkpoint_every"], help="steps between checkpoints (default: %(default)s)")
@@ -567,12 +581,17 @@ def add_training_arguments(parser) -> None:
         help="images used to fit the normalization (default: %(default)s)")
     add("--no-bf16", action="store_true", help="train in fp32 on GPU too")
     add("--resume", action="store_true", help="continue the run in --out from its saved state")
+    add("--overwrite", action="store_true",
+        help="start a new run in an --out that already holds a run or a model, replacing them")
     add("--init-from", default=None, metavar="CHECKPOINT",
         help="start a new run from this diffusion checkpoint's weights, normalization and step count "
              "(e.g. assets/diffusion-small.safetensors to train it further); the optimizer starts afresh")
 
 
 def config_from_args(args) -> TrainConfig:
+    from ..output_path import check_output_folder
+
+    check_output_folder(args.out, (), overwrite=True)  # a file, or a place that cannot be written: refuse now
     return TrainConfig(
         out_dir=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, ema_decay=args.ema_decay,
@@ -580,7 +599,7 @@ def config_from_args(args) -> TrainConfig:
         condition_dropout=args.condition_dropout, conditions=("redshift", *args.extra_conditions),
         data=args.data, seed=args.seed, device=args.device, threads=args.threads,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, log_every=args.log_every,
-        normalization_sample=args.normalization_sample, resume=args.resume, init_from=args.init_from,
+        normalization_sample=args.normalization_sample, resume=args.resume, overwrite=args.overwrite, init_from=args.init_from,
         bf16=not args.no_bf16)
 
 
