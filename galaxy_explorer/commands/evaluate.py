@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from .. import BANDS, arguments
 from ..morphology import MODES
+from . import print_notes
+
+# What the command writes into --out; an existing one is replaced only with --overwrite.
+OUTPUT_FILES = ("report.html", "metrics.json")
 
 
 def register(subparsers) -> None:
@@ -20,23 +25,30 @@ def register(subparsers) -> None:
                    help="GalaxiesML-schema test file (default: the built-in synthetic survey's testing split)")
     p.add_argument("--n", type=int, default=500, help="galaxies to generate and compare (default 500)")
     p.add_argument("--out", required=True, help="output folder for report.html and metrics.json")
-    p.add_argument("--seed", type=int, default=0, help="picks the test galaxies; galaxy i is generated from seed+i")
-    p.add_argument("--sampler", default="dpmpp2m", help="ddpm, ddim or dpmpp2m (default)")
-    p.add_argument("--steps", type=int, default=20, help="sampler steps (default 20)")
+    p.add_argument("--seed", type=arguments.seed, default=0,
+                   help="picks the test galaxies; galaxy i is generated from seed+i (0 to 2**63-1)")
+    p.add_argument("--sampler", default="dpmpp2m", choices=("ddpm", "ddim", "dpmpp2m"),
+                   help="ddpm, ddim or dpmpp2m (default)")
+    p.add_argument("--steps", type=arguments.positive_int, default=20, help="sampler steps (default 20)")
     p.add_argument("--redshift-checkpoint", default=None,
                    help="redshift CNN checkpoint (default: the shipped assets/redshift-cnn)")
     p.add_argument("--mode", choices=MODES, default="full",
                    help="morphology: full (Sérsic fit, Gini/M20/C/A; ~0.2-0.4 s a stamp) or fast (~1-4 ms)")
-    p.add_argument("--workers", type=int, default=1, help="processes for full-mode morphology")
-    p.add_argument("--detection-band", default="i", help="band used for detection and shapes (default i)")
+    p.add_argument("--workers", type=arguments.positive_int, default=1, help="processes for full-mode morphology")
+    p.add_argument("--detection-band", choices=BANDS, default="i", help="band used for detection and shapes (default i)")
     p.add_argument("--device", default="cpu", help="torch device for generation and the CNN (default cpu)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=arguments.positive_int, default=None,
+                   help="torch CPU threads (default: torch's choice)")
+    arguments.add_overwrite_argument(p, "report.html and metrics.json in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import EvaluationConfig, run_evaluation
+    from ..output_path import check_output_folder
+
+    print_notes("evaluate", check_output_folder(args.out, OUTPUT_FILES, overwrite=args.overwrite))
 
     config = EvaluationConfig(
         out=args.out, checkpoint=args.checkpoint, data=args.data, n=args.n, seed=args.seed, sampler=args.sampler,
