@@ -39,6 +39,15 @@ def initial_noise(seed: int, shape: Sequence[int], stream: Optional[torch.Genera
     return torch.randn(tuple(shape), generator=stream, dtype=torch.float32)
 
 
+def default_guidance_scale(metadata: Mapping) -> float:
+    """The classifier-free guidance scale a checkpoint samples with by default: its ``sampling.guidance_scale``,
+    written when an evaluation sweep chose it; 1 (no guidance) when absent."""
+    value = metadata.get("sampling", {}).get("guidance_scale", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise CheckpointError(f"sampling.guidance_scale must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def _validated_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2 ** 63:
         raise GenerationError(f"seed must be an integer in [0, 2**63), got {seed!r}")
@@ -64,6 +73,8 @@ class Generator:
         self.bands: tuple[str, ...] = tuple(metadata["bands"])
         self.image_shape: tuple[int, int, int] = (config.image_channels, config.image_size, config.image_size)
         self.supports_guidance = float(metadata.get("conditions", {}).get("dropout_probability", 0.0)) > 0
+        # The guidance scale the checkpoint's evaluation chose (1: none); callers may override it per call.
+        self.default_guidance = default_guidance_scale(metadata)
 
     @classmethod
     def load(cls, checkpoint: Optional[str | os.PathLike] = None, device: str | torch.device = "cpu") -> "Generator":
@@ -123,15 +134,18 @@ class Generator:
 
     # -- sampling ---------------------------------------------------------------------------------------------
     def frames(self, seed: int, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
-               progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: float = 1.0,
+               progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
                **other_conditions) -> np.ndarray:
         """Images (n, 5, 64, 64) float32 in survey flux units, one per redshift, all from the same x_T.
 
         ``other_conditions`` give further named conditions (a number, or one per redshift); a condition left out
         uses the learned null embedding (models trained with condition dropout only). ``guidance_scale`` > 1 applies
-        classifier-free guidance (twice the cost). ``progress(done, total)`` is called with frames finished.
+        classifier-free guidance (conditional and unconditional passes in one batch of two); None takes the
+        checkpoint's default (``default_guidance``). ``progress(done, total)`` is called with frames finished.
         """
         seed = _validated_seed(seed)
+        if guidance_scale is None:
+            guidance_scale = self.default_guidance
         if sampler not in SAMPLERS:
             raise GenerationError(f"sampler {sampler!r} is not one of {SAMPLERS}")
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \

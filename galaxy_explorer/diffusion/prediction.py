@@ -49,18 +49,26 @@ def make_eps_function(model: torch.nn.Module, schedule, prediction: str, conditi
         raise ValueError(f"prediction {prediction!r} is not one of {PREDICTIONS}")
     use_mask = left_out is not None and bool(left_out.any())
 
-    def network_eps(x: torch.Tensor, t: int, mask) -> torch.Tensor:
+    def network_eps_for(x: torch.Tensor, t: int, batch_conditions: torch.Tensor, mask) -> torch.Tensor:
         timesteps = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-        output = model(x, timesteps, conditions, mask)
+        output = model(x, timesteps, batch_conditions, mask)
         alpha_bar = schedule.alpha_bar_at(t)
         return eps_from_output(prediction, output, x, alpha_bar ** 0.5, (1.0 - alpha_bar) ** 0.5)
 
+    def network_eps(x: torch.Tensor, t: int, mask) -> torch.Tensor:
+        return network_eps_for(x, t, conditions, mask)
+
     def eps(x: torch.Tensor, t: int) -> torch.Tensor:
-        conditional = network_eps(x, t, left_out if use_mask else None)
         if guidance_scale == 1.0:
-            return conditional
-        unconditional = network_eps(x, t, torch.ones((x.shape[0], conditions.shape[1]), dtype=torch.bool,
-                                                     device=x.device))
+            return network_eps(x, t, left_out if use_mask else None)
+        # Conditional and unconditional passes as one batch of two: one network call per step.
+        n = x.shape[0]
+        conditional_mask = left_out if left_out is not None else torch.zeros(
+            (n, conditions.shape[1]), dtype=torch.bool, device=x.device)
+        null_mask = torch.ones_like(conditional_mask)
+        both = network_eps_for(torch.cat([x, x]), t, torch.cat([conditions, conditions]),
+                               torch.cat([conditional_mask, null_mask]))
+        conditional, unconditional = both[:n], both[n:]
         return unconditional + guidance_scale * (conditional - unconditional)
 
     return eps

@@ -51,11 +51,13 @@ class SyntheticSurvey:
         self._renderer = Renderer(self.device)
         self._noise_sigma = torch.tensor([SKY_NOISE_SIGMA[b] for b in BANDS], device=self.device)
 
-    def sample(self, n: int) -> dict[str, torch.Tensor]:
+    def sample(self, n: int, redshift: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``n`` more galaxies; ``redshift`` (n,) fixes their redshifts, every other property is then drawn given z
+        exactly as for the survey (so p(image | z) is the survey's whatever redshifts are asked for)."""
         n = int(n)
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        catalogue = draw_catalogue(n, self._catalogue_generator, self._tables)
+        catalogue = draw_catalogue(n, self._catalogue_generator, self._tables, redshift=redshift)
         image = self.render(catalogue)
         self._add_sky_noise(image)
         batch = {"image": image, "specz_redshift": catalogue["redshift"].to(self.device)}

@@ -34,7 +34,12 @@ def derived_seed(*parts: int) -> int:
 
 
 # Purposes, so that streams drawn for different jobs from the same run seed never coincide.
-PURPOSE_BATCH, PURPOSE_NOISE, PURPOSE_NORMALIZATION, PURPOSE_DROPOUT = 1, 2, 3, 4
+PURPOSE_BATCH, PURPOSE_NOISE, PURPOSE_NORMALIZATION, PURPOSE_DROPOUT, PURPOSE_FLAT_REDSHIFT = 1, 2, 3, 4, 5
+
+
+def flat_redshift_count(batch_size: int, fraction: float) -> int:
+    """How many galaxies of a batch get a redshift drawn uniformly over the training range."""
+    return int(round(batch_size * fraction))
 
 
 class SyntheticBatches:
@@ -44,21 +49,30 @@ class SyntheticBatches:
                    "not real galaxies")
 
     def __init__(self, seed: int, batch_size: int, condition_names: Sequence[str], rank: int = 0,
-                 world_size: int = 1, device: torch.device | str = "cpu"):
+                 world_size: int = 1, device: torch.device | str = "cpu", flat_redshift_fraction: float = 0.0):
         from ..synthetic import SyntheticSurvey  # imported here: only this source needs it
 
         self._survey_class = SyntheticSurvey
+        # The app walks p(image | z) uniformly in z, but ~93% of survey galaxies lie below z = 1.5, so the ends of
+        # the range get few training images. A share of each batch with z ~ U(range) and every other property drawn
+        # given z (as the survey does) leaves p(image | z) unchanged and feeds the sparse ends.
+        self.flat_redshift_fraction = float(flat_redshift_fraction)
         self.seed, self.batch_size, self.rank, self.world_size = int(seed), int(batch_size), int(rank), int(world_size)
         self.condition_names = tuple(condition_names)
         # Rendering on the training device keeps a GPU fed; on the CPU it shares the cores with training.
         self.device = torch.device(device)
 
-    def _draw(self, survey_seed: int, n: int, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` images and their (n, k) conditions, rendered ``chunk`` at a time to bound memory."""
+    def _draw(self, survey_seed: int, n: int, chunk: int = 256,
+              redshifts: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` images and their (n, k) conditions, rendered ``chunk`` at a time to bound memory; ``redshifts``
+        fixes the redshifts of the first ``len(redshifts)`` galaxies."""
         survey = self._survey_class(survey_seed, device=self.device)
         images, conditions = [], []
+        fixed = 0 if redshifts is None else len(redshifts)
         for start in range(0, n, chunk):
-            sample = survey.sample(min(chunk, n - start))
+            size = min(chunk, n - start)
+            given = redshifts[start:start + size] if start < fixed else None
+            sample = survey.sample(size if given is None else len(given), redshift=given)
             columns = {"redshift": sample["specz_redshift"], **sample}
             missing = [name for name in self.condition_names if name not in columns]
             if missing:
@@ -70,7 +84,18 @@ class SyntheticBatches:
         return torch.cat(images), torch.cat(conditions)
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._draw(derived_seed(self.seed, PURPOSE_BATCH, self.rank, step), self.batch_size)
+        flat = flat_redshift_count(self.batch_size, self.flat_redshift_fraction)
+        survey_seed = derived_seed(self.seed, PURPOSE_BATCH, self.rank, step)
+        if flat == 0:
+            return self._draw(survey_seed, self.batch_size)
+        from ..synthetic import population
+
+        generator = torch.Generator("cpu").manual_seed(derived_seed(self.seed, PURPOSE_FLAT_REDSHIFT, self.rank, step))
+        low, high = population.REDSHIFT_MIN, population.REDSHIFT_MAX
+        redshifts = low + (high - low) * torch.rand(flat, generator=generator)
+        images, conditions = self._draw(survey_seed, flat, redshifts=redshifts)
+        rest_images, rest_conditions = self._draw(survey_seed + 1, self.batch_size - flat)
+        return torch.cat([images, rest_images]), torch.cat([conditions, rest_conditions])
 
     def first_sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` images (and conditions) for fitting the normalization; the same on every process."""
@@ -201,10 +226,16 @@ class SurveyFileBatches:
 
 
 def open_training_data(data: Optional[str], seed: int, batch_size: int, condition_names: Sequence[str],
-                       rank: int = 0, world_size: int = 1, device: torch.device | str = "cpu"):
-    """``data`` None or 'synthetic' -> the built-in synthetic survey; otherwise a GalaxiesML-schema file path."""
+                       rank: int = 0, world_size: int = 1, device: torch.device | str = "cpu",
+                       flat_redshift_fraction: float = 0.0):
+    """``data`` None or 'synthetic' -> the built-in synthetic survey; otherwise a GalaxiesML-schema file path.
+
+    ``flat_redshift_fraction`` applies to the synthetic survey only: a survey file has the redshifts it has."""
     if data is None or data == SYNTHETIC:
-        return SyntheticBatches(seed, batch_size, condition_names, rank, world_size, device)
+        return SyntheticBatches(seed, batch_size, condition_names, rank, world_size, device, flat_redshift_fraction)
+    if flat_redshift_fraction:
+        raise TrainingDataError(f"{data}: --flat-redshift-fraction needs the built-in synthetic survey, which can "
+                                "render a galaxy at any redshift; a survey file has the redshifts it has")
     path = Path(data)
     if not path.exists():
         raise TrainingDataError(f"{path}: training data file not found (pass a GalaxiesML-schema HDF5 file, or "

@@ -50,6 +50,7 @@ from ..diffusion.schedule import SCHEDULE_KINDS, make_schedule, signal_and_noise
 from ..diffusion.unet import PRESETS, ConditionalUNet, count_parameters, preset_config
 from .data import PURPOSE_DROPOUT, PURPOSE_NOISE, SYNTHETIC, derived_seed, open_training_data
 
+LOSS_WEIGHTINGS = ("uniform", "min-snr")
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "training_state.safetensors"
 SAMPLE_SEEDS = (0, 1, 2, 3)
@@ -78,6 +79,10 @@ class TrainConfig:
     schedule: str = "linear"
     redshift_noise: float = 0.01
     condition_dropout: float = 0.0
+    loss_weighting: str = "uniform"  # or "min-snr" (Hang et al. 2023)
+    min_snr_gamma: float = 5.0
+    flat_redshift_fraction: float = 0.0  # share of each synthetic batch with z uniform over the training range
+    max_minutes: Optional[float] = None  # time budget: stop (and save) at the first step past it
     conditions: tuple[str, ...] = ("redshift",)
     data: Optional[str] = None  # None or 'synthetic': the built-in synthetic survey; else an HDF5 path
     seed: int = 0
@@ -112,6 +117,12 @@ class TrainConfig:
             (0 <= self.ema_decay < 1, f"EMA decay must be in [0, 1), got {self.ema_decay}"),
             (self.redshift_noise >= 0, f"redshift noise must be >= 0, got {self.redshift_noise}"),
             (0 <= self.condition_dropout < 1, f"condition dropout must be in [0, 1), got {self.condition_dropout}"),
+            (self.loss_weighting in LOSS_WEIGHTINGS,
+             f"loss weighting {self.loss_weighting!r} is not one of {LOSS_WEIGHTINGS}"),
+            (self.min_snr_gamma > 0, f"min-SNR gamma must be > 0, got {self.min_snr_gamma}"),
+            (0 <= self.flat_redshift_fraction <= 1,
+             f"flat redshift fraction must be in [0, 1], got {self.flat_redshift_fraction}"),
+            (self.max_minutes is None or self.max_minutes > 0, f"max minutes must be > 0, got {self.max_minutes}"),
             (self.checkpoint_every >= 1, f"checkpoint interval must be >= 1, got {self.checkpoint_every}"),
             (self.sample_every >= 0, f"sample interval must be >= 0 (0: never), got {self.sample_every}"),
             (self.log_every >= 1, f"log interval must be >= 1, got {self.log_every}"),
@@ -168,10 +179,29 @@ def update_ema(ema_model: torch.nn.Module, model: torch.nn.Module, decay: float)
         ema_buffer.copy_(buffer)
 
 
+def loss_weights(weighting: str, prediction: str, alpha: torch.Tensor, sigma: torch.Tensor,
+                 gamma: float = 5.0) -> torch.Tensor:
+    """Per-sample weight of the loss at noise level (alpha, sigma), SNR = alpha² / sigma².
+
+    "uniform": 1. "min-snr" (Hang et al. 2023): the implied loss on x0 is weighted by min(SNR, gamma) instead of
+    by SNR + 1 (v-target) or SNR (eps-target), so nearly clean steps, whose fine detail the conditioning barely
+    touches, stop dominating the gradient: weight min(SNR, gamma) / (SNR + 1) for v, min(SNR, gamma) / SNR for eps.
+    """
+    if weighting == "uniform":
+        return torch.ones_like(alpha)
+    if weighting != "min-snr":
+        raise ValueError(f"loss weighting {weighting!r} is not one of {LOSS_WEIGHTINGS}")
+    snr = alpha.double() ** 2 / sigma.double() ** 2
+    implied = snr + 1.0 if prediction == "v" else snr
+    return (snr.clamp(max=gamma) / implied).float()
+
+
 def diffusion_loss(model: torch.nn.Module, schedule, prediction: str, clean: torch.Tensor, conditions: torch.Tensor,
                    generator: torch.Generator, *, redshift_noise: float, condition_dropout: float,
-                   huber_delta: float, autocast_dtype: Optional[torch.dtype] = None) -> torch.Tensor:
-    """Huber loss of the network target at random diffusion times; all randomness from ``generator``."""
+                   huber_delta: float, autocast_dtype: Optional[torch.dtype] = None,
+                   loss_weighting: str = "uniform", min_snr_gamma: float = 5.0) -> torch.Tensor:
+    """Huber loss of the network target at random diffusion times, weighted per noise level (``loss_weights``);
+    all randomness from ``generator``."""
     batch, device = clean.shape[0], clean.device
     timesteps = torch.randint(0, schedule.num_steps, (batch,), generator=generator, device=device)
     noise = torch.randn(clean.shape, generator=generator, device=device)
@@ -187,7 +217,9 @@ def diffusion_loss(model: torch.nn.Module, schedule, prediction: str, clean: tor
     autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
     with autocast:
         output = model(noisy, timesteps, conditions, drop_mask)
-    return F.huber_loss(output.float(), target, delta=huber_delta)
+    per_sample = F.huber_loss(output.float(), target, delta=huber_delta, reduction="none").mean(dim=(1, 2, 3))
+    weights = loss_weights(loss_weighting, prediction, alpha.flatten(), sigma.flatten(), min_snr_gamma)
+    return (weights * per_sample).mean()
 
 
 # --- state files (safetensors + JSON; nothing pickled) --------------------------------------------------------
@@ -267,6 +299,20 @@ def _distributed_setup(device_request: str) -> tuple[_Distributed, torch.device]
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return _Distributed(dist.get_rank(), dist.get_world_size(), local_rank), device
+
+
+def _past_deadline(deadline: Optional[float], distributed: _Distributed, device: torch.device) -> bool:
+    """Whether the --max-minutes budget is spent; under torchrun every process stops at the same step."""
+    if deadline is None:
+        return False
+    past = time.monotonic() > deadline
+    if distributed.world_size > 1:
+        import torch.distributed as dist
+
+        flag = torch.tensor([float(past)], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        past = bool(flag.item())
+    return past
 
 
 class _Log:
@@ -398,7 +444,7 @@ def train(config: TrainConfig) -> TrainResult:
     config.out_dir.mkdir(parents=True, exist_ok=True)
     resumed = _check_run_directory(config)
     data = open_training_data(config.data, config.seed, config.batch_size, config.conditions,
-                              distributed.rank, distributed.world_size, device)
+                              distributed.rank, distributed.world_size, device, config.flat_redshift_fraction)
 
     # Normalization and condition ranges: fitted on a first sample of the data, taken from the --init-from
     # checkpoint, or restored when resuming. warmup_origin: the step at which this optimizer started.
@@ -460,7 +506,9 @@ def train(config: TrainConfig) -> TrainResult:
         training_info = {"step": step, "images_seen": images_seen, "batch_size": config.batch_size,
                          "world_size": distributed.world_size, "lr": config.lr, "ema_decay": config.ema_decay,
                          "redshift_noise": config.redshift_noise, "loss": loss_value, "prediction": config.prediction,
-                         "huber_delta": config.huber_delta, "seed": config.seed}
+                         "huber_delta": config.huber_delta, "seed": config.seed,
+                         "loss_weighting": config.loss_weighting, "min_snr_gamma": config.min_snr_gamma,
+                         "flat_redshift_fraction": config.flat_redshift_fraction}
         metadata = checkpoint_metadata(model_config, schedule, normalization, preset=config.preset,
                                        data=data.describe(), training=training_info, prediction=config.prediction,
                                        condition_dropout=config.condition_dropout)
@@ -479,6 +527,7 @@ def train(config: TrainConfig) -> TrainResult:
     throughput = float("nan")
     last_loss = float("nan")
     checkpoint_path = config.out_dir / MODEL_FILE
+    deadline = None if config.max_minutes is None else time.monotonic() + 60.0 * config.max_minutes
     try:
         model.train()
         while step < config.steps:
@@ -490,7 +539,8 @@ def train(config: TrainConfig) -> TrainResult:
             torch.manual_seed(derived_seed(config.seed, PURPOSE_DROPOUT, distributed.rank, step))  # for dropout
             loss = diffusion_loss(trained_model, schedule, config.prediction, clean, conditions.to(device), generator,
                                   redshift_noise=config.redshift_noise, condition_dropout=config.condition_dropout,
-                                  huber_delta=config.huber_delta, autocast_dtype=autocast_dtype)
+                                  huber_delta=config.huber_delta, autocast_dtype=autocast_dtype,
+                                  loss_weighting=config.loss_weighting, min_snr_gamma=config.min_snr_gamma)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {loss.item()} at step {step}; lower --lr or check the data")
             for group in optimizer.param_groups:
@@ -507,8 +557,9 @@ def train(config: TrainConfig) -> TrainResult:
             window_losses.append(last_loss)
             window_images += config.batch_size * distributed.world_size
             log.step(f"loss {last_loss:.4f}")
+            last_step = step == config.steps or _past_deadline(deadline, distributed, device)
 
-            if step % config.log_every == 0 or step == config.steps:
+            if step % config.log_every == 0 or last_step:
                 elapsed = time.perf_counter() - window_start
                 throughput = window_images / elapsed if elapsed > 0 else float("nan")
                 mean_loss = float(np.mean(window_losses))
@@ -518,13 +569,15 @@ def train(config: TrainConfig) -> TrainResult:
                            f"lr {optimizer.param_groups[0]['lr']:.2e}")
                 window_start, window_images, window_losses = time.perf_counter(), 0, []
             bookkeeping_start = time.perf_counter()
-            if distributed.is_main and (step % config.checkpoint_every == 0 or step == config.steps):
+            if distributed.is_main and (step % config.checkpoint_every == 0 or last_step):
                 checkpoint_path = save(step, last_loss)
-            if distributed.is_main and config.sample_every and (step % config.sample_every == 0 or step == config.steps):
+            if distributed.is_main and config.sample_every and (step % config.sample_every == 0 or last_step):
                 _sample_grid(ema_model, schedule, normalization, config, model_config.condition_ranges, device,
                              config.out_dir / "samples" / f"step_{step:07d}.png")
                 model.train()
             window_start += time.perf_counter() - bookkeeping_start  # throughput counts training time only
+            if last_step:
+                break
         if distributed.world_size > 1:
             import torch.distributed as dist
 
@@ -566,6 +619,15 @@ def add_training_arguments(parser) -> None:
         help="std of Gaussian noise added to the redshift condition (default: %(default)s)")
     add("--condition-dropout", type=float, default=defaults["condition_dropout"],
         help="probability of replacing each condition by its null embedding (enables guidance; default: %(default)s)")
+    add("--loss-weighting", default=defaults["loss_weighting"], choices=LOSS_WEIGHTINGS,
+        help="weighting of the loss over noise levels: uniform or min-snr (Hang et al. 2023; default: %(default)s)")
+    add("--min-snr-gamma", type=float, default=defaults["min_snr_gamma"],
+        help="the SNR cap of --loss-weighting min-snr (default: %(default)s)")
+    add("--flat-redshift-fraction", type=float, default=defaults["flat_redshift_fraction"],
+        help="share of each synthetic-survey batch drawn uniformly in redshift, other properties given z "
+             "(feeds the sparse high-z end; default: %(default)s)")
+    add("--max-minutes", type=float, default=None,
+        help="time budget: stop and save at the first step past it, even before --steps (default: none)")
     add("--condition", dest="extra_conditions", action="append", default=[], metavar="COLUMN",
         help="a further condition: a 1-D column of the survey file (repeatable)")
     add("--data", default=None, metavar="FILE",
@@ -597,6 +659,8 @@ def config_from_args(args) -> TrainConfig:
         warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, ema_decay=args.ema_decay,
         prediction=args.prediction, schedule=args.schedule, redshift_noise=args.redshift_noise,
         condition_dropout=args.condition_dropout, conditions=("redshift", *args.extra_conditions),
+        loss_weighting=args.loss_weighting, min_snr_gamma=args.min_snr_gamma,
+        flat_redshift_fraction=args.flat_redshift_fraction, max_minutes=args.max_minutes,
         data=args.data, seed=args.seed, device=args.device, threads=args.threads,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, log_every=args.log_every,
         normalization_sample=args.normalization_sample, resume=args.resume, overwrite=args.overwrite, init_from=args.init_from,
