@@ -60,46 +60,46 @@ def settle(app):
 
 def test_on_start_it_shows_the_exact_frame_bakes_the_grid_and_shows_real_galaxies(make_app):
     app = make_app()
-    z, kind = app.main_view.shown
+    z, kind = app.galaxy_card.view.shown
     assert kind == "exact" and z == pytest.approx(app.redshift)
-    assert app.main_view.source.data["image"][0].any()
-    assert app._cache.complete and app.bake_progress.value == GRID
-    assert "frames baked" in app.bake_status.object
-    rows = app.grid_view.shown_rows
+    assert app.galaxy_card.view.source.data["image"][0].any()
+    assert app.walk.cache.complete and app.galaxy_card.bake_progress.value == GRID
+    assert "frames baked" in app.galaxy_card.bake_status.object
+    rows = app.survey_card.view.shown_rows
     assert len(rows) == 12
-    galaxy_z = np.asarray(app._survey.redshift)[rows]
+    galaxy_z = np.asarray(app.survey_side.survey.redshift)[rows]
     # The grid holds the 12 survey galaxies nearest the slider's redshift.
-    assert np.max(np.abs(galaxy_z - app.redshift)) <= np.sort(np.abs(app._survey.redshift - app.redshift))[11] + 1e-9
-    assert "survey galaxies with" in app.morphology_table.object
-    assert len(app.morphology_view.series_sources["ellipticity"].data["redshift"]) == GRID
+    assert np.max(np.abs(galaxy_z - app.redshift)) <= np.sort(np.abs(app.survey_side.survey.redshift - app.redshift))[11] + 1e-9
+    assert "survey galaxies with" in app.morphology_card.table.object
+    assert len(app.morphology_card.view.series_sources["ellipticity"].data["redshift"]) == GRID
 
 
 def test_the_page_says_what_is_synthetic_and_what_a_walk_is_not(make_app):
     app = make_app()
-    text = app.honesty.object
+    text = app.banners.honesty.object
     assert "SYNTHETIC" in text and "not the history of one galaxy" in text
     assert "never trained" in text  # the tiny test checkpoint says it saw no images
 
 
 def test_dragging_shows_the_nearest_baked_frame_at_once_and_release_computes_the_exact_one(make_app):
     app = make_app()
-    grid = app._cache.grid
+    grid = app.walk.cache.grid
     target = float(np.round(0.5 * (grid[3] + grid[4]) + 0.03, 2))
     app.redshift = target  # what the slider's 'value' does while dragging
-    z, kind = app.main_view.shown  # no waiting: the baked frame is already on screen
+    z, kind = app.galaxy_card.view.shown  # no waiting: the baked frame is already on screen
     assert kind == "baked"
     assert z == pytest.approx(grid[np.argmin(np.abs(grid - target))], abs=1e-6)
     settle(app)
-    assert app.main_view.shown[1] == "baked"  # no exact frame until release
+    assert app.galaxy_card.view.shown[1] == "baked"  # no exact frame until release
     app.set_redshift(target)  # release: 'value_throttled'
     settle(app)
-    assert app.main_view.shown == (pytest.approx(target), "exact")
-    assert "exact frame" in app.frame_status.object
+    assert app.galaxy_card.view.shown == (pytest.approx(target), "exact")
+    assert "exact frame" in app.galaxy_card.frame_status.object
 
 
 def test_the_model_runs_only_on_the_worker_thread(make_app):
     app = make_app()
-    generator = app._generator
+    generator = app.walk.generator
     threads = []
     original = generator.frames
 
@@ -120,32 +120,32 @@ def test_the_model_runs_only_on_the_worker_thread(make_app):
 
 def test_the_real_galaxy_grid_and_statistics_follow_the_slider(make_app):
     app = make_app()
-    before_rows = app.grid_view.shown_rows
-    before_window = app._shown_window
+    before_rows = app.survey_card.view.shown_rows
+    before_window = app.survey_side.window
     app.set_redshift(2.0)
     settle(app)
-    assert app.grid_view.shown_rows != before_rows
-    assert app._shown_window is not before_window
-    assert app._shown_window.z_min <= 2.0 < app._shown_window.z_max
-    assert "z = 2.0" in app.grid_status.object or "z = 2.00" in app.grid_status.object
+    assert app.survey_card.view.shown_rows != before_rows
+    assert app.survey_side.window is not before_window
+    assert app.survey_side.window.z_min <= 2.0 < app.survey_side.window.z_max
+    assert "z = 2.0" in app.survey_card.status.object or "z = 2.00" in app.survey_card.status.object
 
 
 def test_a_new_seed_is_a_new_walk_with_its_own_frames(make_app):
     app = make_app()
-    first_image = app.main_view.source.data["image"][0].copy()
-    first_cache = app._cache
+    first_image = app.galaxy_card.view.source.data["image"][0].copy()
+    first_cache = app.walk.cache
     app.seed = 12345
     settle(app)
-    assert app._cache is not first_cache and app._cache.key.seed == 12345 and app._cache.complete
-    assert not np.array_equal(app.main_view.source.data["image"][0], first_image)
+    assert app.walk.cache is not first_cache and app.walk.cache.key.seed == 12345 and app.walk.cache.complete
+    assert not np.array_equal(app.galaxy_card.view.source.data["image"][0], first_image)
     app.seed = first_cache.key.seed  # going back is instant: the old walk is still cached
-    assert app._cache is first_cache
+    assert app.walk.cache is first_cache
 
 
 def test_new_galaxy_button_picks_another_seed(make_app):
     app = make_app()
     seed = app.seed
-    app.new_galaxy_button.clicks += 1
+    app.param.trigger("new_galaxy")  # what the New galaxy button does
     assert app.seed != seed
     settle(app)
 
@@ -153,22 +153,22 @@ def test_new_galaxy_button_picks_another_seed(make_app):
 def test_band_toggle_shows_one_band_in_grey(make_app):
     app = make_app()
     app.band = "i"
-    packed = app.main_view.source.data["image"][0]
+    packed = app.galaxy_card.view.source.data["image"][0]
     rgba = packed.view(np.uint8).reshape(packed.shape + (4,))
     assert np.array_equal(rgba[..., 0], rgba[..., 1]) and np.array_equal(rgba[..., 1], rgba[..., 2])
 
 
 def test_a_bad_checkpoint_path_is_reported_and_the_app_keeps_its_model(make_app, tmp_path):
     app = make_app()
-    generator = app._generator
+    generator = app.walk.generator
     app.checkpoint = str(tmp_path / "nowhere.safetensors")
-    app.load_button.clicks += 1
+    app.param.trigger("load")  # what the Load button does
     settle(app)
-    assert app.problem.visible and "nowhere.safetensors" in app.problem.object
-    assert app._generator is generator
+    assert app.banners.problem.visible and "nowhere.safetensors" in app.banners.problem.object
+    assert app.walk.generator is generator
     app.set_redshift(1.5)
     settle(app)
-    assert app.main_view.shown == (pytest.approx(1.5), "exact")
+    assert app.galaxy_card.view.shown == (pytest.approx(1.5), "exact")
 
 
 def test_a_corrupt_checkpoint_is_reported(make_app, tmp_path):
@@ -176,10 +176,10 @@ def test_a_corrupt_checkpoint_is_reported(make_app, tmp_path):
     broken.write_bytes(b"not a checkpoint")
     broken.with_suffix(".json").write_text("{}")
     app = make_app(checkpoint=broken)
-    assert app.problem.visible and "broken" in app.problem.object
-    assert app._generator is None
-    assert "No model loaded" in app.frame_status.object
-    assert len(app.grid_view.shown_rows) == 12  # the survey side still works
+    assert app.banners.problem.visible and "broken" in app.banners.problem.object
+    assert app.walk.generator is None
+    assert "No model loaded" in app.galaxy_card.frame_status.object
+    assert len(app.survey_card.view.shown_rows) == 12  # the survey side still works
 
 
 def test_a_missing_shipped_checkpoint_gives_a_clear_message(make_app, tmp_path, monkeypatch):
@@ -187,30 +187,30 @@ def test_a_missing_shipped_checkpoint_gives_a_clear_message(make_app, tmp_path, 
 
     monkeypatch.setattr(resources, "DEFAULT_DIFFUSION_CHECKPOINT", tmp_path / "diffusion-small.safetensors")
     app = make_app(checkpoint=None)
-    assert app.problem.visible
-    assert "shipped model checkpoint" in app.problem.object and "galaxy-explorer train" in app.problem.object
-    assert len(app.grid_view.shown_rows) == 12
+    assert app.banners.problem.visible
+    assert "shipped model checkpoint" in app.banners.problem.object and "galaxy-explorer train" in app.banners.problem.object
+    assert len(app.survey_card.view.shown_rows) == 12
 
 
 def test_a_bad_survey_path_is_reported(make_app, tmp_path):
     app = make_app(data=tmp_path / "missing.hdf5")
-    assert app.problem.visible and "missing.hdf5" in app.problem.object
-    assert app.main_view.shown[1] == "exact"  # the model side still works
+    assert app.banners.problem.visible and "missing.hdf5" in app.banners.problem.object
+    assert app.galaxy_card.view.shown[1] == "exact"  # the model side still works
 
 
 def test_no_survey_galaxies_near_the_redshift_is_said_on_the_page(make_app):
     app = make_app()
     top = float(app.param.redshift.bounds[1])
-    assert np.max(app._survey.redshift) < top - 0.2, "the mock survey should not reach the top of the range"
+    assert np.max(app.survey_side.survey.redshift) < top - 0.2, "the mock survey should not reach the top of the range"
     app.set_redshift(top)
     settle(app)
-    assert "No survey galaxies within" in app.grid_status.object
-    assert "too few" in app.morphology_table.object or "real: 0" in app.morphology_table.object
+    assert "No survey galaxies within" in app.survey_card.status.object
+    assert "too few" in app.morphology_card.table.object or "real: 0" in app.morphology_card.table.object
 
 
 def test_a_failure_inside_the_worker_is_reported_and_the_app_keeps_running(make_app):
     app = make_app()
-    generator = app._generator
+    generator = app.walk.generator
 
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory (simulated)")
@@ -221,11 +221,11 @@ def test_a_failure_inside_the_worker_is_reported_and_the_app_keeps_running(make_
         settle(app)
     finally:
         del generator.frames
-    assert app.problem.visible and "out of memory (simulated)" in app.problem.object
-    assert app._worker.alive
+    assert app.banners.problem.visible and "out of memory (simulated)" in app.banners.problem.object
+    assert app.worker.alive
     app.set_redshift(3.33)
     settle(app)
-    assert app.main_view.shown == (pytest.approx(3.33), "exact")
+    assert app.galaxy_card.view.shown == (pytest.approx(3.33), "exact")
 
 
 def test_export_from_the_app_gives_a_gif_of_the_current_seed(make_app):
@@ -245,14 +245,14 @@ def test_an_export_out_of_bounds_is_refused_with_the_bound(make_app):
     app = make_app()
     app.export.param.update(frames=10_000, format="mp4")
     app.export.button.clicks += 1
-    assert app.problem.visible and "frames=10000 is out of bounds" in app.problem.object
+    assert app.banners.problem.visible and "frames=10000 is out of bounds" in app.banners.problem.object
     assert app.export.download.disabled
 
 
 def test_export_reuses_the_frames_the_walk_already_has(make_app):
     app = make_app()
-    generator = app._generator
-    grid = app._cache.grid
+    generator = app.walk.generator
+    grid = app.walk.cache.grid
     calls = []
     original = generator.frames
     generator.frames = lambda *a, **k: calls.append(a) or original(*a, **k)
@@ -267,7 +267,7 @@ def test_export_reuses_the_frames_the_walk_already_has(make_app):
     from astropy.io import fits
 
     with fits.open(app.export.download.file) as hdus:
-        np.testing.assert_array_equal(hdus[0].data[3], app._cache.get(grid[3]).image)
+        np.testing.assert_array_equal(hdus[0].data[3], app.walk.cache.get(grid[3]).image)
         np.testing.assert_allclose(hdus["REDSHIFT"].data["redshift"], grid)
 
 
@@ -279,23 +279,31 @@ def test_closing_a_session_stops_its_worker_and_removes_its_files(make_app):
     directory = app.export.directory
     assert any(directory.iterdir())
     app.close()
-    assert not app._worker.alive and not directory.exists()
+    assert not app.worker.alive and not directory.exists()
 
 
-def test_the_app_renders_for_a_notebook(make_app):
+def test_the_app_renders_for_a_notebook_and_as_a_served_page(make_app):
     app = make_app()
     from bokeh.document import Document
+    from bokeh.models import ColumnDataSource
 
-    model = pn.panel(app).get_root(Document())
-    assert model is not None
-    assert app.template() is not None
+    root = pn.panel(app).get_root(Document())
+    # The page's Bokeh document holds the figures the browser draws, with the data on screen now.
+    sources = {model.name: model for model in root.references() if isinstance(model, ColumnDataSource)}
+    assert sources["galaxy-image-source"].data["kind"] == ["exact"]
+    assert len(sources["real-grid-source"].data["row"]) == 12
+    names = {model.name for model in root.references()}
+    assert {"galaxy-image", "real-grid", "hist-fig-ellipticity", "series-fig-half_light_radius"} <= names
+    template = app.template()
+    assert template.title == "Galaxy Explorer"
+    assert list(template.main) == [app.main_area] and list(template.sidebar) == [app.sidebar]
 
 
 def test_sessions_share_the_model_and_the_survey(make_app):
     first, second = make_app(), make_app()
-    assert first._generator is second._generator
-    assert first._survey is second._survey
-    assert first._worker is not second._worker
+    assert first.walk.generator is second.walk.generator
+    assert first.survey_side.survey is second.survey_side.survey
+    assert first.worker is not second.worker
 
 
 def test_one_slider_per_further_condition(make_app, tmp_path):
@@ -306,12 +314,12 @@ def test_one_slider_per_further_condition(make_app, tmp_path):
     assert list(app._condition_sliders) == ["bulge_fraction"]
     slider = app._condition_sliders["bulge_fraction"]
     assert (slider.start, slider.end) == (0.0, 1.0)
-    first = app._cache
+    first = app.walk.cache
     slider.value = 0.9
     with param.edit_constant(slider):  # what the browser does on release
         slider.value_throttled = 0.9
     settle(app)
-    assert app._cache is not first and app._cache.key.condition_dict == {"bulge_fraction": 0.9}
+    assert app.walk.cache is not first and app.walk.cache.key.condition_dict == {"bulge_fraction": 0.9}
 
 
 def test_command_line_arguments_choose_checkpoint_and_data():

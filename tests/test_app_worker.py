@@ -108,12 +108,26 @@ def test_unknown_kinds_are_refused(worker):
 def test_close_stops_the_thread_and_drops_waiting_work():
     ran = []
     worker = SessionWorker()
-    gate = threading.Event()
-    worker.submit_once("exact", lambda ctx: gate.wait(5))
-    worker.submit_once("bake", lambda ctx: ran.append("bake"))
-    gate.set()
-    worker.close()
-    assert not worker.alive
+    started, release = threading.Event(), threading.Event()
+
+    def running(ctx):
+        started.set()
+        release.wait(5)
+        ran.append("exact")
+
+    worker.submit_once("exact", running)
+    assert started.wait(5)
+    worker.submit_once("bake", lambda ctx: ran.append("bake"))  # waits behind the running step
+    assert worker.pending("bake")
+    closer = threading.Thread(target=worker.close)
+    closer.start()
+    deadline = time.monotonic() + 5
+    while worker.pending("bake") and time.monotonic() < deadline:  # close() drops waiting work first
+        time.sleep(0.001)
+    assert not worker.pending("bake")
+    release.set()
+    closer.join(5)
+    assert not closer.is_alive() and not worker.alive
+    assert ran == ["exact"]  # the running step finished; the waiting one never ran
     worker.submit_once("bake", lambda ctx: ran.append("late"))
-    time.sleep(0.05)
-    assert "late" not in ran
+    assert not worker.pending("bake") and ran == ["exact"]  # nothing is queued on a closed worker

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import panel as pn
 import param
 
+from .. import BANDS
 from ..errors import GalaxyExplorerError
 from ..export import (
     MAX_FPS,
@@ -29,23 +28,22 @@ from ..export import (
     MIN_SIZE,
     ExportRequest,
     validate_request,
+    walk_header,
     write_export,
 )
+from .session import SessionMessages, UiThread
+from .views import COLOUR
 from .walk import FrameCache
+from .walk_controller import WalkController
 from .worker import SessionWorker, TaskContext
 
 
-@dataclass(frozen=True)
-class WalkState:
-    """What the app is showing, as far as an export needs to know."""
-
-    cache: FrameCache
-    redshift_range: tuple[float, float]
-    band: str | None  # None: colour composite
-
-
 class ExportPanel(pn.viewable.Viewer):
-    """Export settings, the Make/Download buttons and the progress bar, for one session."""
+    """Export settings, the Make/Download buttons and the progress bar, for one session.
+
+    It exports the walk on screen (``walk.cache``), in the band the page shows (``band``, set by the app), with
+    frames from ``walk.frame_at`` on the session's worker; problems go to the session's messages.
+    """
 
     z_start = param.Number(default=0.0, doc="First redshift of the walk")
     z_stop = param.Number(default=3.0, doc="Last redshift of the walk")
@@ -55,21 +53,12 @@ class ExportPanel(pn.viewable.Viewer):
     size = param.Integer(default=512, doc=f"{MIN_SIZE}-{MAX_SIZE} pixels a side (GIF/MP4)")
     label = param.Boolean(default=True, doc="Burn 'z = …' into each GIF/MP4 frame")
     format = param.Selector(default="mp4", objects=["gif", "mp4", "fits"])
+    band = param.Selector(default=COLOUR, objects=[COLOUR, *BANDS], doc="What the page shows (GIF/MP4 frames)")
 
-    def __init__(
-        self,
-        *,
-        worker: SessionWorker,
-        walk: Callable[[], WalkState | None],
-        generate: Callable[[FrameCache, list[float]], np.ndarray],
-        measure: Callable[[np.ndarray], dict[str, float]],
-        on_ui: Callable[[Callable[[], None]], None],
-        notify: Callable[..., None],
-        **params,
-    ):
+    def __init__(self, walk: WalkController, worker: SessionWorker, ui: UiThread, messages: SessionMessages,
+                 **params):
         super().__init__(**params)
-        self._worker, self._walk, self._generate, self._measure = worker, walk, generate, measure
-        self._on_ui, self._notify = on_ui, notify
+        self._walk, self._worker, self._ui, self._messages = walk, worker, ui, messages
         self.directory = Path(tempfile.mkdtemp(prefix="galaxy-explorer-export-"))
         p = self.param
         self.button = pn.widgets.Button(label="Make export", color="primary", width=240, css_classes=["export-button"])
@@ -99,6 +88,7 @@ class ExportPanel(pn.viewable.Viewer):
             self.status,
             self.download,
         )
+        walk.param.watch(self._model_loaded, "generator")
 
     def __panel__(self):
         return self._layout
@@ -106,19 +96,24 @@ class ExportPanel(pn.viewable.Viewer):
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def _model_loaded(self, *_events) -> None:
+        """A new model: the walk to export spans its whole redshift range."""
+        low, high = self._walk.redshift_range
+        self.param.update(z_start=low, z_stop=high)
+
     def request(self) -> ExportRequest:
         """The export these settings describe, for the current walk; GalaxyExplorerError names what is wrong."""
-        state = self._walk()
-        if state is None:
+        cache = self._walk.cache
+        if self._walk.generator is None or cache is None:
             raise GalaxyExplorerError("no model is loaded, so there is nothing to export")
-        key = state.cache.key
+        key = cache.key
         name = f"galaxy-seed{key.seed}-z{self.z_start:.2f}-{self.z_stop:.2f}.{self.format}"
         request = ExportRequest(
             out=self.directory / name, seed=key.seed, z_start=float(self.z_start), z_stop=float(self.z_stop),
             frames=int(self.frames), fps=int(self.fps), size=int(self.size), sampler=key.sampler, steps=key.steps,
-            label=bool(self.label), band=state.band, conditions=key.condition_dict,
+            label=bool(self.label), band=None if self.band == COLOUR else self.band, conditions=key.condition_dict,
         )
-        validate_request(request, state.redshift_range)
+        validate_request(request, self._walk.redshift_range)
         return request
 
     def start(self, _event=None) -> None:
@@ -126,44 +121,38 @@ class ExportPanel(pn.viewable.Viewer):
         try:
             request = self.request()
         except GalaxyExplorerError as exc:
-            self._notify("error", f"Cannot export: {exc}")
+            self._messages.notify("error", f"Cannot export: {exc}")
             return
-        cache = self._walk().cache
         redshifts = request.redshifts
-        images: dict[int, np.ndarray] = {}
         self.button.disabled = True
         self.progress.param.update(value=0, max=len(redshifts), visible=True)
         self.status.object = f"Exporting {request.out.name}: generating {len(redshifts)} frames…"
+        images: dict[int, np.ndarray] = {}  # kept between steps
+        self._worker.submit("export", partial(self._step, request, self._walk.cache, images),
+                            name=f"export {request.out.name}")
 
-        def step(_ctx: TaskContext) -> bool:
-            for index, redshift in enumerate(redshifts):
-                if index in images:
-                    continue
-                frame = cache.get(redshift)  # reuse frames this walk already has
-                if frame is None:
-                    image = self._generate(cache, [float(redshift)])[0]
-                    frame = cache.add(float(redshift), image, self._measure(image))
-                images[index] = frame.image
-                self._on_ui(partial(self._progressed, len(images), len(redshifts)))
+    def _step(self, request: ExportRequest, cache: FrameCache, images: dict[int, np.ndarray],
+              _ctx: TaskContext) -> bool:
+        """One frame (reusing the frames the walk already has), or, once all are in hand, the file."""
+        try:
+            redshifts = request.redshifts
+            missing = [index for index in range(len(redshifts)) if index not in images]
+            if missing:
+                images[missing[0]] = self._walk.frame_at(cache, float(redshifts[missing[0]])).image
+                self._ui.call(partial(self._progressed, len(images), len(redshifts)))
                 return False
-            header = {
-                "SEED": (request.seed, "noise seed (fixed x_T for every frame)"),
-                "SAMPLER": (request.sampler, "diffusion sampler"),
-                "STEPS": (request.steps, "sampler steps"),
-                "CHECKPT": (Path(cache.key.checkpoint).name, "model checkpoint"),
-            }
             out = write_export(
                 request.out, np.stack([images[i] for i in range(len(redshifts))]), redshifts, fps=request.fps,
-                size=request.size, label=request.label, band=request.band, header=header,
-                conditions=request.conditions,
+                size=request.size, label=request.label, band=request.band,
+                header=walk_header(request, cache.key.checkpoint), conditions=request.conditions,
             )
-            self._on_ui(partial(self._ready, out))
-            return True
+        except Exception as exc:  # the worker reports it; the panel says the export failed and can be retried
+            self._ui.call(partial(self._failed, exc))
+            raise
+        self._ui.call(partial(self._ready, out))
+        return True
 
-        self._worker.submit("export", step, name=f"export {request.out.name}")
-
-    def failed(self, exc: BaseException) -> None:
-        """The worker's export step raised (UI thread)."""
+    def _failed(self, exc: BaseException) -> None:
         self.progress.visible = False
         self.button.disabled = False
         self.status.object = f"Export failed: {exc}"
@@ -177,4 +166,4 @@ class ExportPanel(pn.viewable.Viewer):
         self.button.disabled = False
         self.status.object = f"Ready: `{out.name}` ({out.stat().st_size / 1024:.0f} KiB)"
         self.download.param.update(file=str(out), filename=out.name, label=f"Download {out.name}", disabled=False)
-        self._notify("success", f"Export ready: {out.name} — click Download")
+        self._messages.notify("success", f"Export ready: {out.name} — click Download")

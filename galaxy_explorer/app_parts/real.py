@@ -13,7 +13,8 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
-import panel as pn
+
+from .resources import shared
 
 LIVE_COLUMNS = ("ellipticity", "semi_major_axis", "isophotal_area", "half_light_radius")
 GRID_GALAXIES = 12
@@ -110,18 +111,16 @@ class WindowMorphology:
 def window_morphology(survey, redshift: float) -> WindowMorphology:
     """The (process-wide, shared) window record for ``redshift``; measuring it is left to ``advance``."""
     z_min, z_max = window_bounds(redshift)
-    key = ("real-window-morphology", str(survey.path), z_min, z_max)
-    cache = pn.state.cache
-    window = cache.get(key)
-    if window is None:
+
+    def make() -> WindowMorphology:
         rows = np.asarray(survey.in_window(z_min, z_max), dtype=np.int64)
         n_in_window = len(rows)
         if n_in_window > MAX_WINDOW_GALAXIES:
             # Fixed seed: the same subset every time, in every session.
             rows = np.random.default_rng(0).choice(rows, MAX_WINDOW_GALAXIES, replace=False)
-        window = WindowMorphology(z_min, z_max, n_in_window, np.sort(rows))
-        window = cache.setdefault(key, window)
-    return window
+        return WindowMorphology(z_min, z_max, n_in_window, np.sort(rows))
+
+    return shared(("real-window-morphology", str(survey.path), z_min, z_max), make)
 
 
 def percentile_of(value: float, sample: np.ndarray) -> float:

@@ -1,8 +1,10 @@
-"""The model and the survey, loaded once per process and shared by every app session.
+"""The model and the survey, loaded once per process and shared by every app session; the app's arguments.
 
-Both live in ``pn.state.cache`` keyed by the file's resolved path and modification time, so a retrained
+Both live in a process-wide store keyed by the file's resolved path and modification time, so a retrained
 checkpoint at the same path is picked up while an unchanged one is never loaded twice. Loading is serialised by
-a lock: two browser tabs opening at once load the model once.
+a lock per file: two browser tabs opening at once load the model once, and writing the built-in survey on the
+first start does not hold up the model. (A plain dict rather than ``pn.state.cache``, which is the same per-process
+dict, so that the controllers using this module need no Panel.)
 """
 
 from __future__ import annotations
@@ -11,13 +13,32 @@ import argparse
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-import panel as pn
+from typing import Callable, TypeVar
 
 from ..errors import CheckpointError, SurveyError
 from ..paths import DEFAULT_DIFFUSION_CHECKPOINT
 
-_LOAD_LOCK = threading.RLock()
+_STORE_LOCK = threading.Lock()
+_SHARED: dict = {}
+_MAKING: dict[tuple, threading.Lock] = {}
+T = TypeVar("T")
+
+
+def shared(key: tuple, make: Callable[[], T]) -> T:
+    """The process-wide object under ``key``, made by ``make()`` the first time: once, whatever the threads, and
+    without holding up threads that want other keys."""
+    with _STORE_LOCK:
+        if key in _SHARED:
+            return _SHARED[key]
+        making = _MAKING.setdefault(key, threading.Lock())
+    with making:
+        with _STORE_LOCK:
+            if key in _SHARED:
+                return _SHARED[key]
+        value = make()
+        with _STORE_LOCK:
+            _SHARED[key] = value
+        return value
 
 
 @dataclass(frozen=True)
@@ -84,13 +105,7 @@ def load_generator(path: str | Path | None):
     from ..diffusion import Generator
 
     chosen = checkpoint_path(path)
-    with _LOAD_LOCK:
-        key = _file_key("generator", chosen)
-        generator = pn.state.cache.get(key)
-        if generator is None:
-            generator = Generator.load(chosen, device="cpu")
-            pn.state.cache[key] = generator
-        return generator
+    return shared(_file_key("generator", chosen), lambda: Generator.load(chosen, device="cpu"))
 
 
 def survey_path(path: str | Path | None) -> Path:
@@ -105,23 +120,9 @@ def survey_path(path: str | Path | None) -> Path:
     return chosen
 
 
-def is_synthetic_survey(survey) -> bool:
-    """True for the built-in synthetic survey and ``galaxy-explorer mock`` files: they carry truth columns
-    (``true_*``) that no real catalogue has. The app then labels the real-galaxy panels SYNTHETIC."""
-    if getattr(survey, "synthetic", False):  # the file says so itself (attribute written by the generator)
-        return True
-    return any(str(name).startswith("true_") for name in getattr(survey, "columns", ()))
-
-
 def load_survey(path: str | Path | None):
     """The Survey for ``path`` (built-in synthetic test split when None), shared by all sessions."""
     from ..survey import Survey
 
-    with _LOAD_LOCK:
-        chosen = survey_path(path)
-        key = _file_key("survey", chosen)
-        survey = pn.state.cache.get(key)
-        if survey is None:
-            survey = Survey(chosen)
-            pn.state.cache[key] = survey
-        return survey
+    chosen = survey_path(path)  # writes the built-in survey on first use (once, whatever the threads)
+    return shared(_file_key("survey", chosen), lambda: Survey(chosen))

@@ -13,7 +13,10 @@ import numpy as np
 from bokeh.models import ColumnDataSource, Range1d, Span
 from bokeh.plotting import figure
 
+from ..export import rgb_frames
 from .real import LIVE_COLUMNS, Neighbours, WindowMorphology, percentile_of
+
+COLOUR = "colour"  # the i,r,g colour composite, as opposed to one band in grey
 
 LABELS = {
     "ellipticity": "ellipticity 1 − b/a",
@@ -29,6 +32,12 @@ SHORT_LABELS = {
 }
 PIXEL_NOTE = "1 px = 0.168″ (HSC)"
 BACKGROUND = "#0b0b12"
+
+
+def render(images: np.ndarray, band: str) -> np.ndarray:
+    """(n,5,H,W) survey flux -> (n,H,W,3) uint8 with the shared fixed stretch: ``COLOUR`` or one band in grey,
+    exactly as an exported animation draws it."""
+    return rgb_frames(images, None if band == COLOUR else band)
 
 
 def rgba_image(rgb: np.ndarray) -> np.ndarray:

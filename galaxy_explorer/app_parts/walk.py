@@ -16,6 +16,7 @@ import numpy as np
 DEFAULT_GRID_FRAMES = 64
 # Redshifts closer than this are the same frame (the slider's step is 0.01).
 REDSHIFT_KEY_DECIMALS = 6
+MATCH_TOLERANCE = 10.0 ** -REDSHIFT_KEY_DECIMALS
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,16 @@ def bake_order(n: int) -> list[int]:
     return order
 
 
-@dataclass
+@dataclass(eq=False)
 class Frame:
-    redshift: float
+    redshift: float  # rounded to REDSHIFT_KEY_DECIMALS
     image: np.ndarray  # (5,H,W) float32 survey flux
     measurements: dict[str, float]  # morphology of this frame (fast mode); NaN where not detected
     exact_grid: bool  # True if on the baking grid
+
+    def matches(self, redshift: float) -> bool:
+        """Whether this is the frame for ``redshift`` itself (the exact frame), not merely the nearest one."""
+        return abs(self.redshift - float(redshift)) < MATCH_TOLERANCE
 
 
 class FrameCache:
@@ -85,7 +90,7 @@ class FrameCache:
 
     def add(self, redshift: float, image: np.ndarray, measurements: dict[str, float]) -> Frame:
         z = redshift_key(redshift)
-        on_grid = bool(np.any(np.abs(self.grid - z) < 10.0 ** -REDSHIFT_KEY_DECIMALS))
+        on_grid = bool(np.any(np.abs(self.grid - z) < MATCH_TOLERANCE))
         frame = Frame(z, np.asarray(image, dtype=np.float32), dict(measurements), on_grid)
         with self._lock:
             self._frames[z] = frame

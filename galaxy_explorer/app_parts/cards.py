@@ -1,0 +1,302 @@
+"""The app's page in thin Viewer components. Each watches output parameters of the controllers (and the band it is
+given) and redraws its own panes; none calls into a controller. Each can be built and checked without a browser:
+give it the controllers, or any ``param`` objects with the same parameters, and a headless ``UiThread``.
+
+- ``GalaxyCard``: the generated galaxy, the redshift slider, bake progress and the frame's status line.
+- ``SurveyCard``: the survey galaxies nearest the slider's redshift.
+- ``MorphologyCard``: this frame's morphology against the survey's in the redshift window, and along the walk.
+- ``ModelInfo``: what model and survey are loaded. ``Banners``: what the page shows and is not, problems, toasts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+import param
+
+from .. import BANDS
+from .real import LIVE_COLUMNS, NEAR_TOLERANCE, Neighbours
+from .session import SessionMessages, UiThread
+from .survey_controller import SurveyController
+from .views import COLOUR, MainImageView, MorphologyView, RealGridView, render
+from .walk_controller import WalkController, untrained
+
+# While dragging, the status line and statistics follow the image after this delay, so the image is painted first:
+# they re-draw eight small plots and re-lay out text, which would otherwise delay the browser's paint of the image.
+DETAILS_DELAY_MS = 60
+NO_MODEL = ("**No model loaded.** Enter the path of a diffusion checkpoint (.safetensors) in the sidebar under "
+            "*Model and data* and press *Load*.")
+PREPARING_SURVEY = ("Preparing the built-in synthetic survey (written once on the first start, which takes a minute "
+                    "or two)…")
+
+
+def frame_kind(walk: WalkController) -> str:
+    """'exact' when the frame on screen is the slider's redshift itself, else 'baked' (the nearest one)."""
+    return "exact" if walk.frame is not None and walk.frame.matches(walk.requested) else "baked"
+
+
+class GalaxyCard(pn.viewable.Viewer):
+    """The generated galaxy, large, with the redshift slider under it."""
+
+    band = param.Selector(default=COLOUR, objects=[COLOUR, *BANDS])
+
+    def __init__(self, walk: WalkController, ui: UiThread, slider: pn.widgets.Widget, **params):
+        super().__init__(**params)
+        self._walk, self._ui = walk, ui
+        self.view = MainImageView()
+        self.figure = pn.pane.Bokeh(self.view.figure)
+        self.bake_progress = pn.indicators.Progress(value=0, max=walk.grid_frames, width=460, height=14,
+                                                    bar_color="info")
+        self.bake_status = pn.pane.Markdown("", width=460, margin=(0, 10), css_classes=["bake-status"])
+        self.frame_status = pn.pane.Markdown("Loading the model…", width=460, margin=(0, 10),
+                                             css_classes=["frame-status"])
+        self._layout = pn.Card(self.figure, slider, self.bake_progress, self.bake_status, self.frame_status,
+                               title="Generated galaxy (one fixed noise seed)", collapsible=False, width=500)
+        walk.param.watch(self._show_frame, ["frame", "requested"])
+        walk.param.watch(self._show_bake, ["cache", "baked", "bake_error"])
+        walk.param.watch(self._show_status, ["model_state"])
+        self.param.watch(self._show_frame, "band")
+
+    def __panel__(self):
+        return self._layout
+
+    def _show_frame(self, *_events) -> None:
+        """The image at once, in a message of its own; the status line a moment later."""
+        walk, frame = self._walk, self._walk.frame
+        if frame is None:
+            self.view.show(np.zeros((64, 64, 3), np.uint8), float("nan"), "none")
+        else:
+            rgb = render(frame.image[None], self.band)[0]
+            self.view.show(rgb, frame.redshift, frame_kind(walk), requested=walk.requested)
+        self._ui.push(self.figure)
+        self._ui.call_later("frame-status", DETAILS_DELAY_MS, self._show_status)
+
+    def _show_status(self, *_events) -> None:
+        walk, frame = self._walk, self._walk.frame
+        if walk.generator is None:
+            self.frame_status.object = "Loading the model…" if walk.model_state == "loading" else NO_MODEL
+        elif walk.cache is None:
+            return
+        elif frame is None:
+            self.frame_status.object = f"Generating seed {walk.cache.key.seed} at z = {walk.requested:.2f}…"
+        elif frame_kind(walk) == "exact":
+            self.frame_status.object = f"Seed {walk.cache.key.seed} at z = {frame.redshift:.2f} (exact frame)"
+        else:
+            self.frame_status.object = (f"Seed {walk.cache.key.seed}: nearest baked frame, z = {frame.redshift:.3f} "
+                                        f"— exact frame for z = {walk.requested:.2f} on release")
+
+    def _show_bake(self, *_events) -> None:
+        cache = self._walk.cache
+        if cache is None:
+            return
+        if self._walk.bake_error:
+            self.bake_progress.bar_color = "danger"
+            self.bake_status.object = f"Baking stopped: {self._walk.bake_error}"
+            return
+        n = cache.n_baked
+        self.bake_progress.param.update(value=n, max=len(cache.grid), bar_color="info", visible=not cache.complete)
+        if cache.complete:
+            took = f" in {cache.bake_seconds:.1f} s" if cache.bake_seconds else ""
+            self.bake_status.object = (f"All {len(cache.grid)} frames baked{took}: dragging shows the nearest baked "
+                                       "frame, releasing computes the exact one.")
+        else:
+            self.bake_status.object = f"Baking frames for smooth dragging: {n}/{len(cache.grid)} (seed {cache.key.seed})"
+
+
+def neighbours_text(neighbours: Neighbours) -> str:
+    """The line above the survey galaxies: how near they are, or that none are near."""
+    if len(neighbours.rows) == 0:
+        return "**The survey is empty.**"
+    if neighbours.near:
+        return (f"{len(neighbours.rows)} nearest to z = {neighbours.redshift:.2f} "
+                f"(|Δz| ≤ {neighbours.max_offset:.3f}); labels: z and object id")
+    return (f"**No survey galaxies within Δz = {NEAR_TOLERANCE} of z = {neighbours.redshift:.2f}**; "
+            f"showing the nearest (from z = {neighbours.galaxy_redshift.min():.2f})")
+
+
+class SurveyCard(pn.viewable.Viewer):
+    """The survey galaxies nearest the slider's redshift, with the same stretch as the generated galaxy."""
+
+    band = param.Selector(default=COLOUR, objects=[COLOUR, *BANDS])
+
+    def __init__(self, survey_side: SurveyController, ui: UiThread, **params):
+        super().__init__(**params)
+        self._survey_side, self._ui = survey_side, ui
+        self.view = RealGridView()
+        self.figure = pn.pane.Bokeh(self.view.figure)
+        self.status = pn.pane.Markdown("Loading the survey…", width=440, css_classes=["grid-status"])
+        self._layout = pn.Card(self.status, self.figure, title="Survey galaxies nearest this redshift",
+                               collapsible=False, width=470)
+        survey_side.param.watch(self._show_galaxies, "neighbours")
+        survey_side.param.watch(self._show_state, "state")
+        self.param.watch(self._show_galaxies, "band")
+
+    def __panel__(self):
+        return self._layout
+
+    def _show_galaxies(self, *_events) -> None:
+        neighbours = self._survey_side.neighbours
+        if neighbours is None:
+            return
+        rgb = render(neighbours.images, self.band) if len(neighbours.rows) else np.zeros((0, 64, 64, 3), np.uint8)
+        self.view.show(neighbours, rgb)
+        self._ui.push(self.figure)
+        self.status.object = neighbours_text(neighbours)
+
+    def _show_state(self, *_events) -> None:
+        state = self._survey_side.state
+        if state == "preparing":
+            self.status.object = PREPARING_SURVEY
+        elif state == "none":
+            self.status.object = "**No survey loaded.** Enter a GalaxiesML HDF5 path in the sidebar."
+
+
+class MorphologyCard(pn.viewable.Viewer):
+    """This frame's morphology against the survey galaxies in the redshift window, and along the baked grid."""
+
+    def __init__(self, walk: WalkController, survey_side: SurveyController, ui: UiThread, **params):
+        super().__init__(**params)
+        self._walk, self._survey_side, self._ui = walk, survey_side, ui
+        self.view = MorphologyView()
+        self.table = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["morphology-table"])
+        histograms = [pn.pane.Bokeh(self.view.histograms[name]) for name in LIVE_COLUMNS]
+        series = [pn.pane.Bokeh(self.view.series[name]) for name in LIVE_COLUMNS]
+        self._panes = [*histograms, *series]
+        self._layout = pn.Card(
+            self.table,
+            pn.pane.Markdown("**Real galaxies in the redshift window** (histograms; red line: this frame)",
+                             margin=(0, 10)),
+            pn.Row(*histograms),
+            pn.pane.Markdown("**This seed along the baked redshift grid** (dashed line: the slider's redshift)",
+                             margin=(0, 10)),
+            pn.Row(*series),
+            title="Morphology: this frame against real galaxies at this redshift",
+            collapsible=True, sizing_mode="stretch_width",
+        )
+        walk.param.watch(self._frame_changed, ["frame", "requested"])
+        walk.param.watch(self._show_series, ["cache", "baked"])
+        survey_side.param.watch(self._show_window, "window")
+
+    def __panel__(self):
+        return self._layout
+
+    def _frame_changed(self, *_events) -> None:
+        self._ui.call_later("morphology-frame", DETAILS_DELAY_MS, self._show_frame)
+
+    def _show_frame(self) -> None:
+        frame = self._walk.frame
+        if frame is None:
+            return
+        self.view.show_frame(frame.measurements, frame.redshift)
+        self._show_table()
+        self._ui.push(*self._panes)
+
+    def _show_window(self, *_events) -> None:
+        if self._survey_side.window is None:
+            return
+        self.view.show_real(self._survey_side.window)
+        self._show_table()
+        self._ui.push(*self._panes)
+
+    def _show_series(self, *_events) -> None:
+        if self._walk.cache is not None:
+            self.view.show_series(self._walk.cache.grid_series(LIVE_COLUMNS))
+            self._ui.push(*self._panes)
+
+    def _show_table(self) -> None:
+        frame = self._walk.frame
+        if frame is None:
+            self.table.object = self.view.table_html(self._walk.requested, "not yet generated")
+        else:
+            self.table.object = self.view.table_html(frame.redshift, frame_kind(self._walk))
+
+
+class ModelInfo(pn.viewable.Viewer):
+    """What model and survey are loaded (sidebar, under the Load button)."""
+
+    def __init__(self, walk: WalkController, survey_side: SurveyController, **params):
+        super().__init__(**params)
+        self._walk, self._survey_side = walk, survey_side
+        self.text = pn.pane.Markdown("Loading…", sizing_mode="stretch_width")
+        walk.param.watch(self._show, ["generator", "model_state"])
+        survey_side.param.watch(self._show, ["survey"])
+
+    def __panel__(self):
+        return self.text
+
+    def _show(self, *_events) -> None:
+        generator, survey = self._walk.generator, self._survey_side.survey
+        if generator is None and self._walk.model_state == "loading":
+            self.text.object = "Loading…"
+            return
+        lines = model_lines(generator) if generator is not None else ["**Model:** none loaded"]
+        if survey is not None:
+            z, name = np.asarray(survey.redshift), Path(survey.path).name
+            lines += ["", f"**Survey:** `{name}` — {len(z)} galaxies, z {z.min():.2f}–{z.max():.2f}"
+                      if len(z) else f"**Survey:** `{name}` — empty"]
+        self.text.object = "\n".join(lines)
+
+
+def model_lines(generator) -> list[str]:
+    """Markdown lines describing a loaded model: file, preset, training, conditions and their ranges."""
+    meta = generator.metadata or {}
+    lines = [f"**Model:** `{Path(generator.checkpoint_path).name}`"]
+    for key in ("preset", "trained_steps", "epochs", "description"):
+        if key in meta and isinstance(meta[key], (str, int, float)):
+            lines.append(f"- {key}: {meta[key]}")
+    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    if data.get("description"):
+        lines.append(f"- trained on: {data['description']}")
+    ranges = ", ".join(f"{n} {lo:g}–{hi:g}" for n, (lo, hi) in generator.condition_ranges.items())
+    lines.append(f"- conditions: {ranges}")
+    return lines
+
+
+class Banners(pn.viewable.Viewer):
+    """Above everything: what the page shows and what it is not, any problem, and (served) toast notifications."""
+
+    def __init__(self, messages: SessionMessages, walk: WalkController, survey_side: SurveyController,
+                 notifications=None, **params):
+        super().__init__(**params)
+        self._messages, self._walk, self._survey_side = messages, walk, survey_side
+        self._notifications = notifications  # pn.state.notifications of a served session; None headless
+        self.honesty = pn.pane.Alert("", alert_type="warning", sizing_mode="stretch_width")
+        self.problem = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        messages.param.watch(self._show_problem, "problem")
+        messages.param.watch(self._toast, "notice")
+        walk.param.watch(self._show_honesty, "generator")
+        survey_side.param.watch(self._show_honesty, "survey")
+        self._show_honesty()
+
+    def __panel__(self):
+        return pn.Column(self.honesty, self.problem, sizing_mode="stretch_width")
+
+    def _show_problem(self, *_events) -> None:
+        self.problem.param.update(object=f"**Problem:** {self._messages.problem}", visible=bool(self._messages.problem))
+
+    def _toast(self, *_events) -> None:
+        notice = self._messages.notice
+        if self._notifications is not None and notice is not None:
+            getattr(self._notifications, notice.level)(notice.text, duration=notice.duration)
+
+    def _show_honesty(self, *_events) -> None:
+        survey, generator = self._survey_side.survey, self._walk.generator
+        if survey is None:
+            survey_text = "No survey is loaded."
+        elif self._survey_side.synthetic:
+            survey_text = ("The real galaxies shown are from the built-in **SYNTHETIC survey** — simulated HSC-like "
+                           "images, not observations. Load a GalaxiesML file under *Model and data* to compare with "
+                           "real HSC galaxies.")
+        else:
+            survey_text = f"The real galaxies shown are from `{Path(survey.path).name}`."
+        model_text = ""
+        if generator is not None and untrained(generator):
+            model_text = " **This checkpoint was never trained: its images are noise**, useful only for testing."
+        self.honesty.object = (
+            "**What you are looking at.** The large image is a *sample from the diffusion model* for one fixed "
+            "noise seed. The slider changes only the redshift the model is conditioned on, so the frames show what "
+            "the model draws from the same noise at each redshift — **not the history of one galaxy**. "
+            + survey_text + model_text
+        )

@@ -1,0 +1,125 @@
+"""What ties one app session together besides its widgets: the messages it shows, and the way back from the
+session's worker thread to the UI thread.
+
+``SessionMessages`` (plain ``param``) is written by the controllers and read by the views: the problem shown in the
+main area until it is cleared, and the latest toast notification. ``UiThread`` is the one place where a served
+session and a headless one (a notebook, the tests) differ. Served, a callback from the worker is queued with
+``doc.add_next_tick_callback``, the one thread-safe way into a Bokeh document, and runs holding the document lock;
+headless there is no event loop to hop onto, so it runs at once, one at a time. Panel is imported only inside the
+served and notebook branches, so the controllers that use this module stay free of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import param
+
+log = logging.getLogger(__name__)
+
+# What each kind of worker task is called when it fails (kinds: app_parts.worker.PRIORITY).
+TASK_NAMES = {"load": "Loading", "exact": "Computing the exact frame", "view": "Updating the real galaxies",
+              "export": "The export", "bake": "Baking frames"}
+
+
+@dataclass(frozen=True, eq=False)
+class Notice:
+    """One toast notification."""
+
+    level: str  # 'info', 'success', 'warning' or 'error'
+    text: str
+    duration: int = 6000  # milliseconds on screen; 0: until closed
+
+
+class SessionMessages(param.Parameterized):
+    """What the session has to tell the person using it. Controllers write; the banners and toasts read."""
+
+    problem = param.String(default="", doc="A problem shown in the main area until cleared ('': none)")
+    notice = param.ClassSelector(class_=Notice, default=None, doc="The latest toast notification")
+
+    def notify(self, level: str, text: str, duration: int = 6000) -> None:
+        """A toast (when served) and the log; an error also stays in the main area."""
+        (log.info if level in ("info", "success") else log.warning)(text)
+        if level == "error":
+            self.problem = text
+        self.notice = Notice(level, text, duration)
+
+    def error(self, text: str) -> None:
+        """An error that stays on screen until the person closes it."""
+        self.notify("error", text, duration=0)
+
+    def task_failed(self, kind: str, exc: BaseException) -> None:
+        self.error(f"{TASK_NAMES.get(kind, kind)} failed: {exc}")
+
+    def clear_problem(self) -> None:
+        self.problem = ""
+
+
+class UiThread:
+    """Runs callbacks where the page may be changed: on the served document's event loop, or (headless) now.
+
+    ``doc`` is the session's Bokeh document when served, None in a notebook or a test.
+    """
+
+    def __init__(self, doc=None, messages: SessionMessages | None = None):
+        self.doc = doc
+        self._messages = messages
+        self._lock = threading.RLock()  # headless: one update at a time, whichever thread asks
+        self._pending: set[str] = set()
+
+    @property
+    def served(self) -> bool:
+        return self.doc is not None
+
+    def call(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on the UI thread; safe to call from any thread. A failing callback is reported on the
+        page and the log, never raised into the worker."""
+        if self.doc is None:
+            self._run(callback)
+            return
+        try:
+            self.doc.add_next_tick_callback(lambda: self._run(callback))
+        except Exception:  # the session has gone away
+            log.debug("dropping an update for a closed session")
+
+    def call_later(self, key: str, delay_ms: int, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after ``delay_ms`` (served; headless: now). Calls with the same ``key`` while one is
+        waiting are merged into it: the callback reads the latest state when it runs."""
+        if self.doc is None:
+            self._run(callback)
+            return
+        if key in self._pending:
+            return
+        self._pending.add(key)
+
+        def run() -> None:
+            self._pending.discard(key)
+            self._run(callback)
+
+        self.doc.add_timeout_callback(run, delay_ms)
+
+    def push(self, *panes) -> None:
+        """In a notebook, Bokeh models changed from Python need an explicit push (a server sends changes itself);
+        for panes not on screen this does nothing."""
+        if self.doc is None and panes:
+            import panel as pn
+
+            pn.io.push_notebook(*panes)
+
+    def _run(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            try:
+                if self.doc is None:
+                    callback()
+                else:
+                    from panel.io.state import set_curdoc
+
+                    with set_curdoc(self.doc):
+                        callback()
+            except Exception as exc:  # keep the worker and the session alive; say what went wrong
+                log.exception("app update failed")
+                if self._messages is not None:
+                    self._messages.problem = f"display update failed: {exc}"
