@@ -1,0 +1,164 @@
+"""The app's Viewer components without a browser or a model: stand-in controllers (plain ``param`` objects with the
+controllers' output parameters) are set by hand, and the cards' panes and Bokeh sources say what would be drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+import param
+import pytest
+
+from galaxy_explorer.app_parts.cards import NO_MODEL, Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
+from galaxy_explorer.app_parts.real import LIVE_COLUMNS, Neighbours, WindowMorphology
+from galaxy_explorer.app_parts.session import Notice, SessionMessages, UiThread
+from galaxy_explorer.app_parts.walk import Frame, FrameCache, WalkKey
+
+
+class Walk(param.Parameterized):
+    """The WalkController's outputs, nothing else."""
+
+    generator = param.Parameter(default=None)
+    model_state = param.Selector(default="loading", objects=["loading", "ready", "none"])
+    cache = param.ClassSelector(class_=FrameCache, default=None)
+    frame = param.ClassSelector(class_=Frame, default=None)
+    requested = param.Number(default=0.5)
+    baked = param.Integer(default=0)
+    bake_error = param.String(default="")
+    grid_frames = 3
+
+
+class SurveySide(param.Parameterized):
+    survey = param.Parameter(default=None)
+    state = param.Selector(default="loading", objects=["loading", "preparing", "ready", "none"])
+    neighbours = param.ClassSelector(class_=Neighbours, default=None)
+    window = param.ClassSelector(class_=WindowMorphology, default=None)
+    synthetic = True
+
+
+class Model:
+    checkpoint_path = Path("runs/x/model.safetensors")
+    condition_ranges = {"redshift": (0.0, 4.0)}
+    metadata = {"preset": "small", "training": {"step": 0, "images_seen": 0}}
+
+
+def frame(redshift: float, value: float = 1.0, on_grid: bool = True) -> Frame:
+    return Frame(redshift, np.full((5, 64, 64), value, np.float32), {name: 2.0 for name in LIVE_COLUMNS}, on_grid)
+
+
+def baked_cache(n_baked: int) -> FrameCache:
+    cache = FrameCache(WalkKey("model.safetensors", 42, "dpmpp2m", 20), np.linspace(0, 2, 3))
+    for z in cache.grid[:n_baked]:
+        cache.add(float(z), np.zeros((5, 64, 64)), {name: float(z) for name in LIVE_COLUMNS})
+    return cache
+
+
+@pytest.fixture
+def ui():
+    return UiThread(None, SessionMessages())
+
+
+def test_galaxy_card_shows_the_frame_and_says_whether_it_is_exact(ui):
+    walk = Walk(generator=Model(), model_state="ready")
+    card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
+    walk.param.update(cache=baked_cache(3), frame=frame(1.0), requested=1.0)
+    assert card.view.shown == (1.0, "exact")
+    assert card.frame_status.object == "Seed 42 at z = 1.00 (exact frame)"
+    walk.requested = 1.2
+    assert card.view.shown == (1.0, "baked") and card.view.source.data["requested"] == [1.2]
+    assert "nearest baked frame, z = 1.000" in card.frame_status.object
+    card.band = "i"
+    packed = card.view.source.data["image"][0]
+    rgba = packed.view(np.uint8).reshape(packed.shape + (4,))
+    assert np.array_equal(rgba[..., 0], rgba[..., 2])  # one band: grey
+
+
+def test_galaxy_card_reports_bake_progress_completion_and_failure(ui):
+    walk = Walk(generator=Model(), model_state="ready")
+    card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
+    walk.param.update(cache=baked_cache(1), baked=1)
+    assert card.bake_progress.value == 1 and card.bake_progress.visible
+    assert card.bake_status.object == "Baking frames for smooth dragging: 1/3 (seed 42)"
+    walk.cache.bake_seconds = 2.5
+    walk.param.update(cache=baked_cache(3), baked=3)
+    assert not card.bake_progress.visible and card.bake_status.object.startswith("All 3 frames baked")
+    walk.bake_error = "out of memory"
+    assert card.bake_progress.bar_color == "danger" and card.bake_status.object == "Baking stopped: out of memory"
+
+
+def test_galaxy_card_says_when_no_model_is_loaded(ui):
+    walk = Walk()
+    card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
+    assert card.frame_status.object == "Loading the model…"
+    walk.model_state = "none"
+    assert card.frame_status.object == NO_MODEL
+
+
+def test_survey_card_lists_the_neighbours_and_warns_when_none_are_near(ui):
+    side = SurveySide()
+    card = SurveyCard(side, ui)
+    side.state = "preparing"
+    assert "Preparing the built-in synthetic survey" in card.status.object
+    near = Neighbours(0.5, np.arange(3), np.array([0.49, 0.5, 0.52]), np.arange(3) + 10, np.zeros((3, 5, 64, 64)))
+    side.neighbours = near
+    assert card.view.shown_rows == [0, 1, 2]
+    assert card.status.object == "3 nearest to z = 0.50 (|Δz| ≤ 0.020); labels: z and object id"
+    side.neighbours = Neighbours(3.9, np.arange(2), np.array([3.0, 3.1]), np.arange(2), np.zeros((2, 5, 64, 64)))
+    assert card.status.object.startswith("**No survey galaxies within Δz = 0.15 of z = 3.90**")
+    side.state = "none"
+    assert "No survey loaded" in card.status.object
+
+
+def test_morphology_card_follows_the_frame_the_window_and_the_walk(ui):
+    walk, side = Walk(generator=Model()), SurveySide()
+    card = MorphologyCard(walk, side, ui)
+    walk.param.update(cache=baked_cache(2), baked=2)
+    assert list(card.view.series_sources["ellipticity"].data["redshift"]) == [0.0, 1.0]
+    walk.param.update(frame=frame(1.0), requested=1.0)
+    assert card.view.value_spans["ellipticity"].location == 2.0
+    assert "z=1.00, exact" in card.table.object
+    window = WindowMorphology(0.9, 1.1, 12, np.arange(12), done=12)
+    window.values = {name: np.linspace(1.0, 3.0, 12) for name in LIVE_COLUMNS}
+    side.window = window
+    assert np.asarray(card.view.hist_sources["ellipticity"].data["top"]).sum() == 12
+    assert "real: 12 of 12 survey galaxies with 0.90 ≤ z &lt; 1.10" in card.table.object
+
+
+def test_banners_say_what_is_synthetic_show_problems_and_toast_only_when_served(ui):
+    messages, walk, side = SessionMessages(), Walk(), SurveySide()
+    toasts = []
+
+    class Notifications:  # what pn.state.notifications offers
+        def __getattr__(self, level):
+            return lambda text, duration: toasts.append((level, text, duration))
+
+    served = Banners(messages, walk, side, Notifications())
+    headless = Banners(messages, walk, side)
+    assert "No survey is loaded" in served.honesty.object
+    side.survey = object()
+    walk.generator = Model()
+    assert "SYNTHETIC survey" in served.honesty.object and "never trained" in served.honesty.object
+    messages.notify("warning", "careful", duration=100)
+    assert toasts == [("warning", "careful", 100)] and not headless.problem.visible
+    messages.error("broken file")
+    assert served.problem.visible and served.problem.object == "**Problem:** broken file"
+    assert headless.problem.visible and toasts[-1] == ("error", "broken file", 0)
+    messages.clear_problem()
+    assert not served.problem.visible
+    assert isinstance(messages.notice, Notice)
+
+
+def test_model_info_describes_the_model_and_the_survey():
+    walk, side = Walk(), SurveySide()
+    info = ModelInfo(walk, side)
+    assert info.text.object == "Loading…"
+    walk.param.update(generator=Model(), model_state="ready")
+    assert "**Model:** `model.safetensors`" in info.text.object and "- preset: small" in info.text.object
+
+    class Survey:
+        path = Path("/data/galaxies.hdf5")
+        redshift = np.array([0.1, 2.5])
+
+    side.survey = Survey()
+    assert "**Survey:** `galaxies.hdf5` — 2 galaxies, z 0.10–2.50" in info.text.object
