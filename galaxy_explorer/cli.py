@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from .errors import GalaxyExplorerError
 
@@ -57,6 +58,13 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc}"
 
 
+def _one_line_warning(prefix: str):
+    """Warnings as one line each ("<command>: warning: <message>"), without the source line Python adds."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prefix}: warning: {message}", file=sys.stderr)
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -66,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prefix = f"galaxy-explorer {args.command}"
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(prefix)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)
         return 130

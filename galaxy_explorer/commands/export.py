@@ -81,7 +81,8 @@ def run(args) -> int:
     generator = Generator.load(args.checkpoint, device=args.device)
     request = _request(args, *_walk_ends(args, generator), _conditions(args, generator))
     validate_request(request, generator.condition_ranges["redshift"])
-    with tqdm(total=request.frames, unit="frame", desc=f"export {args.out.name}") as bar:
+    # disable=None: a progress bar on a terminal only, never in a log or a pipe
+    with tqdm(total=request.frames, unit="frame", desc=f"export {args.out.name}", disable=None) as bar:
         def progress(done: int, total: int) -> None:
             bar.update(done - bar.n)
 

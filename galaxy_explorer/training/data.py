@@ -140,6 +140,13 @@ class SurveyFileBatches:
                                     f"{self.batch_size} per process ({self.world_size} processes)")
         self._iterator = None
         self._next_global_batch: Optional[int] = None
+        self._require_one_clean_batch()
+
+    def _require_one_clean_batch(self) -> None:
+        """Fail now, naming the file, when not one batch has finite pixels (a run would otherwise start, then stop
+        at its first step). Reads one pool of blocks from a good file; scans a bad one once."""
+        if next(self._epoch_batches(derived_seed(self.seed, PURPOSE_NORMALIZATION)), None) is None:
+            raise self._no_clean_batch()
 
     def _epoch_batches(self, shuffle_seed: int):
         """Exactly ``batch_size``-row batches of one shuffled epoch, whatever chunking the reader uses
