@@ -106,8 +106,16 @@ def validation_set(config: RedshiftTrainingConfig) -> tuple[np.ndarray, np.ndarr
         count = min(config.validation_size, len(survey))
         # An evenly spaced subset covers the whole file whatever its row order.
         rows = np.unique(np.linspace(0, len(survey) - 1, count).round().astype(np.int64))
-        description = f"built-in synthetic survey, validation split ({path.name})" \
-            if config.validation_data is None and config.data is None else str(path)
+        if config.validation_data is None and config.data is None:  # name it so that anyone can make it again
+            from ..synthetic.mock_file import GENERATOR_VERSION
+            from ..survey import BUILTIN_SPLITS
+
+            n_split, seed = BUILTIN_SPLITS["validation"]
+            description = (f"built-in synthetic survey, validation split: `galaxy-explorer mock --n {n_split} --seed "
+                           f"{seed}` (synthetic generator v{GENERATOR_VERSION}, {path.name}); {len(rows)} evenly "
+                           "spaced rows")
+        else:
+            description = str(path)
         return survey.images(rows), np.asarray(survey.redshift[rows], dtype=np.float64), description
 
 
