@@ -1,6 +1,22 @@
-"""The checkpoints shipped in assets/ are what the app and the CLI load by default, and the evaluation JSON beside
-them describes exactly that diffusion checkpoint."""
+"""The checkpoints shipped in assets/ are what the app and the CLI load by default, they travel inside the package,
+the evaluation JSON beside them describes exactly that diffusion checkpoint, and their output is pinned.
+
+The golden numbers below pin the shipped diffusion model's output (seed 7, z = 0.5 and 2, DPM-Solver++ 20 steps),
+so that a numerical change anywhere on the path (network, schedule, sampler, normalization) cannot silently
+invalidate metrics.json and the README. After shipping a retrained checkpoint, rewrite them with
+
+    python tests/test_shipped_assets.py --update-golden
+"""
+
+from __future__ import annotations
+
+import hashlib
 import json
+import os
+import re
+import sys
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +24,69 @@ import pytest
 from galaxy_explorer.diffusion import Generator
 from galaxy_explorer.paths import ASSETS_DIR, DEFAULT_DIFFUSION_CHECKPOINT, DEFAULT_REDSHIFT_CHECKPOINT
 
+REPO_DIR = Path(__file__).resolve().parents[1]
 MAX_SHIPPED_BYTES = 16 * 2**20
 EVALUATION_JSON = ASSETS_DIR / "evaluation" / "metrics.json"
+
+GOLDEN_REDSHIFTS = (0.5, 2.0)
+# (band, row, column): the stamp centre in every band, a pixel off centre, two in the sky.
+GOLDEN_PIXELS = ((0, 32, 32), (1, 32, 32), (2, 32, 32), (3, 32, 32), (4, 32, 32), (2, 28, 36), (2, 2, 2), (4, 50, 12))
+# Survey flux: threads and CPUs change these by ~1e-6; a change to the model or the sampler by far more.
+GOLDEN_TOLERANCE = 1e-3
+# --- golden: written by `python tests/test_shipped_assets.py --update-golden`; do not edit by hand ---
+GOLDEN = {
+    "checkpoint_sha256": "d6d17210287f6b914dcab9622883206e9a2b20c1cee4f184fac0bcd0aa284591",
+    "pixels": [
+        [0.283982, 0.564519, 1.256244, 0.926294, 2.26218, 0.059783, 0.027228, -0.585977],
+        [0.153674, 0.203237, 0.448627, 0.324977, 1.150639, -0.024811, 0.027606, -0.58646],
+    ],
+    "i_band_centre_sum": [58.4696, 19.8069],
+}
+# --- end golden ---
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def golden_measurements() -> dict:
+    """What GOLDEN records, measured now with the shipped checkpoint."""
+    frames = Generator.load().frames(seed=7, redshifts=list(GOLDEN_REDSHIFTS), sampler="dpmpp2m", steps=20)
+    return {
+        "checkpoint_sha256": sha256(DEFAULT_DIFFUSION_CHECKPOINT),
+        "pixels": [[round(float(frame[b, y, x]), 6) for b, y, x in GOLDEN_PIXELS] for frame in frames],
+        "i_band_centre_sum": [round(float(frame[2, 24:40, 24:40].sum()), 4) for frame in frames],
+    }
+
+
+def test_the_shipped_model_draws_the_golden_pixels():
+    measured = golden_measurements()
+    if measured["checkpoint_sha256"] != GOLDEN["checkpoint_sha256"]:
+        pytest.fail(f"{DEFAULT_DIFFUSION_CHECKPOINT.name} is not the checkpoint the golden numbers were made with: "
+                    "if a retrained model was shipped on purpose, run "
+                    "'python tests/test_shipped_assets.py --update-golden' (and re-run the evaluation)")
+    for name in ("pixels", "i_band_centre_sum"):
+        np.testing.assert_allclose(measured[name], GOLDEN[name], rtol=GOLDEN_TOLERANCE, atol=GOLDEN_TOLERANCE,
+                                   err_msg=f"same checkpoint, different output ({name}): a numerical change "
+                                           "invalidates assets/evaluation/metrics.json and the README's figures")
+
+
+def test_generator_draws_x_t_through_initial_noise(monkeypatch, tmp_path):
+    import galaxy_explorer.diffusion.generator as module
+
+    calls = []
+    original = module.initial_noise
+
+    def recording(seed, shape, *args, **kwargs):
+        calls.append((seed, tuple(shape)))
+        return original(seed, shape, *args, **kwargs)
+
+    monkeypatch.setattr(module, "initial_noise", recording)
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    generator = Generator.load(make_tiny_checkpoint(tmp_path / "tiny.safetensors"))
+    generator.frames(seed=11, redshifts=[0.5, 1.0], steps=2, batch_size=1)
+    assert calls == [(11, (1, 5, 64, 64))] * 2  # once per batch, the same x_T for every redshift
 
 
 @pytest.mark.parametrize("path", [DEFAULT_DIFFUSION_CHECKPOINT, DEFAULT_REDSHIFT_CHECKPOINT])
@@ -17,6 +94,55 @@ def test_each_shipped_checkpoint_and_its_json_exist_and_fit_in_16_mib(path):
     for file in (path, path.with_suffix(".json")):
         assert file.is_file(), f"{file} is not shipped"
         assert file.stat().st_size <= MAX_SHIPPED_BYTES
+
+
+def test_shipped_assets_are_package_data_found_through_importlib_resources():
+    root = resources.files("galaxy_explorer.assets")
+    for name in ("diffusion-small.safetensors", "redshift-cnn.safetensors", "sed_colours.csv"):
+        assert (root / name).is_file(), name
+    assert Path(str(root)) == ASSETS_DIR
+    assert DEFAULT_DIFFUSION_CHECKPOINT == ASSETS_DIR / "diffusion-small.safetensors"
+
+
+def test_the_wheel_lists_every_package_and_every_asset():
+    """pyproject.toml lists the packages by hand (a mapped folder defeats packages.find): a new subpackage or a new
+    kind of asset must be added there, or the wheel silently lacks it."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    setuptools = tomllib.loads((REPO_DIR / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(init.parent.relative_to(REPO_DIR).parts)
+             for init in (REPO_DIR / "galaxy_explorer").rglob("__init__.py")}
+    assert found | {"galaxy_explorer.assets"} == set(setuptools["packages"])
+    assert setuptools["package-dir"] == {"galaxy_explorer.assets": "assets"}
+    patterns = setuptools["package-data"]["galaxy_explorer.assets"]
+    assets = [path for path in (REPO_DIR / "assets").rglob("*") if path.is_file() and "__pycache__" not in path.parts
+              and path.suffix != ".py"]
+    unshipped = [str(path.relative_to(REPO_DIR / "assets")) for path in assets
+                 if not any(path.relative_to(REPO_DIR / "assets").match(pattern) for pattern in patterns)]
+    assert assets and not unshipped, f"not in the wheel's package-data: {unshipped}"
+
+
+def test_shipped_json_records_no_paths_of_the_machine_that_made_it():
+    absolute = re.compile(r'(?:^|[\s"\'(=])(/(?:home|root|work|tmp|Users|mnt|var)/|[A-Za-z]:\\)')
+    for path in sorted(ASSETS_DIR.rglob("*.json")) + sorted(ASSETS_DIR.rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        match = absolute.search(text)
+        assert match is None, f"{path.name} records an absolute path: …{text[match.start():match.start() + 80]}…"
+    config = json.loads(EVALUATION_JSON.read_text())["config"]
+    assert config["checkpoint"] == "shipped:diffusion-small.safetensors"
+    assert config["redshift_checkpoint"] == "shipped:redshift-cnn.safetensors"
+    assert config["data"] == "synthetic:testing"
+
+
+def test_the_redshift_cnn_names_validation_data_that_galaxy_explorer_mock_makes():
+    from galaxy_explorer.survey import BUILTIN_SPLITS
+    from galaxy_explorer.synthetic.mock_file import GENERATOR_VERSION
+
+    record = json.loads(DEFAULT_REDSHIFT_CHECKPOINT.with_suffix(".json").read_text())
+    rows, seed = BUILTIN_SPLITS["validation"]
+    validation = record["data"]["validation"]
+    assert f"`galaxy-explorer mock --n {rows} --seed {seed}`" in validation
+    assert f"synthetic generator v{GENERATOR_VERSION}," in validation  # the generator this code has
+    assert record["validation_metrics"]["overall"]["n"] == record["training"]["validation_size"]
 
 
 def test_the_shipped_diffusion_model_is_the_small_preset_trained_on_the_synthetic_survey():
@@ -53,7 +179,7 @@ def test_the_shipped_evaluation_describes_the_shipped_diffusion_checkpoint():
 
 def test_the_readme_quotes_the_shipped_evaluation_numbers():
     """The README's quality table is written from metrics.json; a retrained model must not leave it stale."""
-    readme = (ASSETS_DIR.parent / "README.md").read_text()
+    readme = (REPO_DIR / "README.md").read_text()
     quality = json.loads(EVALUATION_JSON.read_text())["quality_checks"]
     bins = quality["binned_means_inside_real_95ci"]
     redshift = quality["redshift_predictor_z_lt_2"]
@@ -71,3 +197,33 @@ def test_the_readme_quotes_the_shipped_evaluation_numbers():
         assert f"{name.replace('_', ' ')} {per_metric['bins_inside']}/{per_metric['bins_counted']}" in readme
     training = json.loads(DEFAULT_DIFFUSION_CHECKPOINT.with_suffix(".json").read_text())["training"]
     assert f"{training['step']:,} steps × {training['batch_size']} images ({training['images_seen']:,} images)" in readme
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("GALAXY_EXPLORER_WHEEL_CHECKED") == "1",
+                    reason=".ci/run checks the wheel in a step of its own")
+def test_the_built_wheel_gives_a_working_cli_and_app_outside_the_checkout(tmp_path):
+    """~50 s: build the wheel, install it in a fresh venv, run `galaxy-explorer sample` and start the app there."""
+    from tests.support.check_wheel import check_wheel
+
+    check_wheel(tmp_path)
+
+
+def update_golden() -> None:
+    """Rewrite the GOLDEN block of this file from the shipped checkpoint's output now."""
+    this = Path(__file__)
+    text = this.read_text()
+    start = text.index("GOLDEN = {\n")
+    end = text.index("# --- end golden ---")
+    measured = golden_measurements()
+    block = "GOLDEN = {\n" + f'    "checkpoint_sha256": "{measured["checkpoint_sha256"]}",\n' + '    "pixels": [\n'
+    block += "".join(f"        {row},\n" for row in measured["pixels"]) + "    ],\n"
+    block += f'    "i_band_centre_sum": {measured["i_band_centre_sum"]},\n' + "}\n"
+    this.write_text(text[:start] + block + text[end:])
+    print(f"golden numbers of {this.name} rewritten for {DEFAULT_DIFFUSION_CHECKPOINT.name}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--update-golden"]:
+        sys.exit("usage: python tests/test_shipped_assets.py --update-golden")
+    update_golden()
