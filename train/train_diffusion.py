@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from galaxy_explorer.errors import GalaxyExplorerError
-from galaxy_explorer.training.diffusion import add_training_arguments, run_from_args
+from galaxy_explorer.commands.train import add_training_arguments, run
 
 
 def main(argv=None) -> int:
@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     add_training_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return run_from_args(args)
+        return run(args)
     except GalaxyExplorerError as exc:
         print(f"train_diffusion: error: {exc}", file=sys.stderr)
         return 2
