@@ -18,6 +18,7 @@ from galaxy_explorer.diffusion import Generator
 from galaxy_explorer.diffusion.schedule import make_schedule
 from galaxy_explorer.diffusion.testing import toy_stamps
 from galaxy_explorer.diffusion.unet import ConditionalUNet, preset_config
+from galaxy_explorer.errors import GalaxyExplorerError
 from galaxy_explorer.normalization import Normalization
 from tests.support.survey_files import write_galaxiesml_file
 from galaxy_explorer.training.diffusion import (
@@ -153,7 +154,7 @@ def test_training_from_a_galaxiesml_file_with_a_further_condition(tmp_path):
 
 def test_a_condition_the_data_lack_is_named(tmp_path):
     survey_file = write_galaxiesml_file(tmp_path / "survey.hdf5", n=8)
-    with pytest.raises(Exception, match="'metallicity'"):
+    with pytest.raises(GalaxyExplorerError, match="condition column 'metallicity' not found"):
         train(quick_config(tmp_path / "run", data=str(survey_file), conditions=("redshift", "metallicity")))
 
 
