@@ -10,7 +10,7 @@ from galaxy_explorer import BANDS
 from galaxy_explorer.cli import main as cli_main
 from galaxy_explorer.survey import Survey
 from galaxy_explorer.synthetic import TRUTH_COLUMNS, write_mock_survey
-from tests.support.survey_files import MORPHOLOGY_SUFFIXES
+from tests.support.survey_files import MORPHOLOGY_SUFFIXES, write_galaxiesml_file
 
 GALAXIESML_COLUMNS = ("specz_redshift", "specz_redshift_err", "object_id", "ra", "dec") + tuple(
     f"{band}_{suffix}" for band in BANDS for suffix in ("cmodel_mag",) + MORPHOLOGY_SUFFIXES)
@@ -33,6 +33,17 @@ def test_mock_file_has_the_galaxiesml_schema_and_truth(mock_path):
     with Survey(mock_path) as survey:  # read by the GalaxiesML reader unchanged
         assert survey.n_rows == 40 and survey.synthetic
         assert set(GALAXIESML_COLUMNS + TRUTH_COLUMNS) <= set(survey.columns)
+
+
+def test_a_survey_is_synthetic_if_its_file_says_so_or_it_carries_truth_columns(mock_path, tmp_path):
+    with Survey(mock_path) as mock:
+        assert mock.synthetic and mock.is_synthetic
+    real_like = write_galaxiesml_file(tmp_path / "real.hdf5", n=8)
+    with Survey(real_like) as survey:
+        assert not survey.is_synthetic
+    truth = write_galaxiesml_file(tmp_path / "truth.hdf5", n=8, extra_columns={"true_sersic_index": np.ones(8)})
+    with Survey(truth) as survey:  # no 'synthetic' attribute (e.g. a copy of a mock file), but simulated all the same
+        assert not survey.synthetic and survey.is_synthetic
 
 
 def test_derived_catalogue_columns_are_physically_consistent(mock_path):
