@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import torch
 
@@ -24,6 +25,13 @@ from .errors import CheckpointError
 FORMAT_NAME = "galaxy-explorer-checkpoint"
 FORMAT_VERSION = 1
 HEADER_KEY = "galaxy_explorer"  # the safetensors __metadata__ entry that holds the JSON description
+# A save elsewhere (a training run) can replace weights and copy between our two reads: read again before refusing.
+READ_ATTEMPTS, READ_RETRY_S = 3, 0.1
+_T = TypeVar("_T")
+
+
+class StaleCopyError(CheckpointError):
+    """The readable ``.json`` copy disagrees with the description in the safetensors header."""
 _PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin"}
 
 
@@ -109,7 +117,20 @@ def load_metadata(weights_path: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint's description: from the safetensors header (refusing a ``.json`` copy that disagrees), or
     from the ``.json`` of a two-file checkpoint."""
     weights_path = resolve_weights_path(weights_path)
-    return _description(weights_path, _header_text(weights_path))
+    return _consistent(lambda: _description(weights_path, _header_text(weights_path)))
+
+
+def _consistent(read: Callable[[], _T]) -> _T:
+    """``read()``, again after a short wait if the copy disagreed (a save may have been half-way through
+    replacing the pair); a disagreement that stays is refused."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return read()
+        except StaleCopyError:
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+            time.sleep(READ_RETRY_S)
+    raise AssertionError("unreachable")
 
 
 def _description(weights_path: Path, header_text: str | None) -> dict[str, Any]:
@@ -123,7 +144,7 @@ def _description(weights_path: Path, header_text: str | None) -> dict[str, Any]:
     if json_path.exists():
         copy = _parse(_read_text(json_path), str(json_path))
         if copy != document:
-            raise CheckpointError(
+            raise StaleCopyError(
                 f"{json_path}: disagrees with the description inside {weights_path.name} (key "
                 f"{_first_difference(copy, document)!r}); the .json is only a copy (an interrupted save, or an "
                 "edit?): delete it or restore the matching pair")
@@ -164,8 +185,12 @@ def load_checkpoint(
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Return ``(tensors, metadata)``, both read from one open file."""
     weights_path = resolve_weights_path(weights_path)
-    header_text, tensors = _read_safetensors(weights_path, str(device))
-    return tensors, _description(weights_path, header_text)
+
+    def read():
+        header_text, tensors = _read_safetensors(weights_path, str(device))
+        return tensors, _description(weights_path, header_text)
+
+    return _consistent(read)
 
 
 def load_state_into(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], source: str | os.PathLike) -> None:
