@@ -64,38 +64,8 @@ def write_galaxiesml_file(path: str | os.PathLike, n: int = 16, *, image_size: i
     redshift = np.asarray(redshift, dtype=np.float64)
     if redshift.shape != (n,):
         raise ValueError(f"redshift must have shape ({n},), got {redshift.shape}")
-    images = toy_stamps(n, seed=seed, size=image_size)
-    if defect == "band_count":
-        images = np.ascontiguousarray(images[:, :3])
-
-    if defect == "image_rank":
-        images = images[:, 0]
-    if defect == "nonfinite_redshift":
-        redshift = redshift.copy()
-        redshift[0], redshift[2] = np.nan, np.inf
-    if defect == "negative_redshift":
-        redshift = redshift.copy()
-        redshift[1] = -0.5
-    if defect == "all_redshifts_invalid":
-        redshift = np.full(n, np.nan)
-    if defect == "nan_pixels":
-        images[1, 2, 10, 10] = np.nan
-        images[3, 0, 5, 7] = np.inf
-    if defect == "negative_outliers":
-        images[0, 1, 0, 0] = -25241.3  # the extreme value in GalaxiesML's training file
-        images[2, 3, 40, 12] = -9000.0
-
-    columns: dict[str, np.ndarray] = {
-        "object_id": np.arange(n + (1 if defect == "object_id_mismatch" else 0), dtype=np.int64) + 36407037631488000,
-        "ra": rng.uniform(30.0, 40.0, n),
-        "dec": rng.uniform(-6.0, -3.0, n),
-        "specz_redshift_err": np.full(n, 2e-4),
-    }
-    for band in BANDS:
-        columns[f"{band}_cmodel_mag"] = rng.uniform(18.0, 24.0, n).astype(np.float32)
-        for suffix in MORPHOLOGY_SUFFIXES:
-            columns[f"{band}_{suffix}"] = rng.uniform(0.1, 10.0, n).astype(np.float32)
-    columns.update(extra_columns or {})
+    images, redshift = _with_defect(toy_stamps(n, seed=seed, size=image_size), redshift, defect)
+    columns = catalogue_columns(n, rng, defect) | (extra_columns or {})
 
     with h5py.File(path, "w") as out:
         if defect == "image_is_group":
@@ -111,3 +81,40 @@ def write_galaxiesml_file(path: str | os.PathLike, n: int = 16, *, image_size: i
         with open(path, "r+b") as handle:
             handle.truncate(size // 2)
     return path
+
+
+def _with_defect(images: np.ndarray, redshift: np.ndarray, defect: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The images and redshifts with ``defect`` applied to them (copies where changed)."""
+    redshift = redshift.copy()
+    if defect == "band_count":
+        images = np.ascontiguousarray(images[:, :3])
+    if defect == "image_rank":
+        images = images[:, 0]
+    if defect == "nonfinite_redshift":
+        redshift[0], redshift[2] = np.nan, np.inf
+    if defect == "negative_redshift":
+        redshift[1] = -0.5
+    if defect == "all_redshifts_invalid":
+        redshift[:] = np.nan
+    if defect == "nan_pixels":
+        images[1, 2, 10, 10] = np.nan
+        images[3, 0, 5, 7] = np.inf
+    if defect == "negative_outliers":
+        images[0, 1, 0, 0] = -25241.3  # the extreme value in GalaxiesML's training file
+        images[2, 3, 40, 12] = -9000.0
+    return images, redshift
+
+
+def catalogue_columns(n: int, rng: np.random.Generator, defect: str | None = None) -> dict[str, np.ndarray]:
+    """GalaxiesML's other 1-D columns: ids, positions, cmodel magnitudes and per-band morphology."""
+    columns: dict[str, np.ndarray] = {
+        "object_id": np.arange(n + (1 if defect == "object_id_mismatch" else 0), dtype=np.int64) + 36407037631488000,
+        "ra": rng.uniform(30.0, 40.0, n),
+        "dec": rng.uniform(-6.0, -3.0, n),
+        "specz_redshift_err": np.full(n, 2e-4),
+    }
+    for band in BANDS:
+        columns[f"{band}_cmodel_mag"] = rng.uniform(18.0, 24.0, n).astype(np.float32)
+        for suffix in MORPHOLOGY_SUFFIXES:
+            columns[f"{band}_{suffix}"] = rng.uniform(0.1, 10.0, n).astype(np.float32)
+    return columns
