@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make_readme_media: no checkpoint at {checkpoint}; train the shipped model first", file=sys.stderr)
         return 2
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    app_args = ["--checkpoint", str(checkpoint), "--seed", str(args.seed)]
+    # The shipped model is the app's default: not naming it keeps this machine's paths out of the screenshot.
+    app_args = (["--checkpoint", str(checkpoint)] if args.checkpoint else []) + ["--seed", str(args.seed)]
     app_args += ["--data", str(args.data)] if args.data else []
     shot = args.out_dir / "app-screenshot.png"
     screenshot(app_args, args.redshift, shot, args.bake_timeout)
