@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="torch device for generation and the CNN (default cpu)")
     p.add_argument("--threads", type=arguments.positive_int, default=None,
                    help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--batch-size", type=arguments.positive_int, default=None,
+                   help="galaxies generated per network call (default: 256 on CUDA, 8 on CPU); the images do not "
+                        "depend on it beyond float rounding")
     arguments.add_overwrite_argument(p, "report.html and metrics.json in --out")
     p.add_argument("--guidance", type=float, nargs="+", default=None, metavar="G",
                    help="classifier-free guidance scale (default: the checkpoint's); several values run a sweep "
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, redshift_checkpoint=args.redshift_checkpoint, mode=args.mode, workers=args.workers,
         detection_band=args.detection_band, device=args.device, threads=args.threads,
         progress=not args.no_progress, guidance_scales=tuple(args.guidance) if args.guidance else None,
-        write_guidance=args.write_guidance,
+        write_guidance=args.write_guidance, batch_size=args.batch_size,
     )
     metrics = run_evaluation(config)
     quality = metrics["quality_checks"]

@@ -144,20 +144,7 @@ class Generator:
         checkpoint's default (``default_guidance``). ``progress(done, total)`` is called with frames finished.
         """
         seed = _validated_seed(seed)
-        if guidance_scale is None:
-            guidance_scale = self.default_guidance
-        if sampler not in SAMPLERS:
-            raise GenerationError(f"sampler {sampler!r} is not one of {SAMPLERS}")
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
-                not 1 <= int(steps) <= self.schedule.num_steps:
-            raise GenerationError(f"steps must be an integer from 1 to {self.schedule.num_steps}, got {steps!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or int(batch_size) < 1:
-            raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not math.isfinite(guidance_scale) or guidance_scale < 0:
-            raise GenerationError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}")
-        if guidance_scale != 1.0 and not self.supports_guidance:
-            raise GenerationError(f"{self.checkpoint_path.name} was trained without condition dropout, so "
-                                  "classifier-free guidance (guidance_scale != 1) is not available")
+        guidance_scale = self._checked_settings(sampler, steps, batch_size, guidance_scale)
         redshifts = np.atleast_1d(np.asarray(redshifts, dtype=np.float64))
         if redshifts.ndim != 1:
             raise GenerationError(f"redshifts must be a number or a 1-D sequence, got shape {redshifts.shape}")
@@ -174,6 +161,53 @@ class Generator:
                 progress(stop, n)
         return out
 
+    def population(self, seeds, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
+                   progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
+                   **other_conditions) -> np.ndarray:
+        """Images (n, 5, 64, 64) float32 in survey flux units: row i is galaxy ``seeds[i]`` at ``redshifts[i]``.
+
+        Row i is what ``frames(seeds[i], [redshifts[i]])`` draws (same x_T; for 'ddpm' the same per-step noise, from
+        the row's own CPU stream), up to float rounding, but ``batch_size`` galaxies share each network call: the
+        way to draw a population on a GPU. ``other_conditions`` give a number or one value per row; the other
+        arguments are as for ``frames``. ``progress(done, total)`` is called with galaxies finished.
+        """
+        guidance_scale = self._checked_settings(sampler, steps, batch_size, guidance_scale)
+        redshifts = np.atleast_1d(np.asarray(redshifts, dtype=np.float64))
+        if redshifts.ndim != 1:
+            raise GenerationError(f"redshifts must be a number or a 1-D sequence, got shape {redshifts.shape}")
+        seeds = [_validated_seed(seed) for seed in np.atleast_1d(np.asarray(seeds, dtype=object)).tolist()]
+        if len(seeds) != len(redshifts):
+            raise GenerationError(f"population needs one seed per redshift, got {len(seeds)} seeds and "
+                                  f"{len(redshifts)} redshifts")
+        conditions, left_out = self._condition_matrix(redshifts, other_conditions)
+        n = len(redshifts)
+        out = np.empty((n,) + self.image_shape, dtype=np.float32)
+        for start in range(0, n, int(batch_size)):
+            stop = min(start + int(batch_size), n)
+            out[start:stop] = self._sample_rows(seeds[start:stop], conditions[start:stop], left_out[start:stop],
+                                                sampler, int(steps), guidance_scale)
+            if progress is not None:
+                progress(stop, n)
+        return out
+
+    def _checked_settings(self, sampler, steps, batch_size, guidance_scale: Optional[float]) -> float:
+        """Refuse sampler settings that cannot work; returns the guidance scale to use (None: the default)."""
+        if guidance_scale is None:
+            guidance_scale = self.default_guidance
+        if sampler not in SAMPLERS:
+            raise GenerationError(f"sampler {sampler!r} is not one of {SAMPLERS}")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
+                not 1 <= int(steps) <= self.schedule.num_steps:
+            raise GenerationError(f"steps must be an integer from 1 to {self.schedule.num_steps}, got {steps!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or int(batch_size) < 1:
+            raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not math.isfinite(guidance_scale) or guidance_scale < 0:
+            raise GenerationError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}")
+        if guidance_scale != 1.0 and not self.supports_guidance:
+            raise GenerationError(f"{self.checkpoint_path.name} was trained without condition dropout, so "
+                                  "classifier-free guidance (guidance_scale != 1) is not available")
+        return float(guidance_scale)
+
     def _sample_batch(self, seed: int, conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
                       steps: int, guidance_scale: float) -> np.ndarray:
         batch = conditions.shape[0]
@@ -186,6 +220,23 @@ class Generator:
             return fresh.to(self.device)
 
         x_T = x_T.to(self.device).expand(batch, *self.image_shape).contiguous()
+        return self._denoise(x_T, step_noise, conditions, left_out, sampler, steps, guidance_scale)
+
+    def _sample_rows(self, seeds: Sequence[int], conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
+                     steps: int, guidance_scale: float) -> np.ndarray:
+        """Row i from seed ``seeds[i]``: its own CPU stream gives its x_T and (DDPM) its noise at every step."""
+        streams = [noise_stream(seed) for seed in seeds]
+        shape = (1,) + self.image_shape
+        x_T = torch.cat([initial_noise(seed, shape, stream=stream) for seed, stream in zip(seeds, streams)])
+
+        def step_noise(_step: int) -> torch.Tensor:
+            fresh = [torch.randn(shape, generator=stream, dtype=torch.float32) for stream in streams]
+            return torch.cat(fresh).to(self.device)
+
+        return self._denoise(x_T.to(self.device), step_noise, conditions, left_out, sampler, steps, guidance_scale)
+
+    def _denoise(self, x_T: torch.Tensor, step_noise, conditions: torch.Tensor, left_out: torch.Tensor,
+                 sampler: str, steps: int, guidance_scale: float) -> np.ndarray:
         eps = make_eps_function(self.model, self.schedule, self.prediction, conditions.to(self.device),
                                 left_out.to(self.device), guidance_scale)
         with torch.inference_mode():

@@ -1,0 +1,102 @@
+"""train/gpu_run.py: the one-call GPU run, proven on the CPU (tiny preset, tiny budget, tiny evaluation)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "train" / "gpu_run.py"
+PHASES = ("batch timing", "training", "generation", "morphology", "evaluation")
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("gpu_run", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(*arguments, env=None, timeout=170):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, arguments)], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_cpu_dry_run_trains_evaluates_and_writes_at_most_8_small_files(tmp_path):
+    from galaxy_explorer.synthetic import write_mock_survey
+
+    data = write_mock_survey(tmp_path / "mock_testing.hdf5", 40, seed=21)
+    out = tmp_path / "out"
+    env = {**os.environ, "GALAXY_EXPLORER_CACHE": str(tmp_path / "cache"), "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    # No condition dropout, so no guidance sweep (the CPU dry run in the README sweeps two scales); two worker
+    # processes, which start this script as their __main__ module.
+    result = run_script("--out", out, "--preset", "tiny", "--device", "cpu", "--threads", "1", "--workers", "2",
+                        "--total-minutes", "1.1", "--timing-seconds", "2", "--batch-sizes", "2", "4",
+                        "--eval-data", data, "--n", "8", "--mode", "fast", "--eval-steps", "4", env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    files = {p.name: p.stat().st_size for p in out.iterdir()}
+    grids = [name for name in files if name.startswith("samples_step_") and name.endswith(".png")]
+    assert len(grids) == 1
+    assert {"model.safetensors", "model.json", "train_log.jsonl", "metrics.json", "report.html", "summary.json",
+            "gpu_run.log"} <= set(files)
+    assert len(files) <= 8 and max(files.values()) <= 16 * 2 ** 20
+
+    for phase in PHASES:  # one summary line per phase, each with its images/s
+        assert re.search(rf"^{phase}\s*: [\d,]+\.\d images/s", result.stdout, re.MULTILINE), phase
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["total_seconds"] <= summary["budget_seconds"]
+    assert summary["batch_timing"]["chosen"]["batch_size"] in (2, 4)
+    assert summary["training"]["steps"] >= 1 and summary["training"]["images_per_second"] > 0
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == summary["evaluation"]["n"] >= 2
+    assert [entry["guidance_scale"] for entry in metrics["guidance"]["sweep"]] == [1.0]
+    assert json.loads((out / "model.json").read_text())["preset"] == "tiny"
+    assert "== (e) evaluation" in (out / "gpu_run.log").read_text()
+
+
+def test_refuses_an_output_folder_that_holds_files(tmp_path):
+    (tmp_path / "old.txt").write_text("x")
+    result = run_script("--out", tmp_path, "--device", "cpu", timeout=60)
+    assert result.returncode == 2 and "must be an empty folder" in result.stderr
+
+
+def test_output_limits_are_checked(tmp_path):
+    gpu_run = load_script()
+    for k in range(8):
+        (tmp_path / f"f{k}").write_bytes(b"x")
+    assert len(gpu_run.check_out(tmp_path)) == 8
+    (tmp_path / "big").write_bytes(b"\0" * (16 * 2 ** 20 + 1))
+    with pytest.raises(gpu_run.RunError, match=r"9 files.*|big is 16\.0 MiB"):
+        gpu_run.check_out(tmp_path)
+
+
+def test_the_evaluation_shrinks_to_fit_the_budget_or_the_run_refuses(capsys):
+    gpu_run = load_script()
+    args = gpu_run.parse_arguments(["--out", "unused", "--n", "1000", "--total-minutes", "9"])
+    probes = {"forward_images_per_second": 2000.0, "stamp_seconds": 0.03, "pool_start_seconds": 1.0,
+              "cpu_slowness": 1.0}
+    scales = (1.0, 1.5, 2.0, 3.0)
+    assert gpu_run.evaluation_seconds(500, scales, probes, 20) < gpu_run.evaluation_seconds(1000, scales, probes, 20)
+    assert gpu_run.fit_n(args, 10_000.0, scales, probes, 60.0) == 1000
+    n = gpu_run.fit_n(args, 300.0, scales, probes, 120.0)
+    assert 10 <= n < 1000 and gpu_run.evaluation_seconds(n, scales, probes, 20) <= 180.0
+    assert "would not fit the budget" in capsys.readouterr().out
+    with pytest.raises(gpu_run.RunError, match="cannot hold training and an evaluation"):
+        gpu_run.fit_n(args, 30.0, scales, probes, 25.0)
+
+
+def test_the_batch_size_is_the_fastest_per_image_preferring_smaller_ones_within_5_percent():
+    gpu_run = load_script()
+    results = [{"batch_size": 64, "images_per_second": 900.0}, {"batch_size": 128, "images_per_second": 1000.0},
+               {"batch_size": 256, "images_per_second": 1030.0}, {"batch_size": 512, "images_per_second": 700.0}]
+    assert gpu_run.choose_batch_size(results)["batch_size"] == 128

@@ -1,0 +1,669 @@
+#!/usr/bin/env python3
+"""Train the diffusion model for a time budget on one GPU, then evaluate it: one call, at most 8 files.
+
+On the device machine (Python 3.12 with torch, numpy, scipy, h5py, safetensors and tqdm; no network), after
+``bash train/fetch_device_wheels.sh`` put the other packages into ``.whl/`` here, from the repository root:
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD GALAXY_EXPLORER_CACHE=/tmp/gecache PYTHONUNBUFFERED=1 \
+        MPLCONFIGDIR=/tmp/mpl && python3 train/gpu_run.py --out $OUT --total-minutes 9 \
+        --init-from assets/diffusion-small.safetensors --condition-dropout 0.1 --loss-weighting min-snr \
+        --flat-redshift-fraction 0.5 --n 1000 --mode full
+
+(one line, with ``.whl`` carried). The package runs from the source tree through PYTHONPATH; it is not installed.
+
+Phases, each timed and reported in images/s:
+  (a) environment: Python, torch, CUDA, the GPU, and every package the later phases import (fails at once if one
+      is missing, before any time is spent);
+  (b) batch-size timing: a few real training steps (synthetic survey rendered on the device, forward, backward,
+      AdamW step, bf16 autocast on CUDA) at each candidate batch size; the fastest per image wins (the smallest
+      batch within 5% of it). Then the speed of a sampling forward pass, and of the morphology pipeline, which
+      set the evaluation's time estimate;
+  (c) training (``galaxy_explorer.training.diffusion.train``) for what the budget leaves after that estimate, in a
+      scratch folder;
+  (d) copy into --out: model.safetensors + model.json (the sampling checkpoint), train_log.jsonl and the last
+      sample grid;
+  (e) evaluation (``galaxy_explorer.evaluation.run_evaluation``) of that checkpoint on the built-in synthetic
+      test split: generation on the device, morphology in one process per CPU core, a guidance sweep when the
+      model was trained with condition dropout (the chosen scale is recorded in the checkpoint); report.html and
+      metrics.json into --out;
+  (f) summary.json (and gpu_run.log, everything printed) into --out, after checking that it holds at most 8 files
+      of at most 16 MiB each.
+
+CPU dry run of the same command (about a minute): add ``--preset tiny --device cpu --total-minutes 1.5 --n 40
+--mode fast`` and drop --init-from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a file from anywhere: import the package from this source tree
+    sys.path.insert(0, str(REPO))
+
+MAX_FILES = 8
+MAX_FILE_BYTES = 16 * 2 ** 20
+GPU_BATCH_SIZES = (64, 128, 256, 512)
+CPU_BATCH_SIZES = (4, 8)
+DEFAULT_GUIDANCE = (1.0, 1.5, 2.0, 3.0)
+SAFETY = 1.3  # the evaluation's time estimate is multiplied by this
+FAST_STAMP_S = 1.2e-3  # fast-mode morphology of a stamp on the development machine (README, Benchmarks)
+GRID_IMAGES = 24  # the training run's last sample grid: 4 seeds x 6 redshifts
+OUTPUTS = ("model.safetensors", "model.json", "train_log.jsonl", "metrics.json", "report.html", "summary.json",
+           "gpu_run.log")  # and the sample grid, samples_step_NNNNNNN.png
+
+
+class RunError(RuntimeError):
+    """A setting or an outcome that stops the run, with what to change."""
+
+
+# ------------------------------------------------------------------------------------------------ arguments
+def parse_arguments(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="gpu_run.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train for a time budget (bf16, synthetic survey rendered on the GPU, the fastest batch size), "
+                    "then evaluate, writing at most 8 files of at most 16 MiB into --out.",
+        epilog=__doc__[__doc__.index("Phases"):] + "\nThe device command: this script's docstring, or the README's "
+               "'Training on a GPU in one call'.")
+    budget = parser.add_argument_group("budget and output")
+    budget.add_argument("--out", default=os.environ.get("OUT"), metavar="DIR", help="output folder, empty or absent (default: $OUT)")
+    budget.add_argument("--total-minutes", type=float, default=9.0, metavar="MIN",
+                        help="wall-clock budget for everything, training gets what evaluation leaves (default 9)")
+    budget.add_argument("--timing-seconds", type=float, default=None, metavar="S",
+                        help="time for the batch-size timing (default: 30 s, at most 6%% of the budget)")
+    budget.add_argument("--batch-sizes", type=int, nargs="+", default=None, metavar="B",
+                        help=f"candidates (default: {' '.join(map(str, GPU_BATCH_SIZES))} on CUDA, "
+                             f"{' '.join(map(str, CPU_BATCH_SIZES))} on CPU)")
+    budget.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when available)")
+    budget.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's choice)")
+    budget.add_argument("--scratch", default=None, metavar="DIR", help="folder for the training run (default: a temporary one)")
+    recipe = parser.add_argument_group("training recipe (passed to TrainConfig; unset: its defaults)")
+    recipe.add_argument("--preset", default=None, metavar="NAME", help="model preset (default: --init-from's, else small)")
+    recipe.add_argument("--init-from", default=None, metavar="CHECKPOINT", help="start from this sampling checkpoint's weights")
+    recipe.add_argument("--steps", type=int, default=None, metavar="N",
+                        help="ceiling on the total step count (default: none; the time budget stops training)")
+    recipe.add_argument("--lr", type=float, default=None, help="AdamW learning rate")
+    recipe.add_argument("--ema-decay", type=float, default=None, metavar="D", help="EMA decay of the saved weights")
+    recipe.add_argument("--condition-dropout", type=float, default=None, metavar="P",
+                        help="share of conditions dropped in training (> 0 enables classifier-free guidance)")
+    recipe.add_argument("--loss-weighting", choices=("uniform", "min-snr"), default=None,
+                        help="per-noise-level loss weights (min-snr: Hang et al. 2023)")
+    recipe.add_argument("--flat-redshift-fraction", type=float, default=None, metavar="F",
+                        help="share of each synthetic batch with z uniform over the training range")
+    recipe.add_argument("--seed", type=int, default=0, metavar="S", help="training seed; also the evaluation's (default 0)")
+    evaluation = parser.add_argument_group("evaluation")
+    evaluation.add_argument("--eval-data", default=None, metavar="FILE",
+                            help="GalaxiesML-schema test file (default: the built-in synthetic survey's test split)")
+    evaluation.add_argument("--n", type=int, default=1000, help="galaxies to generate and compare (default 1000)")
+    evaluation.add_argument("--mode", choices=("fast", "full"), default="full", help="morphology mode (default full)")
+    evaluation.add_argument("--sampler", choices=("ddpm", "ddim", "dpmpp2m"), default="dpmpp2m",
+                            help="sampler (default dpmpp2m)")
+    evaluation.add_argument("--eval-steps", type=int, default=20, metavar="N", help="sampler steps (default 20)")
+    evaluation.add_argument("--guidance", type=float, nargs="+", default=list(DEFAULT_GUIDANCE), metavar="G",
+                            help="guidance scales swept when the model has condition dropout (default 1 1.5 2 3)")
+    evaluation.add_argument("--eval-batch-size", type=int, default=None, metavar="B",
+                            help="galaxies per network call when generating (default: 256 on CUDA, 8 on CPU)")
+    evaluation.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                            help="morphology processes (default: one per CPU core)")
+    evaluation.add_argument("--no-write-guidance", action="store_true",
+                            help="do not record the chosen guidance scale in the copied checkpoint")
+    args = parser.parse_args(argv)
+    if not args.out:
+        parser.error("--out is required when $OUT is not set")
+    if args.total_minutes <= 0 or args.n < 2 or args.workers < 1 or args.eval_steps < 1:
+        parser.error("--total-minutes must be > 0, --n >= 2, --workers >= 1 and --eval-steps >= 1")
+    return args
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+class Clock:
+    """The budget: seconds since the start, seconds left, and per-phase wall times."""
+
+    def __init__(self, total_minutes: float):
+        self.start = time.monotonic()
+        self.total = 60.0 * total_minutes
+        self.phases: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def left(self) -> float:
+        return self.total - self.elapsed()
+
+    def phase(self, name: str, seconds: float) -> None:
+        self.phases[name] = round(seconds, 2)
+
+    def say(self, text: str) -> None:
+        """A phase's header line, with the time since the start."""
+        say(f"{text}  [{self.elapsed():.0f} s]")
+
+
+class Tee:
+    """Write what is printed to the terminal and to a log file."""
+
+    def __init__(self, stream, log):
+        self.stream, self.log = stream, log
+
+    def write(self, text):
+        self.log.write(text)
+        return self.stream.write(text)
+
+    def flush(self):
+        self.log.flush()
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def synchronize(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def release_device_memory(device) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def prepare_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunError(f"--out {out} must be an empty folder or absent (it holds {sorted(os.listdir(out))[:5]})")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+# ------------------------------------------------------------------------------------------------ (a) environment
+def environment(args) -> tuple[dict, object]:
+    """Versions, the device, and an import of everything the later phases need (fail now, not after training)."""
+    import importlib
+
+    import torch
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RunError(f"--device {args.device} asked for, but torch {torch.__version__} sees no CUDA device")
+    report = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda": torch.version.cuda,
+              "device": str(device), "cpu_count": os.cpu_count(), "workers": args.workers}
+    if device.type == "cuda":
+        properties = torch.cuda.get_device_properties(device)
+        report |= {"gpu": properties.name, "gpu_memory_gib": round(properties.total_memory / 2 ** 30, 1),
+                   "capability": ".".join(map(str, torch.cuda.get_device_capability(device)))}
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest convolutions
+        torch.set_float32_matmul_precision("high")  # TF32 for the fp32 sampling passes
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    needed = ["numpy", "scipy", "h5py", "safetensors", "tqdm", "astropy", "sep", "photutils", "matplotlib",
+              "imageio", "PIL", "galaxy_explorer.evaluation.figures"] + \
+        (["statmorph", "skimage"] if args.mode == "full" else [])
+    missing = []
+    for name in needed:
+        try:
+            module = importlib.import_module(name)
+            if getattr(module, "__version__", None):
+                report[name] = module.__version__
+        except ImportError as exc:
+            missing.append(f"{name} ({exc})")
+    if missing:
+        raise RunError("missing packages: " + "; ".join(missing) + " - install the carried wheels (.whl/) first")
+    return report, device
+
+
+# ------------------------------------------------------------------------------------------------ (b) timing
+def preset_and_start(args) -> tuple[str, int]:
+    """The preset (--preset, else --init-from's, else small) and the step the run starts from."""
+    if not args.init_from:
+        return args.preset or "small", 0
+    description = json.loads(Path(args.init_from).with_suffix(".json").read_text())
+    preset = args.preset or description.get("preset", "small")
+    return preset, int(description.get("training", {}).get("step", 0))
+
+
+def timing_model(args, preset: str, device):
+    """The network the timing steps train: --init-from's weights, or a fresh one; with its normalization."""
+    from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
+    from galaxy_explorer.diffusion.unet import ConditionalUNet, preset_config
+    from galaxy_explorer.normalization import Normalization
+    from galaxy_explorer.synthetic import population
+
+    if args.init_from:
+        loaded = load_diffusion_checkpoint(args.init_from, device)
+        return loaded.model, loaded.schedule, loaded.normalization, loaded.prediction
+    from galaxy_explorer.diffusion.schedule import make_schedule
+    from galaxy_explorer.training.data import open_training_data
+
+    config = preset_config(preset, ("redshift",), ((population.REDSHIFT_MIN, population.REDSHIFT_MAX),))
+    sample, _ = open_training_data(None, args.seed, 8, ("redshift",), device=device).first_sample(64)
+    return ConditionalUNet(config).to(device), make_schedule("linear"), Normalization.fit(sample), "v"
+
+
+def check_checkpoint_size(model) -> int:
+    """The sampling checkpoint holds the fp32 EMA weights; refuse before training if it cannot come back."""
+    size = 4 * sum(p.numel() for p in model.parameters())
+    if size > MAX_FILE_BYTES:
+        raise RunError(f"this preset's checkpoint would be {size / 2 ** 20:.1f} MiB, over the {MAX_FILE_BYTES >> 20} "
+                       "MiB a file in --out may have; use a smaller --preset")
+    return size
+
+
+def time_batch_size(args, network, schedule, normalization, prediction, batch_size: int, seconds: float,
+                    device) -> dict:
+    """Real training steps at one batch size: render on the device, forward/backward in bf16 autocast, AdamW."""
+    import copy
+
+    import torch
+
+    from galaxy_explorer.training.data import open_training_data
+    from galaxy_explorer.training.diffusion import diffusion_loss
+
+    model = copy.deepcopy(network).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    data = open_training_data(None, args.seed, batch_size, ("redshift",), device=device,
+                              flat_redshift_fraction=args.flat_redshift_fraction or 0.0)
+    autocast = torch.bfloat16 if device.type == "cuda" else None
+    generator = torch.Generator(device).manual_seed(args.seed)
+
+    def step(k: int) -> float:
+        tick = time.perf_counter()
+        images, conditions = data.batch(k)
+        synchronize(device)
+        rendered = time.perf_counter() - tick
+        clean = torch.nan_to_num(normalization.to_model(images.to(device)))
+        loss = diffusion_loss(model, schedule, prediction, clean, conditions.to(device), generator,
+                              redshift_noise=0.01, condition_dropout=args.condition_dropout or 0.0,
+                              huber_delta=1.0, autocast_dtype=autocast,
+                              loss_weighting=args.loss_weighting or "uniform")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        synchronize(device)
+        return rendered
+
+    step(0)  # warm-up: allocations, cuDNN's choice of kernels
+    steps, render_seconds, started = 0, 0.0, time.perf_counter()
+    while steps < 2 or (time.perf_counter() - started < seconds and steps < 200):
+        render_seconds += step(steps + 1)
+        steps += 1
+    elapsed = time.perf_counter() - started
+    images = steps * batch_size
+    return {"batch_size": batch_size, "steps": steps, "seconds": round(elapsed, 2),
+            "images_per_second": images / elapsed, "render_images_per_second": images / max(render_seconds, 1e-9)}
+
+
+def choose_batch_size(results: list[dict]) -> dict:
+    """The fastest per image; among those within 5% of it, the smallest batch (more optimizer steps)."""
+    best = max(r["images_per_second"] for r in results)
+    return min((r for r in results if r["images_per_second"] >= 0.95 * best), key=lambda r: r["batch_size"])
+
+
+def time_batch_sizes(args, clock: Clock, device) -> tuple[dict, object]:
+    import torch
+
+    preset, _ = preset_and_start(args)
+    network, schedule, normalization, prediction = timing_model(args, preset, device)
+    check_checkpoint_size(network)
+    candidates = args.batch_sizes or (GPU_BATCH_SIZES if device.type == "cuda" else CPU_BATCH_SIZES)
+    seconds = args.timing_seconds if args.timing_seconds is not None else min(30.0, 0.06 * clock.total)
+    results = []
+    for batch_size in candidates:
+        try:
+            result = time_batch_size(args, network, schedule, normalization, prediction, batch_size,
+                                     seconds / len(candidates), device)
+        except torch.cuda.OutOfMemoryError:
+            say(f"  batch {batch_size:5d}: out of GPU memory, skipped")
+            torch.cuda.empty_cache()
+            continue
+        results.append(result)
+        say(f"  batch {batch_size:5d}: {result['images_per_second']:9.1f} images/s training "
+            f"({result['steps']} steps; rendering alone {result['render_images_per_second']:.0f} images/s)")
+    if not results:
+        raise RunError(f"no batch size of {list(candidates)} fits on {device}")
+    chosen = choose_batch_size(results)
+    say(f"  chosen batch size {chosen['batch_size']} ({chosen['images_per_second']:.1f} images/s)")
+    return {"candidates": results, "chosen": chosen, "preset": preset}, network
+
+
+def time_sampling_forward(network, device, batch_size: int, seconds: float = 2.0) -> float:
+    """Network forward passes per second (images) as the sampler runs them: fp32, inference mode."""
+    import torch
+
+    network = network.eval()
+    x = torch.randn((batch_size,) + (network.config.image_channels,) + (network.config.image_size,) * 2,
+                    device=device)
+    conditions = torch.full((batch_size, 1), 1.0, device=device)
+    timesteps = torch.full((batch_size,), 500, dtype=torch.long, device=device)
+    with torch.inference_mode():
+        network(x, timesteps, conditions)  # warm-up
+        synchronize(device)
+        passes, started = 0, time.perf_counter()
+        while passes < 2 or time.perf_counter() - started < seconds:
+            network(x, timesteps, conditions)
+            passes += 1
+        synchronize(device)
+    return passes * batch_size / (time.perf_counter() - started)
+
+
+def time_morphology(args, device) -> dict:
+    """Seconds a stamp of the evaluation's per-image work: morphology (in --workers processes), aperture colours
+    and the redshift CNN; what starting the worker pool costs; and how slow this CPU is against the development
+    machine's (fast-mode morphology, 1.2 ms a stamp there), which scales the evaluation's fixed part."""
+    from galaxy_explorer import morphology
+    from galaxy_explorer.photometry import colours
+    from galaxy_explorer.redshift_predictor import RedshiftPredictor
+    from galaxy_explorer.survey import Survey, builtin_survey_path
+    from galaxy_explorer.synthetic import true_median_size_arcsec
+
+    true_median_size_arcsec([1.0])  # computed once per process (cached); the evaluation needs it
+    data = args.eval_data or builtin_survey_path("testing")  # rendered once into the cache; evaluation reads it
+    with Survey(data) as survey:
+        bands = tuple(survey.bands)
+        stamps = survey.images(list(range(min(len(survey), max(64, args.workers)))))
+    slowness = min(20.0, max(0.3, timed(lambda: morphology.measure(stamps, bands=bands)) / len(stamps) / FAST_STAMP_S))
+    single = 4 if args.mode == "full" else len(stamps)
+    per_stamp = timed(lambda: morphology.measure(stamps[:single], mode=args.mode, bands=bands)) / single
+    pool_start = 0.0
+    if args.workers > 1:
+        pool = timed(lambda: morphology.measure(stamps[:args.workers], mode=args.mode, bands=bands,
+                                                workers=args.workers))
+        pool_start = max(0.0, pool - per_stamp)
+    predictor = RedshiftPredictor.load(device=device)
+    predictor.predict(stamps[:8])  # warm-up
+    per_stamp_main = timed(lambda: (predictor.predict(stamps), colours(stamps, bands))) / len(stamps)
+    parallel = per_stamp / (0.85 * args.workers) if args.workers > 1 else per_stamp
+    return {"stamp_seconds": parallel + per_stamp_main, "pool_start_seconds": pool_start,
+            "morphology_stamp_cpu_seconds": per_stamp, "cpu_slowness": slowness}
+
+
+def timed(function) -> float:
+    tick = time.perf_counter()
+    function()
+    return time.perf_counter() - tick
+
+
+# ------------------------------------------------------------------------------------------------ budget
+def guidance_scales(args, condition_dropout: float) -> tuple[float, ...]:
+    return tuple(args.guidance) if condition_dropout > 0 else (1.0,)
+
+
+def evaluation_seconds(n: int, scales: tuple, probes: dict, eval_steps: int) -> float:
+    """Estimated wall time of the evaluation of ``n`` galaxies: generation at the measured forward speed (a guided
+    step runs a batch of two), per-stamp work on 2n real and n generated stamps per scale, worker-pool starts, and
+    a fixed part for the checks, figures and report."""
+    passes = sum(1 if scale == 1.0 else 2 for scale in scales)
+    generation = n * eval_steps * passes / probes["forward_images_per_second"]
+    stamps = n * (2 + len(scales)) * probes["stamp_seconds"]
+    fixed = (2 + len(scales)) * probes["pool_start_seconds"] + probes["cpu_slowness"] * (4.0 + 2.0 * len(scales))
+    return SAFETY * (generation + stamps + fixed)
+
+
+def fit_n(args, left: float, scales: tuple, probes: dict, minimum_training: float) -> int:
+    """The largest n up to --n whose evaluation leaves ``minimum_training`` seconds of the ``left`` ones."""
+    n = args.n
+    while n > 10 and evaluation_seconds(n, scales, probes, args.eval_steps) > left - minimum_training:
+        n = max(10, int(n * 0.8))
+    if evaluation_seconds(n, scales, probes, args.eval_steps) > left - minimum_training:
+        raise RunError(f"--total-minutes {args.total_minutes:g} cannot hold training and an evaluation of even "
+                       f"{n} galaxies ({evaluation_seconds(n, scales, probes, args.eval_steps):.0f} s estimated); "
+                       "raise --total-minutes, or use --mode fast or fewer --guidance scales")
+    if n < args.n:
+        say(f"  --n {args.n} would not fit the budget: evaluating {n} galaxies instead")
+    return n
+
+
+def training_overhead(args, probes: dict, device) -> float:
+    """Seconds train() spends outside its --max-minutes: setup (and, for a fresh model, rendering the
+    normalization sample), the final checkpoint and the last sample grid; then the copies."""
+    setup = (10.0 if device.type == "cuda" else 3.0) * (1.0 if device.type == "cuda" else probes["cpu_slowness"])
+    normalization = 0.0 if args.init_from else normalization_sample(device) / probes["render_images_per_second"]
+    grid = GRID_IMAGES * 20 / probes["forward_images_per_second"]
+    return setup + normalization + grid
+
+
+def normalization_sample(device) -> int:
+    """Galaxies rendered to fit a fresh model's normalization: TrainConfig's 2048 on a GPU, fewer on a CPU."""
+    return 2048 if device.type == "cuda" else 256
+
+
+def plan(args, clock: Clock, probes: dict, condition_dropout: float, device) -> dict:
+    """Split what is left between training and evaluation."""
+    scales = guidance_scales(args, condition_dropout)
+    overhead = training_overhead(args, probes, device)
+    margin = max(5.0, 0.04 * clock.total)
+    left = clock.left() - overhead - margin
+    n = fit_n(args, left, scales, probes, minimum_training=max(0.25 * clock.total, 6.0))
+    estimate = evaluation_seconds(n, scales, probes, args.eval_steps)
+    train_seconds = left - estimate
+    say(f"  evaluation of {n} galaxies x {len(scales)} guidance scale(s) estimated at {estimate:.0f} s; "
+        f"training gets {train_seconds:.0f} s")
+    return {"n": n, "guidance_scales": list(scales), "evaluation_estimate_seconds": round(estimate, 1),
+            "training_seconds": round(train_seconds, 1), "margin_seconds": margin, "overhead_seconds": overhead}
+
+
+# ------------------------------------------------------------------------------------------------ (c) training
+def train_config(args, preset: str, batch_size: int, train_seconds: float, run_dir: Path, device):
+    from galaxy_explorer.training.diffusion import TrainConfig
+
+    recipe = {name: getattr(args, name) for name in ("lr", "ema_decay", "condition_dropout", "loss_weighting",
+                                                      "flat_redshift_fraction") if getattr(args, name) is not None}
+    _, start = preset_and_start(args)
+    return TrainConfig(out_dir=run_dir, preset=preset, steps=args.steps or start + 10 ** 6, batch_size=batch_size,
+                       max_minutes=max(train_seconds, 1.0) / 60.0, seed=args.seed, device=str(device),
+                       threads=args.threads, init_from=args.init_from, bf16=True, checkpoint_every=2000,
+                       sample_every=10 ** 9, log_every=100 if device.type == "cuda" else 10, progress_bar=False,
+                       normalization_sample=normalization_sample(device), **recipe)
+
+
+def log_throughput(log_path: Path, batch_size: int) -> tuple[int, float]:
+    """(steps trained, images/s of the training loop alone) from the run's train_log.jsonl."""
+    entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    start = next((e["step"] for e in entries if e.get("event") == "start"), 0)
+    previous, images, seconds = start, 0, 0.0
+    for entry in entries:
+        if "images_per_second" in entry and entry["images_per_second"]:
+            window = (entry["step"] - previous) * batch_size
+            images, seconds, previous = images + window, seconds + window / entry["images_per_second"], entry["step"]
+    return previous - start, images / seconds if seconds else float("nan")
+
+
+def run_training(args, preset: str, batch_size: int, train_seconds: float, run_dir: Path, device) -> dict:
+    from galaxy_explorer.training.diffusion import train
+
+    config = train_config(args, preset, batch_size, train_seconds, run_dir, device)
+    tick = time.perf_counter()
+    result = train(config)
+    wall = time.perf_counter() - tick
+    steps, loop_speed = log_throughput(run_dir / "train_log.jsonl", batch_size)
+    return {"steps": steps, "final_step": result.step, "images": steps * batch_size, "batch_size": batch_size,
+            "seconds": round(wall, 1), "budget_seconds": round(train_seconds, 1),
+            "images_per_second": loop_speed, "images_per_second_with_setup": steps * batch_size / wall,
+            "last_loss": result.last_loss, "condition_dropout": config.condition_dropout}
+
+
+# ------------------------------------------------------------------------------------------------ (d) copy
+def copy_outputs(run_dir: Path, out: Path) -> list[str]:
+    grids = sorted((run_dir / "samples").glob("step_*.png"))
+    copies = [(run_dir / "model.safetensors", "model.safetensors"), (run_dir / "train_log.jsonl", "train_log.jsonl")]
+    if (run_dir / "model.json").exists():
+        copies.append((run_dir / "model.json", "model.json"))
+    if grids:
+        copies.append((grids[-1], f"samples_{grids[-1].name}"))
+    for source, name in copies:
+        shutil.copy2(source, out / name)
+    return [name for _, name in copies]
+
+
+# ------------------------------------------------------------------------------------------------ (e) evaluation
+def run_evaluation_phase(args, out: Path, n: int, scales: list, device) -> dict:
+    from galaxy_explorer.evaluation import EvaluationConfig, run_evaluation
+
+    sweep = tuple(scales) if len(scales) > 1 or scales[0] != 1.0 else None
+    config = EvaluationConfig(out=str(out), checkpoint=str(out / "model.safetensors"), data=args.eval_data, n=n,
+                              seed=args.seed,
+                              sampler=args.sampler, steps=args.eval_steps, mode=args.mode, workers=args.workers,
+                              device=str(device), threads=args.threads, progress=False, guidance_scales=sweep,
+                              write_guidance=bool(sweep) and not args.no_write_guidance,
+                              batch_size=args.eval_batch_size)
+    tick = time.perf_counter()
+    metrics = run_evaluation(config)
+    wall = time.perf_counter() - tick
+    entries = metrics["guidance"]["sweep"]
+    generate_seconds = sum(e.get("generate_seconds") or e["seconds"] for e in entries)
+    measure_real = metrics["timings"]["measure_real_s"]
+    failed = {name: not c["passes"] for name, c in metrics["quality_checks"]["checks"].items()}
+    return {"n": n, "seconds": round(wall, 1), "guidance_scales": [e["guidance_scale"] for e in entries],
+            "chosen_guidance": metrics["guidance"]["chosen_scale"],
+            "generation_images_per_second": n * len(entries) / generate_seconds,
+            "morphology_images_per_second": 2 * n / measure_real,
+            "images_per_second": n * (2 + len(entries)) / wall,
+            "failed_checks": sorted(k for k, v in failed.items() if v), "checks": len(failed)}
+
+
+# ------------------------------------------------------------------------------------------------ (f) summary
+def check_out(out: Path) -> dict:
+    files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
+    problems = [f"{name} is {size / 2 ** 20:.1f} MiB" for name, size in files.items() if size > MAX_FILE_BYTES]
+    if len(files) > MAX_FILES:
+        problems.append(f"{len(files)} files: {sorted(files)}")
+    if problems:
+        raise RunError(f"--out breaks the limits ({MAX_FILES} files, {MAX_FILE_BYTES >> 20} MiB each): "
+                       + "; ".join(problems))
+    return files
+
+
+def print_summary(summary: dict) -> None:
+    timing, training, evaluation = summary["batch_timing"], summary["training"], summary.get("evaluation", {})
+    chosen = timing["chosen"]
+    say("== summary (images/s of each phase)")
+    say(f"batch timing : {chosen['images_per_second']:,.1f} images/s at batch {chosen['batch_size']} (of "
+        f"{', '.join(str(c['batch_size']) for c in timing['candidates'])}; rendering alone "
+        f"{chosen['render_images_per_second']:,.0f} images/s)")
+    say(f"training     : {training['images_per_second']:,.1f} images/s ({training['steps']:,} steps, "
+        f"{training['images']:,} images, {training['seconds']:.0f} s of which the loop "
+        f"{training['images'] / training['images_per_second']:.0f} s)")
+    if evaluation:
+        say(f"generation   : {evaluation['generation_images_per_second']:,.1f} images/s ({evaluation['n']} galaxies "
+            f"x {len(evaluation['guidance_scales'])} guidance scale(s), {summary['settings']['eval_steps']} "
+            f"{summary['settings']['sampler']} steps)")
+        say(f"morphology   : {evaluation['morphology_images_per_second']:,.1f} images/s "
+            f"({summary['settings']['mode']}, {summary['environment']['workers']} workers; real stamps, with "
+            "colours and the redshift CNN)")
+        say(f"evaluation   : {evaluation['images_per_second']:,.1f} images/s overall ({evaluation['seconds']:.0f} s; "
+            f"guidance {evaluation['chosen_guidance']:g} chosen; {len(evaluation['failed_checks'])} of "
+            f"{evaluation['checks']} checks failed)")
+    say(f"total        : {summary['total_seconds']:.0f} s of the {summary['budget_seconds']:.0f} s budget; "
+        f"phases {summary['phase_seconds']}")
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    temporary = out / "summary.json.tmp"
+    temporary.write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    temporary.replace(out / "summary.json")
+
+
+# ------------------------------------------------------------------------------------------------ main
+def run(args) -> dict:
+    clock = Clock(args.total_minutes)
+    out = Path(args.out)
+    summary: dict = {"budget_seconds": clock.total, "settings": {k: v for k, v in vars(args).items()}}
+
+    clock.say("== (a) environment")
+    tick = time.perf_counter()
+    summary["environment"], device = environment(args)
+    say("  " + ", ".join(f"{k} {v}" for k, v in summary["environment"].items()))
+    clock.phase("environment", time.perf_counter() - tick)
+
+    clock.say("== (b) batch-size timing")
+    tick = time.perf_counter()
+    summary["batch_timing"], network = time_batch_sizes(args, clock, device)
+    eval_batch = args.eval_batch_size or (256 if device.type == "cuda" else 8)
+    probes = {"forward_images_per_second": time_sampling_forward(network, device, eval_batch)}
+    probes["render_images_per_second"] = summary["batch_timing"]["chosen"]["render_images_per_second"]
+    clock.say("   timing the evaluation's parts")
+    probes |= time_morphology(args, device)
+    say(f"  sampling forward {probes['forward_images_per_second']:,.0f} images/s at batch {eval_batch}; "
+        f"evaluation work {probes['stamp_seconds'] * 1e3:.1f} ms a stamp with {args.workers} worker(s) "
+        f"(pool start {probes['pool_start_seconds']:.1f} s); this CPU is {probes['cpu_slowness']:.1f}x slower "
+        "than the development machine's unloaded")
+    summary["probes"] = probes
+    del network
+    release_device_memory(device)
+    clock.phase("batch_timing_and_probes", time.perf_counter() - tick)
+
+    preset = summary["batch_timing"]["preset"]
+    dropout = args.condition_dropout or 0.0
+    summary["plan"] = plan(args, clock, probes, dropout, device)
+
+    clock.say(f"== (c) training {preset}, batch {summary['batch_timing']['chosen']['batch_size']}, "
+        f"{summary['plan']['training_seconds']:.0f} s")
+    with tempfile.TemporaryDirectory(prefix="gpu_run-", dir=args.scratch) as scratch:
+        run_dir = Path(scratch) / "run"
+        tick = time.perf_counter()
+        summary["training"] = run_training(args, preset, summary["batch_timing"]["chosen"]["batch_size"],
+                                           summary["plan"]["training_seconds"], run_dir, device)
+        clock.phase("training", time.perf_counter() - tick)
+        clock.say("== (d) copy into " + str(out))
+        summary["copied"] = copy_outputs(run_dir, out)
+        say("  " + ", ".join(summary["copied"]))
+    summary["total_seconds"] = clock.elapsed()
+    write_summary(out, summary)  # something to read even if the evaluation is cut short
+
+    scales = summary["plan"]["guidance_scales"]
+    n = fit_n(args, clock.left() - summary["plan"]["margin_seconds"], tuple(scales), probes, 0.0)
+    clock.say(f"== (e) evaluation: {n} galaxies, guidance {scales}, {args.mode} morphology, {args.workers} workers")
+    tick = time.perf_counter()
+    summary["evaluation"] = run_evaluation_phase(args, out, n, scales, device)
+    clock.phase("evaluation", time.perf_counter() - tick)
+
+    summary["phase_seconds"] = clock.phases
+    summary["total_seconds"] = clock.elapsed()
+    summary["within_budget"] = summary["total_seconds"] <= clock.total
+    write_summary(out, summary)
+    summary["files"] = check_out(out)
+    write_summary(out, summary)
+    print_summary(summary)
+    return summary
+
+
+def main(argv=None) -> int:
+    args = parse_arguments(argv)
+    out = Path(args.out)
+    try:
+        prepare_out(out)
+    except RunError as exc:
+        print(f"gpu_run: error: {exc}", file=sys.stderr)
+        return 2
+    saved = sys.stdout, sys.stderr
+    with open(out / "gpu_run.log", "a") as log:
+        sys.stdout, sys.stderr = Tee(saved[0], log), Tee(saved[1], log)
+        try:
+            run(args)
+        except (RunError, ValueError) as exc:  # ValueError: the package's own refusals (GalaxyExplorerError)
+            print(f"gpu_run: error: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            sys.stdout, sys.stderr = saved
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
