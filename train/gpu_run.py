@@ -2,15 +2,17 @@
 """Train the diffusion model for a time budget on one GPU, then evaluate it: one call, at most 8 files.
 
 On the device machine (Python 3.12 with torch, numpy, scipy, h5py, safetensors and tqdm; no network), after
-``bash train/fetch_device_wheels.sh`` put the other packages into ``.whl/`` here, from the repository root:
+``bash train/fetch_device_wheels.sh`` put the other packages into ``.whl/`` here (carry ``.whl``), from the
+repository root, as one line:
 
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-        .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD GALAXY_EXPLORER_CACHE=/tmp/gecache PYTHONUNBUFFERED=1 \
-        MPLCONFIGDIR=/tmp/mpl && python3 train/gpu_run.py --out $OUT --total-minutes 9 \
-        --init-from assets/diffusion-small.safetensors --condition-dropout 0.1 --loss-weighting min-snr \
-        --flat-redshift-fraction 0.5 --n 1000 --mode full
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site
+    .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD GALAXY_EXPLORER_CACHE=/tmp/gecache PYTHONUNBUFFERED=1
+    MPLCONFIGDIR=/tmp/mpl && python3 train/gpu_run.py --out $OUT --total-minutes 8.5
+    --init-from assets/diffusion-small.safetensors --condition-dropout 0.15 --loss-weighting min-snr
+    --flat-redshift-fraction 0.5 --lr 3e-4 --ema-decay 0.998 --n 500 --mode full --guidance 1 1.25 1.5 2
 
-(one line, with ``.whl`` carried). The package runs from the source tree through PYTHONPATH; it is not installed.
+The package runs from the source tree through PYTHONPATH; it is not installed. The clock starts when this script
+does: 8.5 minutes leave the wheel install (~10-30 s) inside a 9-minute call.
 
 Phases, each timed and reported in images/s:
   (a) environment: Python, torch, CUDA, the GPU, and every package the later phases import (fails at once if one
@@ -30,8 +32,8 @@ Phases, each timed and reported in images/s:
   (f) summary.json (and gpu_run.log, everything printed) into --out, after checking that it holds at most 8 files
       of at most 16 MiB each.
 
-CPU dry run of the same command (about a minute): add ``--preset tiny --device cpu --total-minutes 1.5 --n 40
---mode fast`` and drop --init-from.
+CPU dry run of the same command (about a minute): drop --init-from and give ``--preset tiny --device cpu
+--threads 1 --total-minutes 1.5 --n 40 --mode fast --guidance 1 2`` (README: the numbers it printed).
 """
 
 from __future__ import annotations
@@ -234,9 +236,10 @@ def preset_and_start(args) -> tuple[str, int]:
     """The preset (--preset, else --init-from's, else small) and the step the run starts from."""
     if not args.init_from:
         return args.preset or "small", 0
-    description = json.loads(Path(args.init_from).with_suffix(".json").read_text())
-    preset = args.preset or description.get("preset", "small")
-    return preset, int(description.get("training", {}).get("step", 0))
+    from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
+
+    metadata = load_diffusion_checkpoint(args.init_from).metadata
+    return args.preset or metadata.get("preset", "small"), int(metadata.get("training", {}).get("step", 0))
 
 
 def timing_model(args, preset: str, device):
@@ -274,9 +277,10 @@ def time_batch_size(args, network, schedule, normalization, prediction, batch_si
     import torch
 
     from galaxy_explorer.training.data import open_training_data
-    from galaxy_explorer.training.diffusion import diffusion_loss
+    from galaxy_explorer.training.diffusion import diffusion_loss, update_ema
 
-    model = copy.deepcopy(network).train()
+    model = copy.deepcopy(network).train().requires_grad_(True)  # a loaded checkpoint is frozen for sampling
+    ema = copy.deepcopy(network).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     data = open_training_data(None, args.seed, batch_size, ("redshift",), device=device,
                               flat_redshift_fraction=args.flat_redshift_fraction or 0.0)
@@ -295,7 +299,10 @@ def time_batch_size(args, network, schedule, normalization, prediction, batch_si
                               loss_weighting=args.loss_weighting or "uniform")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        update_ema(ema, model, 0.999)
+        float(loss.detach())  # train() reads the loss every step, which waits for the GPU
         synchronize(device)
         return rendered
 
@@ -425,8 +432,6 @@ def fit_n(args, left: float, scales: tuple, probes: dict, minimum_training: floa
         raise RunError(f"--total-minutes {args.total_minutes:g} cannot hold training and an evaluation of even "
                        f"{n} galaxies ({evaluation_seconds(n, scales, probes, args.eval_steps):.0f} s estimated); "
                        "raise --total-minutes, or use --mode fast or fewer --guidance scales")
-    if n < args.n:
-        say(f"  --n {args.n} would not fit the budget: evaluating {n} galaxies instead")
     return n
 
 
@@ -451,6 +456,9 @@ def plan(args, clock: Clock, probes: dict, condition_dropout: float, device) -> 
     margin = max(5.0, 0.04 * clock.total)
     left = clock.left() - overhead - margin
     n = fit_n(args, left, scales, probes, minimum_training=max(0.25 * clock.total, 6.0))
+    if n < args.n:
+        say(f"  --n {args.n} would leave training less than a quarter of the budget: planning the evaluation for "
+            f"{n} galaxies (more, up to --n, if training leaves the time)")
     estimate = evaluation_seconds(n, scales, probes, args.eval_steps)
     train_seconds = left - estimate
     say(f"  evaluation of {n} galaxies x {len(scales)} guidance scale(s) estimated at {estimate:.0f} s; "
@@ -602,8 +610,8 @@ def run(args) -> dict:
     probes |= time_morphology(args, device)
     say(f"  sampling forward {probes['forward_images_per_second']:,.0f} images/s at batch {eval_batch}; "
         f"evaluation work {probes['stamp_seconds'] * 1e3:.1f} ms a stamp with {args.workers} worker(s) "
-        f"(pool start {probes['pool_start_seconds']:.1f} s); this CPU is {probes['cpu_slowness']:.1f}x slower "
-        "than the development machine's unloaded")
+        f"(pool start {probes['pool_start_seconds']:.1f} s); this CPU takes {probes['cpu_slowness']:.1f}x the "
+        "unloaded development machine's time")
     summary["probes"] = probes
     del network
     release_device_memory(device)
@@ -629,6 +637,8 @@ def run(args) -> dict:
 
     scales = summary["plan"]["guidance_scales"]
     n = fit_n(args, clock.left() - summary["plan"]["margin_seconds"], tuple(scales), probes, 0.0)
+    if n < args.n:
+        say(f"  --n {args.n} does not fit the time left: evaluating {n} galaxies")
     clock.say(f"== (e) evaluation: {n} galaxies, guidance {scales}, {args.mode} morphology, {args.workers} workers")
     tick = time.perf_counter()
     summary["evaluation"] = run_evaluation_phase(args, out, n, scales, device)
