@@ -14,7 +14,7 @@ import warnings
 
 from .errors import GalaxyExplorerError
 
-COMMANDS = ("info", "mock", "train", "sample", "evaluate", "export")
+COMMANDS = ("info", "mock", "train", "sample", "evaluate", "export", "augment")
 
 
 class UsageError(Exception):

@@ -384,6 +384,13 @@ def run_evaluation(config: EvaluationConfig) -> dict:
     predicted = {"real": real.predicted_redshift, "generated": generated.predicted_redshift}
     metrics = compare(config, measured, predicted, redshift, synthetic, catalogue_truth)
     metrics["quality_checks"] = chosen["quality_checks"]
+    if len(generator.condition_names) > 1:  # morphology conditions: do the labels act on the images? (issue 13)
+        from .labels import evaluation_label_checks
+
+        tick = time.perf_counter()
+        metrics["label_checks"] = evaluation_label_checks(data_path, generator, rows, other_rows, real, other_real,
+                                                          generated, seed=int(config.seed))
+        timings["label_checks_s"] = time.perf_counter() - tick
     metrics["guidance"] = {
         "chosen_scale": chosen["guidance_scale"], "checkpoint_default": generator.default_guidance,
         "rule": "fewest failed checks, then the lowest total badness (sum over checks of value / threshold)",

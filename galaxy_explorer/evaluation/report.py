@@ -95,6 +95,31 @@ def _quality_section(quality: dict, guidance: dict | None) -> str:
     return "\n".join(parts)
 
 
+def _label_section(labels: dict) -> str:
+    """Do the morphology labels act on the images (issue 13)? Each check with its real-vs-real calibration."""
+    rows = []
+    for name, check in labels["checks"].items():
+        required = f"≥ {_fmt(check['threshold'])}" if check["kind"] == "ratio" else f"≤ {_fmt(check['threshold'])}"
+        rows.append([check["description"], _fmt(check["statistic_survey"]), _fmt(check["statistic_generated"]),
+                     _fmt(check["value_generated"]), _fmt(check["value_real_vs_real"]),
+                     f"{check['real_vs_real_pass_rate']:.0%}", required, _verdict(check["passes"])])
+    calibration = labels["calibration"]
+    parts = [f"<h2>Morphology labels (z < {labels['z_max']:g})</h2>",
+             "<p>" + html.escape(calibration["description"]) + "</p>",
+             _table(["check", "survey", "generated", "generated vs survey", "real vs real",
+                     "real-vs-real pass rate", "required", ""], rows)]
+    for name, check in labels["checks"].items():
+        if "binned_medians" in check:
+            parts.append(f"<details><summary>{html.escape(name)}: medians per bulge-fraction bin</summary>" + _table(
+                ["bulge fraction", "survey", "generated", "real vs real", "n survey", "n generated"],
+                [[f"{b['bulge_low']:.1f}–{b['bulge_high']:.1f}", b["survey"], b["generated"], b["real_vs_real"],
+                  b["n_survey"], b["n_generated"]] for b in check["binned_medians"]]) + "</details>")
+    if labels.get("skipped"):
+        parts.append("<p>Not run: " + html.escape("; ".join(f"{k} ({v})" for k, v in labels["skipped"].items()))
+                     + ".</p>")
+    return "\n".join(parts)
+
+
 def render_html(metrics: dict, figures: dict[str, tuple[str, bytes]]) -> str:
     config = metrics["config"]
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Galaxy Explorer evaluation"
@@ -108,6 +133,8 @@ def render_html(metrics: dict, figures: dict[str, tuple[str, bytes]]) -> str:
              + "</p>"]
 
     parts.append(_quality_section(metrics["quality_checks"], metrics.get("guidance")))
+    if metrics.get("label_checks"):
+        parts.append(_label_section(metrics["label_checks"]))
 
     parts.append("<h2>Redshift prediction</h2>")
     prediction = metrics["redshift_prediction"]
