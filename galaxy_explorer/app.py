@@ -10,12 +10,15 @@ Data flows one way: widgets -> this class's parameters -> the controllers (``app
 docs/architecture.md for the path of a frame from the slider to the screen.
 
 How it stays responsive: the model and the survey are loaded once per process (``app_parts.resources``) and shared
-by sessions; each session has one background worker thread (``app_parts.worker``) that bakes the current seed's
-frames on a redshift grid as soon as the seed is chosen. Dragging the slider (``value``) shows the nearest baked
-frame at once; releasing it (``value_throttled``) asks the worker for the exact frame. Stale requests are dropped,
-and the worker's results reach the page through ``app_parts.session.UiThread`` (``doc.add_next_tick_callback``,
-the one thread-safe way in), so the UI thread never waits for the model. Images are Bokeh ``image_rgba`` glyphs
-whose ColumnDataSources are updated in place.
+by sessions. Frames are made by one generation queue per process (``app_parts.generation``), interactive frames
+first and fair between sessions, into one process-wide frame store (``app_parts.walk``), so every frame is made
+once whoever asks; the default walk is baked at server start (``warm_up``). A walk's frames go to the page once, as
+small PNGs, and the slider's JavaScript shows the nearest of them while it is dragged, with no server round trip;
+releasing it (``value_throttled``) asks for the exact frame, and the real galaxies and statistics follow on
+release (and at most every ``FOLLOW_MS`` while dragging). Each session also has a worker thread
+(``app_parts.worker``) for loading and for the survey side. Results reach the page through
+``app_parts.session.UiThread`` (``doc.add_next_tick_callback``, the one thread-safe way in), so the UI thread never
+waits for the model. When the tab closes, the session's requests are dropped and its threads stop.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import param
 from galaxy_explorer import BANDS
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
 from galaxy_explorer.app_parts.export_panel import ExportPanel
-from galaxy_explorer.app_parts.resources import configure_torch_threads, parse_app_arguments
+from galaxy_explorer.app_parts.resources import configure_torch_threads, loaded_generator, parse_app_arguments
+from galaxy_explorer.app_parts.server import DEFAULT_REDSHIFT, closer, default_conditions, reclaim_memory_soon, warm_up
 from galaxy_explorer.app_parts.session import SessionMessages, UiThread
 from galaxy_explorer.app_parts.survey_controller import SurveyController
 from galaxy_explorer.app_parts.views import COLOUR
@@ -42,6 +46,11 @@ from galaxy_explorer.app_parts.worker import SessionWorker
 from galaxy_explorer.diffusion.samplers import SAMPLERS
 
 pn.extension(notifications=True)
+
+# While the slider is dragged, the real galaxies and statistics follow at most this often (ms); on release at once.
+FOLLOW_MS = 300
+# How often a served session checks that its browser is still connected (ms).
+CONNECTION_CHECK_MS = 1000
 
 
 class RedshiftSlider(pn.widgets.FloatSlider):
@@ -57,7 +66,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     checkpoint = param.String(default="", doc="Diffusion checkpoint (.safetensors); empty: the shipped one")
     data = param.String(default="", doc="GalaxiesML-schema HDF5 file; empty: the built-in SYNTHETIC survey")
-    redshift = param.Number(default=0.5, bounds=DEFAULT_REDSHIFT_RANGE, doc="Conditioning redshift")
+    redshift = param.Number(default=DEFAULT_REDSHIFT, bounds=DEFAULT_REDSHIFT_RANGE, doc="Conditioning redshift")
     seed = param.Integer(default=7, bounds=(0, 2**31 - 1), doc="Noise seed: fixes x_T for every redshift")
     sampler = param.Selector(default="dpmpp2m", objects=list(SAMPLERS))
     steps = param.Integer(default=20, bounds=(2, 200))
@@ -76,15 +85,15 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.walk = WalkController(self.worker, self.ui.call, self.messages, grid_frames=grid_frames)
         self.survey_side = SurveyController(self.worker, self.ui.call, self.messages)
         self._condition_sliders: dict[str, pn.widgets.FloatSlider] = {}
+        self._closed = False
         self._build_widgets()
         self._build_page(pn.state.notifications if served else None)
         self.walk.param.watch(self._model_loaded, "generator")
         if served:
-            # Load after the page has rendered, so a slow first load shows the page with its status lines.
-            pn.state.onload(self._load)
-            doc.on_session_destroyed(lambda _context: self.close())
-        else:
-            self._load()
+            doc.on_session_destroyed(closer(self))
+            self._connection_check = doc.add_periodic_callback(self._check_connection, CONNECTION_CHECK_MS)
+        # A model this process has loaded already is taken now, so the first picture is in the page as it opens.
+        self._load(now=loaded_generator(self.checkpoint.strip()) is not None)
 
     # -- the page ---------------------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -133,10 +142,11 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     # -- widgets -> parameters -> controllers -----------------------------------------------------------------
     @param.depends("load", watch=True)
-    def _load(self) -> None:
-        """Load (or switch) checkpoint and survey; failures are reported and the previous ones kept."""
+    def _load(self, now: bool = False) -> None:
+        """Load (or switch) checkpoint and survey; failures are reported and the previous ones kept. ``now``: the
+        model is in memory already, so it is taken on this thread."""
         self.messages.clear_problem()
-        self.walk.load(self.checkpoint.strip())
+        self.walk.load(self.checkpoint.strip(), now=now)
         self.survey_side.follow(self.redshift)  # where to look once the survey is in
         self.survey_side.load(self.data.strip())
 
@@ -150,9 +160,9 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.redshift = redshift
         # One slider per further condition; a change re-bakes, so it acts on release only.
         self._condition_sliders = {}
-        for name in generator.condition_names[1:]:
+        for name, value in default_conditions(generator).items():
             c_low, c_high = generator.condition_ranges[name]
-            slider = pn.widgets.FloatSlider(label=name, start=c_low, end=c_high, value=0.5 * (c_low + c_high),
+            slider = pn.widgets.FloatSlider(label=name, start=c_low, end=c_high, value=value,
                                             step=(c_high - c_low) / 100 or 0.01, width=280)
             slider.param.watch(lambda _event: self._start_walk(), "value_throttled")
             self._condition_sliders[name] = slider
@@ -166,13 +176,18 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     @param.depends("redshift", watch=True)
     def _on_drag(self) -> None:
-        """Every slider movement: the nearest cached frame now; the survey side follows via the worker."""
+        """Every slider movement (the page has shown the nearest frame already): note where the slider is; the
+        survey side follows a few times a second."""
         self.walk.drag(self.redshift)
+        self.ui.call_later("follow", FOLLOW_MS, self._follow)
+
+    def _follow(self) -> None:
         self.survey_side.follow(self.redshift)
 
     def _on_release(self, event) -> None:
         if event.new is not None:
             self.walk.release(float(event.new))
+            self._follow()
 
     @param.depends("band", watch=True)
     def _on_band(self) -> None:
@@ -198,21 +213,48 @@ class GalaxyExplorer(pn.viewable.Viewer):
         """Block until loading and all queued work are done (tests and scripts; never on the UI thread)."""
         deadline = time.perf_counter() + timeout
         self.survey_side.wait_loaded(timeout)
-        return self.worker.wait_idle(max(0.0, deadline - time.perf_counter()))
+        while True:  # the worker may queue frames (an export) and frames may queue work for the worker
+            for idle in (self.worker.wait_idle, self.walk.queue.wait_idle, self.worker.wait_idle):
+                if not idle(max(0.0, deadline - time.perf_counter())):
+                    return False
+            if self.walk.queue.wait_idle(0) and self.worker.wait_idle(0):
+                return True
+
+    def _check_connection(self) -> None:
+        """Served: once the browser has gone (its tab closed), stop at once rather than when the server gets
+        round to destroying the session (tens of seconds later), so no more work is done or sent for it."""
+        if self.ui.connected is False:
+            self.close()
 
     def close(self) -> None:
-        """Stop this session's worker and remove its export files (the shared model and survey stay loaded)."""
-        self.worker.close(timeout=2.0)
+        """The session has gone: drop its requests for frames, stop its worker, remove its export files and stop
+        sending to its page (the shared model, survey and frames stay). Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        self.ui.close()
+        self.walk.close()
+        if self.ui.doc is not None:
+            try:
+                self.ui.doc.remove_periodic_callback(self._connection_check)
+            except (ValueError, KeyError, AttributeError):
+                pass
+        self.worker.close(timeout=0.0)
         self.export.close()
+        reclaim_memory_soon()
 
 
 def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:
     """The app for ``panel serve galaxy_explorer/app.py --args [--checkpoint PATH] [--data PATH] [--steps N]
-    [--grid-frames N] [--torch-threads N] [--seed S]``."""
+    [--grid-frames N] [--torch-threads N] [--seed S]``; the first call also starts baking the default walk."""
     arguments = parse_app_arguments(argv if argv is not None else sys.argv[1:])
     configure_torch_threads(arguments.torch_threads)
     options = {name: value for name, value in (("steps", arguments.steps), ("grid_frames", arguments.grid_frames),
                                                ("seed", arguments.seed)) if value is not None}
+    defaults = GalaxyExplorer.param
+    warm_up(arguments.checkpoint, seed=options.get("seed", defaults.seed.default),
+            steps=options.get("steps", defaults.steps.default), sampler=defaults.sampler.default,
+            grid_frames=options.get("grid_frames", DEFAULT_GRID_FRAMES), redshift=defaults.redshift.default)
     return GalaxyExplorer(checkpoint=arguments.checkpoint, data=arguments.data, **options)
 
 

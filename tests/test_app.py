@@ -37,8 +37,12 @@ def survey_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def make_app(tiny_checkpoint, survey_file, tmp_path, monkeypatch):
     from galaxy_explorer.app import GalaxyExplorer
+    from galaxy_explorer.app_parts.generation import generation_queue
+    from galaxy_explorer.app_parts.walk import frame_store
 
     monkeypatch.setenv("GALAXY_EXPLORER_CACHE", str(tmp_path / "cache"))
+    assert generation_queue().wait_idle(WAIT)
+    frame_store().clear()  # each test makes its own frames
     apps = []
 
     def make(**kwargs):
@@ -58,11 +62,26 @@ def settle(app):
     assert app.wait_idle(WAIT), "the app's worker did not finish in time"
 
 
+def shown_rgb(app) -> np.ndarray:
+    """The picture the page shows, decoded from its PNG data URL."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    url = app.galaxy_card.view.source.data["url"][0]
+    assert url.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+
 def test_on_start_it_shows_the_exact_frame_bakes_the_grid_and_shows_real_galaxies(make_app):
     app = make_app()
     z, kind = app.galaxy_card.view.shown
     assert kind == "exact" and z == pytest.approx(app.redshift)
-    assert app.galaxy_card.view.source.data["image"][0].any()
+    assert shown_rgb(app).any() and not app.galaxy_card.view.dimmed
+    # Every baked frame is on the page, for the slider's JavaScript to show while dragging.
+    assert sorted(app.galaxy_card.view.frames_source.data["redshift"]) == pytest.approx(
+        sorted({*app.walk.cache.grid, app.redshift}))
     assert app.walk.cache.complete and app.galaxy_card.bake_progress.value == GRID
     assert "frames baked" in app.galaxy_card.bake_status.object
     rows = app.survey_card.view.shown_rows
@@ -97,7 +116,7 @@ def test_dragging_shows_the_nearest_baked_frame_at_once_and_release_computes_the
     assert "exact frame" in app.galaxy_card.frame_status.object
 
 
-def test_the_model_runs_only_on_the_worker_thread(make_app):
+def test_the_model_runs_only_on_the_generation_thread(make_app):
     app = make_app()
     generator = app.walk.generator
     threads = []
@@ -115,7 +134,7 @@ def test_the_model_runs_only_on_the_worker_thread(make_app):
         settle(app)
     finally:
         del generator.frames
-    assert threads and set(threads) == {"galaxy-explorer-worker"}
+    assert threads and set(threads) == {"galaxy-explorer-model"}
 
 
 def test_the_real_galaxy_grid_and_statistics_follow_the_slider(make_app):
@@ -132,12 +151,12 @@ def test_the_real_galaxy_grid_and_statistics_follow_the_slider(make_app):
 
 def test_a_new_seed_is_a_new_walk_with_its_own_frames(make_app):
     app = make_app()
-    first_image = app.galaxy_card.view.source.data["image"][0].copy()
+    first_image = shown_rgb(app)
     first_cache = app.walk.cache
     app.seed = 12345
     settle(app)
     assert app.walk.cache is not first_cache and app.walk.cache.key.seed == 12345 and app.walk.cache.complete
-    assert not np.array_equal(app.galaxy_card.view.source.data["image"][0], first_image)
+    assert not np.array_equal(shown_rgb(app), first_image)
     app.seed = first_cache.key.seed  # going back is instant: the old walk is still cached
     assert app.walk.cache is first_cache
 
@@ -153,9 +172,10 @@ def test_new_galaxy_button_picks_another_seed(make_app):
 def test_band_toggle_shows_one_band_in_grey(make_app):
     app = make_app()
     app.band = "i"
-    packed = app.galaxy_card.view.source.data["image"][0]
-    rgba = packed.view(np.uint8).reshape(packed.shape + (4,))
-    assert np.array_equal(rgba[..., 0], rgba[..., 1]) and np.array_equal(rgba[..., 1], rgba[..., 2])
+    rgb = shown_rgb(app)
+    assert np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])
+    # The frames on the page are redrawn in that band too.
+    assert app.galaxy_card.view.frames_source.data["url"][0] == app.walk.cache.frames()[0].data_url("i")
 
 
 def test_a_bad_checkpoint_path_is_reported_and_the_app_keeps_its_model(make_app, tmp_path):

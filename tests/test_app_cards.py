@@ -22,8 +22,11 @@ class Walk(param.Parameterized):
     generator = param.Parameter(default=None)
     model_state = param.Selector(default="loading", objects=["loading", "ready", "none"])
     cache = param.ClassSelector(class_=FrameCache, default=None)
+    revision = param.Integer(default=0)
     frame = param.ClassSelector(class_=Frame, default=None)
     requested = param.Number(default=0.5)
+    dragging = param.Boolean(default=False)
+    progress = param.String(default="")
     baked = param.Integer(default=0)
     bake_error = param.String(default="")
     grid_frames = 3
@@ -43,12 +46,27 @@ class Model:
     metadata = {"preset": "small", "training": {"step": 0, "images_seen": 0}}
 
 
-def frame(redshift: float, value: float = 1.0, on_grid: bool = True) -> Frame:
-    return Frame(redshift, np.full((5, 64, 64), value, np.float32), {name: 2.0 for name in LIVE_COLUMNS}, on_grid)
+KEY = WalkKey("model.safetensors", 42, "dpmpp2m", 20)
 
 
-def baked_cache(n_baked: int) -> FrameCache:
-    cache = FrameCache(WalkKey("model.safetensors", 42, "dpmpp2m", 20), np.linspace(0, 2, 3))
+def frame(redshift: float, value: float = 1.0, on_grid: bool = True, walk: WalkKey = KEY) -> Frame:
+    return Frame(redshift, np.full((5, 64, 64), value, np.float32), {name: 2.0 for name in LIVE_COLUMNS}, on_grid,
+                 walk)
+
+
+def picture(card) -> np.ndarray:
+    """The picture on screen, decoded from its PNG data URL."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    url = card.view.source.data["url"][0]
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+
+def baked_cache(n_baked: int, key: WalkKey = KEY) -> FrameCache:
+    cache = FrameCache(key, np.linspace(0, 2, 3))
     for z in cache.grid[:n_baked]:
         cache.add(float(z), np.zeros((5, 64, 64)), {name: float(z) for name in LIVE_COLUMNS})
     return cache
@@ -69,9 +87,44 @@ def test_galaxy_card_shows_the_frame_and_says_whether_it_is_exact(ui):
     assert card.view.shown == (1.0, "baked") and card.view.source.data["requested"] == [1.2]
     assert "nearest baked frame, z = 1.000" in card.frame_status.object
     card.band = "i"
-    packed = card.view.source.data["image"][0]
-    rgba = packed.view(np.uint8).reshape(packed.shape + (4,))
-    assert np.array_equal(rgba[..., 0], rgba[..., 2])  # one band: grey
+    rgb = picture(card)
+    assert np.array_equal(rgb[..., 0], rgb[..., 2])  # one band: grey
+    # The walk's frames are on the page for the slider's JavaScript, in the band shown.
+    assert card.view.frames_source.data["redshift"] == [0.0, 1.0, 2.0]
+    assert card.view.frames_source.data["url"][0] == walk.cache.frames()[0].data_url("i")
+
+
+def test_galaxy_card_sends_each_frame_to_the_page_once(ui):
+    walk = Walk(generator=Model(), model_state="ready")
+    card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
+    cache = baked_cache(1)
+    walk.cache = cache
+    assert card.view.frames_source.data["redshift"] == [0.0]
+    streamed = []
+    original = card.view.add_frames
+    card.view.add_frames = lambda redshifts, urls: (streamed.append(list(redshifts)) if redshifts else None,
+                                                    original(redshifts, urls))
+    cache.add(1.0, np.zeros((5, 64, 64)), {})
+    cache.add(0.37, np.zeros((5, 64, 64)), {})  # an exact frame joins too
+    walk.revision += 1
+    assert streamed == [[0.37, 1.0]] and sorted(card.view.frames_source.data["redshift"]) == [0.0, 0.37, 1.0]
+    walk.revision += 1  # nothing new: nothing sent
+    assert len(streamed) == 1
+
+
+def test_galaxy_card_dims_the_last_frame_while_a_new_walk_is_made_and_shows_progress(ui):
+    walk = Walk(generator=Model(), model_state="ready")
+    card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
+    walk.param.update(cache=baked_cache(3), frame=frame(1.0), requested=1.0)
+    assert not card.view.dimmed and card.view.note.text == ""
+    other = WalkKey("model.safetensors", 43, "dpmpp2m", 20)
+    walk.param.update(cache=FrameCache(other, np.linspace(0, 2, 3)))  # seed 43: nothing made yet
+    assert card.view.dimmed and card.view.shown == (1.0, "previous") and picture(card).any()
+    assert card.view.note.text == "Generating seed 43…"
+    walk.progress = "Generating seed 43 at z = 1.00: step 7/20"
+    assert card.view.note.text.endswith("step 7/20")
+    walk.param.update(frame=frame(1.0, walk=other), progress="")
+    assert not card.view.dimmed and card.view.shown == (1.0, "exact") and card.view.note.text == ""
 
 
 def test_galaxy_card_reports_bake_progress_completion_and_failure(ui):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from galaxy_explorer.app_parts.real import LIVE_COLUMNS, Neighbours, WindowMorphology, window_bounds
+from galaxy_explorer.app_parts.walk import png_data_url
 from galaxy_explorer.app_parts.views import (
     MainImageView,
     MorphologyView,
@@ -25,12 +26,27 @@ def test_rgba_packing_is_what_image_rgba_expects():
 def test_main_image_updates_the_source_in_place():
     view = MainImageView()
     source, figure = view.source, view.figure
-    rgb = np.full((64, 64, 3), 200, dtype=np.uint8)
-    view.show(rgb, 1.25, "baked")
+    url = png_data_url(np.full((64, 64, 3), 200, dtype=np.uint8))
+    view.show(url, 1.25, "baked", requested=1.3)
     assert view.source is source and view.figure is figure
-    assert view.shown == (1.25, "baked")
-    assert view.source.data["image"][0].shape == (64, 64)
-    assert view.source.data["image"][0][0, 0] == rgba_image(rgb)[0, 0]
+    assert view.shown == (1.25, "baked") and view.source.data["url"] == [url] and not view.dimmed
+    assert view.caption.text == "z = 1.250 · nearest baked frame (slider 1.30)"
+    view.show(url, 1.25, "previous", dimmed=True)
+    assert view.dimmed
+
+
+def test_the_slider_shows_the_nearest_frame_in_the_browser():
+    """The JavaScript the slider runs, against the sources it reads (no server round trip)."""
+    view = MainImageView()
+    code, args = view.slider_js
+    assert args["frames"] is view.frames_source and args["main"] is view.source
+    assert "setv(" in code and "sync: false" in code and "show_nearest(cb_obj.value)" in code
+    # New frames on the page are shown as they arrive, for where the slider is.
+    assert view.frames_callback in view.frames_source.js_property_callbacks["change:data"]
+    assert view.frames_callback in view.frames_source.js_property_callbacks["streaming"]
+    view.set_frames([0.0, 1.0], ["a", "b"])
+    view.add_frames([0.5], ["c"])
+    assert view.frames_source.data == {"redshift": [0.0, 1.0, 0.5], "url": ["a", "b", "c"]}
 
 
 def test_real_grid_labels_each_stamp_with_redshift_and_object_id():

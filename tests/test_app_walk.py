@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_explorer.app_parts.walk import FrameCache, WalkCaches, WalkKey, bake_order
+from galaxy_explorer.app_parts.walk import FrameCache, FrameStore, WalkKey, bake_order, png_data_url
 
 
 def key(seed: int = 1) -> WalkKey:
@@ -67,16 +67,70 @@ def test_grid_series_is_sorted_by_redshift_and_keeps_undetected_as_nan():
     assert np.isnan(series["ellipticity"][0]) and series["ellipticity"][1] == 0.5
 
 
-def test_recent_walks_are_kept_and_the_least_recently_used_goes():
-    caches = WalkCaches(capacity=2)
+def test_the_store_shares_walks_and_drops_the_least_recently_used_beyond_its_size():
+    store = FrameStore(max_frames=4)
     grid = np.linspace(0, 4, 5)
-    first = caches.get_or_create(key(1), grid)
-    caches.get_or_create(key(2), grid)
-    assert caches.get_or_create(key(1), grid) is first  # seed 1 again: same cache, now most recent
-    caches.get_or_create(key(3), grid)  # evicts seed 2
-    assert len(caches) == 2
-    assert caches.get_or_create(key(1), grid) is first
-    assert caches.get_or_create(key(2), grid) is not first
+
+    def filled(seed: int) -> FrameCache:
+        cache = store.get_or_create(key(seed), grid)
+        for z in grid[:2]:
+            cache.add(z, stamp(z), {})
+        store.trim()
+        return cache
+
+    first = filled(1)
+    assert store.get_or_create(key(1), grid) is first  # one cache per walk, whoever asks
+    filled(2)
+    assert store.get_or_create(key(1), grid) is first  # seed 1 again: now the most recently used
+    filled(3)  # 6 frames > 4: seed 2 goes
+    assert len(store) == 2 and first in store and store.n_frames == 4
+    second = store.get_or_create(key(2), grid)
+    assert len(second) == 0
+
+
+def test_walks_in_use_or_pinned_are_never_dropped():
+    store = FrameStore(max_frames=1)
+    grid = np.linspace(0, 4, 5)
+    pinned = store.get_or_create(key(1), grid, pin=True)
+    shown = store.get_or_create(key(2), grid)
+    listener = lambda cache, frames: None  # noqa: E731
+    shown.subscribe(listener)
+    for cache in (pinned, shown):
+        cache.add(0.0, stamp(0), {})
+        cache.add(1.0, stamp(1), {})
+    store.get_or_create(key(3), grid).add(0.0, stamp(0), {})
+    store.trim()
+    assert pinned in store and shown in store and len(store) == 2
+    shown.unsubscribe(listener)
+    store.trim()
+    assert shown not in store
+
+
+def test_listeners_hear_of_published_frames():
+    cache = FrameCache(key(), np.linspace(0, 4, 5))
+    heard = []
+    cache.subscribe(lambda source, frames: heard.append((source, [f.redshift for f in frames])))
+    frame = cache.add(1.0, stamp(1), {})
+    cache.publish([frame])
+    assert heard == [(cache, [1.0])] and cache.in_use and frame.walk == cache.key
+
+
+def test_a_frame_is_drawn_for_the_page_once_per_band_as_a_sharp_png():
+    import base64
+    import io
+
+    from PIL import Image
+
+    cache = FrameCache(key(), np.linspace(0, 4, 5))
+    image = np.zeros((5, 64, 64), np.float32)
+    image[:, 0, :] = 5.0  # a bright bottom row (row 0 is drawn at the bottom)
+    frame = cache.add(1.0, image, {})
+    url = frame.data_url()
+    assert url is frame.data_url() and url.startswith("data:image/png;base64,")
+    picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    assert picture.shape == (448, 448, 3)
+    assert picture[-1].mean() > picture[0].mean()  # bottom row bright, top dark
+    assert frame.data_url("i") != url and png_data_url(np.zeros((2, 2, 3), np.uint8), scale=1).startswith("data:")
 
 
 def test_walk_keys_differ_by_everything_that_changes_pixels():
@@ -84,6 +138,8 @@ def test_walk_keys_differ_by_everything_that_changes_pixels():
     assert base == WalkKey("m", 1, "dpmpp2m", 20, (("bulge_fraction", 0.5),))
     for other in (WalkKey("m", 2, "dpmpp2m", 20, base.conditions), WalkKey("m", 1, "ddim", 20, base.conditions),
                   WalkKey("m", 1, "dpmpp2m", 10, base.conditions), WalkKey("m", 1, "dpmpp2m", 20, ()),
-                  WalkKey("n", 1, "dpmpp2m", 20, base.conditions)):
+                  WalkKey("n", 1, "dpmpp2m", 20, base.conditions),
+                  WalkKey("m", 1, "dpmpp2m", 20, base.conditions, guidance=2.0),
+                  WalkKey("m", 1, "dpmpp2m", 20, base.conditions, model="another digest")):
         assert other != base
     assert base.condition_dict == {"bulge_fraction": 0.5}

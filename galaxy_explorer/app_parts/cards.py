@@ -23,9 +23,11 @@ from .survey_controller import SurveyController
 from .views import COLOUR, MainImageView, MorphologyView, RealGridView, render
 from .walk_controller import WalkController, untrained
 
-# While dragging, the status line and statistics follow the image after this delay, so the image is painted first:
-# they re-draw eight small plots and re-lay out text, which would otherwise delay the browser's paint of the image.
+# The status line and statistics follow the image after this delay, so the image is painted first: they re-draw
+# eight small plots and re-lay out text, which would otherwise delay the browser's paint of the image. While the
+# slider is dragged they follow at most every DRAG_DETAILS_MS (the image itself is swapped in the browser).
 DETAILS_DELAY_MS = 60
+DRAG_DETAILS_MS = 300
 NO_MODEL = ("**No model loaded.** Enter the path of a diffusion checkpoint (.safetensors) in the sidebar under "
             "*Model and data* and press *Load*.")
 PREPARING_SURVEY = ("Preparing the built-in synthetic survey (written once on the first start, which takes a minute "
@@ -33,12 +35,23 @@ PREPARING_SURVEY = ("Preparing the built-in synthetic survey (written once on th
 
 
 def frame_kind(walk: WalkController) -> str:
-    """'exact' when the frame on screen is the slider's redshift itself, else 'baked' (the nearest one)."""
-    return "exact" if walk.frame is not None and walk.frame.matches(walk.requested) else "baked"
+    """'exact' when the frame on screen is the slider's redshift itself, 'previous' when it is left from the walk
+    before (while the new walk's first frame is made), else 'baked' (the nearest one)."""
+    frame = walk.frame
+    if frame is None:
+        return "none"
+    if walk.cache is not None and frame.walk is not None and frame.walk != walk.cache.key:
+        return "previous"
+    return "exact" if frame.matches(walk.requested) else "baked"
 
 
 class GalaxyCard(pn.viewable.Viewer):
-    """The generated galaxy, large, with the redshift slider under it."""
+    """The generated galaxy, large, with the redshift slider under it.
+
+    The walk's frames go to the page once each (``MainImageView.frames_source``); the slider's JavaScript shows
+    the nearest of them while it is dragged, with no server round trip. This card writes the picture on screen
+    only when the slider is at rest: a release, an exact frame, a new walk or band.
+    """
 
     band = param.Selector(default=COLOUR, objects=[COLOUR, *BANDS])
 
@@ -46,32 +59,73 @@ class GalaxyCard(pn.viewable.Viewer):
         super().__init__(**params)
         self._walk, self._ui = walk, ui
         self.view = MainImageView()
+        code, args = self.view.slider_js
+        slider.jscallback(args=args, value=code)
         self.figure = pn.pane.Bokeh(self.view.figure)
-        self.bake_progress = pn.indicators.Progress(value=0, max=walk.grid_frames, width=460, height=14,
+        self.bake_progress = pn.indicators.Progress(value=0, max=walk.grid_frames, width=448, height=14,
                                                     bar_color="info")
-        self.bake_status = pn.pane.Markdown("", width=460, margin=(0, 10), css_classes=["bake-status"])
-        self.frame_status = pn.pane.Markdown("Loading the model…", width=460, margin=(0, 10),
+        self.bake_status = pn.pane.Markdown("", width=448, margin=(0, 10), css_classes=["bake-status"])
+        self.frame_status = pn.pane.Markdown("Loading the model…", width=448, margin=(0, 10),
                                              css_classes=["frame-status"])
         self._layout = pn.Card(self.figure, slider, self.bake_progress, self.bake_status, self.frame_status,
-                               title="Generated galaxy (one fixed noise seed)", collapsible=False, width=500)
-        walk.param.watch(self._show_frame, ["frame", "requested"])
+                               title="Generated galaxy (one fixed noise seed)", collapsible=False, width=490)
+        self._sent: set[float] = set()  # redshifts of the frames on the page…
+        self._sent_for: tuple = (None, None)  # …for this (cache, band)
+        walk.param.watch(self._show_frames, ["cache", "revision"])
+        walk.param.watch(self._show_frame, ["cache", "frame", "requested", "dragging"])
+        walk.param.watch(self._show_note, ["progress", "frame", "cache"])
         walk.param.watch(self._show_bake, ["cache", "baked", "bake_error"])
         walk.param.watch(self._show_status, ["model_state"])
-        self.param.watch(self._show_frame, "band")
+        self.param.watch(self._band_changed, "band")
+        self._show_frames()
+        self._show_frame()
 
     def __panel__(self):
         return self._layout
 
-    def _show_frame(self, *_events) -> None:
-        """The image at once, in a message of its own; the status line a moment later."""
-        walk, frame = self._walk, self._walk.frame
-        if frame is None:
-            self.view.show(np.zeros((64, 64, 3), np.uint8), float("nan"), "none")
+    def _band_changed(self, *_events) -> None:
+        self._show_frames()
+        self._show_frame()
+
+    def _show_frames(self, *_events) -> None:
+        """Send the walk's frames the page does not have yet (all of them for a new walk or band)."""
+        cache = self._walk.cache
+        if cache is None:
+            return
+        frames = cache.frames()
+        if self._sent_for != (cache, self.band):
+            self.view.set_frames([f.redshift for f in frames], [f.data_url(self.band) for f in frames])
+            self._sent_for, self._sent = (cache, self.band), {f.redshift for f in frames}
         else:
-            rgb = render(frame.image[None], self.band)[0]
-            self.view.show(rgb, frame.redshift, frame_kind(walk), requested=walk.requested)
+            new = [f for f in frames if f.redshift not in self._sent]
+            self.view.add_frames([f.redshift for f in new], [f.data_url(self.band) for f in new])
+            self._sent.update(f.redshift for f in new)
         self._ui.push(self.figure)
-        self._ui.call_later("frame-status", DETAILS_DELAY_MS, self._show_status)
+
+    def _show_frame(self, *_events) -> None:
+        """The picture at rest, in a message of its own (while dragging the browser draws it); the status line a
+        moment later."""
+        walk, frame = self._walk, self._walk.frame
+        dragging = walk.dragging and self._ui.served
+        if not dragging:
+            if frame is None:
+                self.view.show("", float("nan"), "none", walk.requested)
+            else:
+                kind = frame_kind(walk)
+                self.view.show(frame.data_url(self.band), frame.redshift, kind, requested=walk.requested,
+                               dimmed=kind == "previous")
+            self._ui.push(self.figure)
+        self._ui.call_later("frame-status", DRAG_DETAILS_MS if dragging else DETAILS_DELAY_MS, self._show_status)
+
+    def _show_note(self, *_events) -> None:
+        """Over the picture, while a new frame is made: what, and how far along."""
+        walk = self._walk
+        note = walk.progress
+        if not note and frame_kind(walk) == "previous":
+            note = f"Generating seed {walk.cache.key.seed}…"
+        if self.view.note.text != note:
+            self.view.note.text = note
+            self._ui.push(self.figure)
 
     def _show_status(self, *_events) -> None:
         walk, frame = self._walk, self._walk.frame
@@ -79,7 +133,7 @@ class GalaxyCard(pn.viewable.Viewer):
             self.frame_status.object = "Loading the model…" if walk.model_state == "loading" else NO_MODEL
         elif walk.cache is None:
             return
-        elif frame is None:
+        elif frame is None or frame_kind(walk) == "previous":
             self.frame_status.object = f"Generating seed {walk.cache.key.seed} at z = {walk.requested:.2f}…"
         elif frame_kind(walk) == "exact":
             self.frame_status.object = f"Seed {walk.cache.key.seed} at z = {frame.redshift:.2f} (exact frame)"
@@ -176,14 +230,15 @@ class MorphologyCard(pn.viewable.Viewer):
             collapsible=True, sizing_mode="stretch_width",
         )
         walk.param.watch(self._frame_changed, ["frame", "requested"])
-        walk.param.watch(self._show_series, ["cache", "baked"])
+        walk.param.watch(self._show_series, ["cache", "revision"])
         survey_side.param.watch(self._show_window, "window")
 
     def __panel__(self):
         return self._layout
 
     def _frame_changed(self, *_events) -> None:
-        self._ui.call_later("morphology-frame", DETAILS_DELAY_MS, self._show_frame)
+        delay = DRAG_DETAILS_MS if self._walk.dragging else DETAILS_DELAY_MS
+        self._ui.call_later("morphology-frame", delay, self._show_frame)
 
     def _show_frame(self) -> None:
         frame = self._walk.frame

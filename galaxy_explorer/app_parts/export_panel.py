@@ -35,14 +35,14 @@ from .session import SessionMessages, UiThread
 from .views import COLOUR
 from .walk import FrameCache
 from .walk_controller import WalkController
-from .worker import SessionWorker, TaskContext
+from .worker import Preempted, SessionWorker, TaskContext
 
 
 class ExportPanel(pn.viewable.Viewer):
     """Export settings, the Make/Download buttons and the progress bar, for one session.
 
     It exports the walk on screen (``walk.cache``), in the band the page shows (``band``, set by the app), with
-    frames from ``walk.frame_at`` on the session's worker; problems go to the session's messages.
+    frames from ``walk.frames_for`` on the session's worker; problems go to the session's messages.
     """
 
     z_start = param.Number(default=0.0, doc="First redshift of the walk")
@@ -117,7 +117,8 @@ class ExportPanel(pn.viewable.Viewer):
         return request
 
     def start(self, _event=None) -> None:
-        """Make the file on the worker, one frame per step (more urgent work goes in between)."""
+        """Make the file on the session's worker; its frames come from the process's generation queue, which makes
+        interactive frames first and reuses every frame already made for this walk."""
         try:
             request = self.request()
         except GalaxyExplorerError as exc:
@@ -127,25 +128,22 @@ class ExportPanel(pn.viewable.Viewer):
         self.button.disabled = True
         self.progress.param.update(value=0, max=len(redshifts), visible=True)
         self.status.object = f"Exporting {request.out.name}: generating {len(redshifts)} frames…"
-        images: dict[int, np.ndarray] = {}  # kept between steps
-        self._worker.submit("export", partial(self._step, request, self._walk.cache, images),
+        self._worker.submit("export", partial(self._step, request, self._walk.cache),
                             name=f"export {request.out.name}")
 
-    def _step(self, request: ExportRequest, cache: FrameCache, images: dict[int, np.ndarray],
-              _ctx: TaskContext) -> bool:
-        """One frame (reusing the frames the walk already has), or, once all are in hand, the file."""
+    def _step(self, request: ExportRequest, cache: FrameCache, ctx: TaskContext) -> bool:
+        """Wait for the frames (more urgent work on the worker goes in between), then write the file."""
         try:
-            redshifts = request.redshifts
-            missing = [index for index in range(len(redshifts)) if index not in images]
-            if missing:
-                images[missing[0]] = self._walk.frame_at(cache, float(redshifts[missing[0]])).image
-                self._ui.call(partial(self._progressed, len(images), len(redshifts)))
-                return False
+            redshifts = [float(z) for z in request.redshifts]
+            frames = self._walk.frames_for(
+                cache, redshifts, ctx, progress=lambda done, total: self._ui.call(partial(self._progressed, done, total)))
             out = write_export(
-                request.out, np.stack([images[i] for i in range(len(redshifts))]), redshifts, fps=request.fps,
+                request.out, np.stack([frame.image for frame in frames]), request.redshifts, fps=request.fps,
                 size=request.size, label=request.label, band=request.band,
                 header=walk_header(request, cache.key.checkpoint), conditions=request.conditions,
             )
+        except Preempted:
+            raise
         except Exception as exc:  # the worker reports it; the panel says the export failed and can be retried
             self._ui.call(partial(self._failed, exc))
             raise

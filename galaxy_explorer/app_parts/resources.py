@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -105,7 +106,46 @@ def load_generator(path: str | Path | None):
     from ..diffusion import Generator
 
     chosen = checkpoint_path(path)
-    return shared(_file_key("generator", chosen), lambda: Generator.load(chosen, device="cpu"))
+
+    def make():
+        generator = Generator.load(chosen, device="cpu")
+        _MODEL_IDS[generator] = file_digest(chosen)
+        return generator
+
+    return shared(_file_key("generator", chosen), make)
+
+
+def loaded_generator(path: str | Path | None):
+    """The Generator for ``path`` if this process has loaded it already, else None (never loads)."""
+    try:
+        key = _file_key("generator", checkpoint_path(path))
+    except (OSError, CheckpointError):
+        return None
+    with _STORE_LOCK:
+        return _SHARED.get(key)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's contents (a 13 MB checkpoint: ~30 ms)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_MODEL_IDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def model_identity(generator) -> str:
+    """What identifies a loaded model's weights in frame caches: the digest of its checkpoint file, so frames of a
+    checkpoint retrained in place are never shown for the new one (the file's path for stand-in models)."""
+    try:
+        return _MODEL_IDS[generator]
+    except (KeyError, TypeError):
+        return str(getattr(generator, "checkpoint_path", ""))
 
 
 def survey_path(path: str | Path | None) -> Path:

@@ -69,14 +69,33 @@ class UiThread:
         self._messages = messages
         self._lock = threading.RLock()  # headless: one update at a time, whichever thread asks
         self._pending: set[str] = set()
+        self.closed = False  # the session has gone: callbacks are dropped
 
     @property
     def served(self) -> bool:
         return self.doc is not None
 
+    def close(self) -> None:
+        """The session has gone (its tab closed): from now on callbacks are dropped, quietly."""
+        self.closed = True
+
+    @property
+    def connected(self) -> bool | None:
+        """Served: whether a browser is connected to the session now (None before the first one connected, and
+        headless)."""
+        session = getattr(getattr(self.doc, "session_context", None), "_session", None)
+        if session is None or not hasattr(session, "connection_count"):
+            return None
+        if session.connection_count > 0:
+            self._was_connected = True
+            return True
+        return False if getattr(self, "_was_connected", False) else None
+
     def call(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the UI thread; safe to call from any thread. A failing callback is reported on the
-        page and the log, never raised into the worker."""
+        page and the log, never raised into the worker. Once the session has closed, nothing runs."""
+        if self.closed:
+            return
         if self.doc is None:
             self._run(callback)
             return
@@ -88,6 +107,8 @@ class UiThread:
     def call_later(self, key: str, delay_ms: int, callback: Callable[[], None]) -> None:
         """Run ``callback`` after ``delay_ms`` (served; headless: now). Calls with the same ``key`` while one is
         waiting are merged into it: the callback reads the latest state when it runs."""
+        if self.closed:
+            return
         if self.doc is None:
             self._run(callback)
             return
@@ -99,7 +120,10 @@ class UiThread:
             self._pending.discard(key)
             self._run(callback)
 
-        self.doc.add_timeout_callback(run, delay_ms)
+        try:
+            self.doc.add_timeout_callback(run, delay_ms)
+        except Exception:  # the session has gone away
+            self._pending.discard(key)
 
     def push(self, *panes) -> None:
         """In a notebook, Bokeh models changed from Python need an explicit push (a server sends changes itself);
@@ -110,6 +134,8 @@ class UiThread:
             pn.io.push_notebook(*panes)
 
     def _run(self, callback: Callable[[], None]) -> None:
+        if self.closed:
+            return
         with self._lock:
             try:
                 if self.doc is None:

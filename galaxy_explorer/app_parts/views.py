@@ -10,13 +10,14 @@ from __future__ import annotations
 import html
 
 import numpy as np
-from bokeh.models import ColumnDataSource, Range1d, Span
+from bokeh.models import ColumnDataSource, CustomJS, Label, Range1d, Span
 from bokeh.plotting import figure
 
 from ..export import rgb_frames
 from .real import LIVE_COLUMNS, Neighbours, WindowMorphology, percentile_of
+from .walk import COLOUR, MATCH_TOLERANCE  # noqa: F401  (COLOUR is part of this module's interface)
 
-COLOUR = "colour"  # the i,r,g colour composite, as opposed to one band in grey
+DIMMED_ALPHA = 0.35  # a frame left from the previous walk while the new one is being made
 
 LABELS = {
     "ellipticity": "ellipticity 1 − b/a",
@@ -58,33 +59,107 @@ def _bare_figure(width: int, height: int, x_range, y_range, name: str):
     return fig
 
 
+# The browser's half of the slider: pick the frame nearest ``z`` among those sent to the page and show it, with no
+# server round trip. ``setv(..., {sync: false})`` keeps the change on the page (the server is not told of each move).
+SHOW_NEAREST_JS = """
+function show_nearest(z) {
+  const f = frames.data, n = f.redshift.length;
+  if (n === 0) { return; }  // nothing of this walk on the page yet: the last picture stays (the server dims it)
+  let best = 0, best_offset = Infinity;
+  for (let i = 0; i < n; i++) {
+    const offset = Math.abs(f.redshift[i] - z);
+    if (offset < best_offset) { best_offset = offset; best = i; }
+  }
+  const kind = best_offset < MATCH ? 'exact' : 'baked';
+  const m = main.data;
+  if (m.url[0] === f.url[best] && m.requested[0] === z && m.kind[0] === kind && m.alpha[0] === 1) { return; }
+  main.setv({data: {url: [f.url[best]], x: m.x, y: m.y, w: m.w, h: m.h, redshift: [f.redshift[best]],
+                    kind: [kind], requested: [z], alpha: [1]}}, {sync: false});
+  caption.setv({text: caption_text(f.redshift[best], kind, z)}, {sync: false});
+}
+function caption_text(redshift, kind, z) {
+  return kind === 'exact' ? `z = ${redshift.toFixed(2)} · exact frame`
+                          : `z = ${redshift.toFixed(3)} · nearest baked frame (slider ${z.toFixed(2)})`;
+}
+"""
+
+
+def caption_text(redshift: float, kind: str, requested: float) -> str:
+    """The line drawn on the image (the browser writes the same while dragging: ``SHOW_NEAREST_JS``)."""
+    if kind == "exact":
+        return f"z = {redshift:.2f} · exact frame"
+    if kind == "baked":
+        return f"z = {redshift:.3f} · nearest baked frame (slider {requested:.2f})"
+    return ""
+
+
 class MainImageView:
-    """The generated galaxy, large. Row 0 of the image is drawn at the bottom (FITS convention)."""
+    """The generated galaxy, large, and the walk's frames as sent to the page.
 
-    def __init__(self, size: int = 460, pixels: int = 64):
+    ``frames_source`` holds every frame of the walk the page has (redshift and a PNG data URL), sent once each:
+    replaced when the walk or band changes, streamed as frames are made. ``source`` is the frame on screen: an
+    ``image_url`` glyph whose ``alpha`` dims a frame left from the previous walk. Dragging the slider runs
+    ``slider_js`` in the browser, which shows the nearest frame in ``frames_source`` at once; the server writes
+    ``source`` only when the slider is at rest (a release, an exact frame, a new walk).
+    """
+
+    def __init__(self, size: int = 448, pixels: int = 64):
         self.pixels = pixels
-        blank = rgba_image(np.zeros((pixels, pixels, 3), np.uint8))
-        # 'redshift' (of the frame), 'kind' ('baked' nearest frame or 'exact') and 'requested' (the slider's
-        # redshift) ride along with the image, so a browser test or benchmark can tell what is on screen.
-        self.source = ColumnDataSource(
-            {"image": [blank], "x": [0], "y": [0], "dw": [pixels], "dh": [pixels],
-             "redshift": [float("nan")], "kind": ["none"], "requested": [float("nan")]},
-            name="galaxy-image-source",
-        )
+        # 'redshift' (of the frame), 'kind' ('baked' nearest frame, 'exact', or 'none') and 'requested' (the
+        # slider's redshift) ride along with the picture, so a browser test or benchmark can tell what is on screen.
+        self.source = ColumnDataSource(self._data("", float("nan"), "none", float("nan"), 1.0),
+                                       name="galaxy-image-source")
+        self.frames_source = ColumnDataSource({"redshift": [], "url": []}, name="galaxy-frames-source")
         self.figure = _bare_figure(size, size, Range1d(0, pixels), Range1d(0, pixels), "galaxy-image")
-        self.figure.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.source)
+        self.glyph = self.figure.image_url(url="url", x="x", y="y", w="w", h="h", anchor="top_left",
+                                           global_alpha="alpha", source=self.source).glyph
+        self.caption = Label(x=4, y=4, x_units="screen", y_units="screen", text="", text_color="#e8e8f0",
+                             text_font_size="10pt", background_fill_color="#0b0b12", background_fill_alpha=0.6,
+                             name="galaxy-caption")
+        self.note = Label(x=size / 2, y=size / 2, x_units="screen", y_units="screen", text="", text_align="center",
+                          text_baseline="middle", text_color="#ffffff", text_font_size="12pt",
+                          background_fill_color="#1c2b4a", background_fill_alpha=0.8, name="galaxy-note")
+        self.figure.add_layout(self.caption)
+        self.figure.add_layout(self.note)
+        self.frames_callback = CustomJS(
+            args={"main": self.source, "frames": self.frames_source, "caption": self.caption, "MATCH": MATCH_TOLERANCE},
+            code=SHOW_NEAREST_JS + "show_nearest(main.data.requested[0]);")
+        self.frames_source.js_on_change("data", self.frames_callback)
+        self.frames_source.js_on_change("streaming", self.frames_callback)
 
-    def show(self, rgb: np.ndarray, redshift: float, kind: str, requested: float | None = None) -> None:
-        height, width = rgb.shape[:2]
-        self.source.data = {
-            "image": [rgba_image(rgb)], "x": [0], "y": [0], "dw": [width], "dh": [height],
-            "redshift": [float(redshift)], "kind": [kind],
-            "requested": [float(redshift if requested is None else requested)],
-        }
+    def _data(self, url: str, redshift: float, kind: str, requested: float, alpha: float) -> dict:
+        return {"url": [url], "x": [0], "y": [self.pixels], "w": [self.pixels], "h": [self.pixels],
+                "redshift": [float(redshift)], "kind": [kind], "requested": [float(requested)], "alpha": [alpha]}
+
+    @property
+    def slider_js(self) -> tuple[str, dict]:
+        """(code, args) of the slider's ``value`` callback that shows the nearest frame in the browser."""
+        return (SHOW_NEAREST_JS + "show_nearest(cb_obj.value);",
+                {"main": self.source, "frames": self.frames_source, "caption": self.caption,
+                 "MATCH": MATCH_TOLERANCE})
+
+    def show(self, url: str, redshift: float, kind: str, requested: float | None = None, dimmed: bool = False) -> None:
+        """Put a picture on screen (``url`` '' for none)."""
+        requested = float(redshift if requested is None else requested)
+        self.source.data = self._data(url, redshift, kind, requested, DIMMED_ALPHA if dimmed else 1.0)
+        self.caption.text = caption_text(redshift, kind, requested) if url else ""
+
+    def set_frames(self, redshifts: list[float], urls: list[str]) -> None:
+        """The walk's frames on the page, replacing what was there (a new walk, another band)."""
+        self.frames_source.data = {"redshift": [float(z) for z in redshifts], "url": list(urls)}
+
+    def add_frames(self, redshifts: list[float], urls: list[str]) -> None:
+        """More frames of the same walk: only these travel to the page."""
+        if redshifts:
+            self.frames_source.stream({"redshift": [float(z) for z in redshifts], "url": list(urls)})
 
     @property
     def shown(self) -> tuple[float, str]:
         return float(self.source.data["redshift"][0]), str(self.source.data["kind"][0])
+
+    @property
+    def dimmed(self) -> bool:
+        return float(self.source.data["alpha"][0]) < 1.0
 
 
 class RealGridView:

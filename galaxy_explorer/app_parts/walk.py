@@ -1,15 +1,23 @@
-"""The per-seed frame cache behind the redshift slider.
+"""The frames behind the redshift slider, shared by every session of the process.
 
-A *walk* is everything that fixes the generated pixels except the redshift: checkpoint, seed, sampler, steps and
-the further conditions. For the current walk the app bakes frames on a fixed redshift grid in the background;
-while the slider is dragged it shows the nearest frame it has, and on release it computes the exact one, which
-joins the cache too. The grid is baked coarse-to-fine, so a usable frame is near every redshift early on.
+A *walk* is everything that fixes the generated pixels except the redshift: the checkpoint (by the digest of its
+contents, so a retrained file at the same path is another walk), seed, sampler, steps, guidance scale and the
+further conditions (``WalkKey``). Its frames live in a ``FrameCache``: frames on a fixed redshift grid, baked
+coarse-to-fine so that a usable frame is near every redshift early on, and exact frames computed where the slider
+came to rest. Caches are kept in one process-wide, size-bounded ``FrameStore``: two sessions on the same walk share
+one cache, and every frame is generated once (by ``app_parts.generation``).
+
+A ``Frame`` also carries its picture as a small PNG data URL per band, made once and shared: that is what the page
+receives and what the slider indexes in the browser (``app_parts.views``).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -17,17 +25,25 @@ DEFAULT_GRID_FRAMES = 64
 # Redshifts closer than this are the same frame (the slider's step is 0.01).
 REDSHIFT_KEY_DECIMALS = 6
 MATCH_TOLERANCE = 10.0 ** -REDSHIFT_KEY_DECIMALS
+COLOUR = "colour"  # the i,r,g colour composite, as opposed to one band in grey
+# The page shows a frame 7 × 64 = 448 pixels wide. The PNG is enlarged here (nearest neighbour, which PNG compresses
+# well: ~19 KB instead of ~10 KB) so that the browser draws it 1:1 and the pixels stay sharp.
+DISPLAY_SCALE = 7
+# Frames the process keeps (~100 KB each with their pictures); walks in use by a session are never dropped.
+DEFAULT_MAX_FRAMES = 1536
 
 
 @dataclass(frozen=True)
 class WalkKey:
     """What fixes a walk's pixels apart from redshift. Hashable, so it can key caches."""
 
-    checkpoint: str
+    checkpoint: str  # the file, for people and FITS headers
     seed: int
     sampler: str
     steps: int
     conditions: tuple[tuple[str, float], ...] = ()
+    guidance: float = 1.0  # the effective classifier-free guidance scale (the checkpoint's default resolved)
+    model: str = ""  # digest of the checkpoint's contents (resources.model_identity)
 
     @property
     def condition_dict(self) -> dict[str, float]:
@@ -65,40 +81,104 @@ def bake_order(n: int) -> list[int]:
     return order
 
 
+def png_data_url(rgb: np.ndarray, scale: int = DISPLAY_SCALE) -> str:
+    """(H,W,3) uint8, row 0 at the bottom (FITS convention) -> a PNG data URL, row 0 at the top, enlarged."""
+    from PIL import Image
+
+    rgb = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[::-1])
+    if scale > 1:
+        rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 @dataclass(eq=False)
 class Frame:
     redshift: float  # rounded to REDSHIFT_KEY_DECIMALS
     image: np.ndarray  # (5,H,W) float32 survey flux
     measurements: dict[str, float]  # morphology of this frame (fast mode); NaN where not detected
     exact_grid: bool  # True if on the baking grid
+    walk: WalkKey | None = None  # the walk it belongs to
+    _urls: dict[str, str] = field(default_factory=dict, repr=False)
 
     def matches(self, redshift: float) -> bool:
         """Whether this is the frame for ``redshift`` itself (the exact frame), not merely the nearest one."""
         return abs(self.redshift - float(redshift)) < MATCH_TOLERANCE
 
+    def rgb(self, band: str = COLOUR) -> np.ndarray:
+        """(H,W,3) uint8 with the fixed stretch every view and export uses: colour, or one band in grey."""
+        from ..export import rgb_frames
+
+        return rgb_frames(self.image[None], None if band == COLOUR else band)[0]
+
+    def data_url(self, band: str = COLOUR) -> str:
+        """The frame as the page shows it: a PNG data URL, made once per band and shared by every session."""
+        url = self._urls.get(band)
+        if url is None:
+            url = self._urls[band] = png_data_url(self.rgb(band))
+        return url
+
+
+Listener = Callable[["FrameCache", list[Frame]], None]
+
 
 class FrameCache:
-    """Frames of one walk by redshift; written by the worker thread, read by the UI thread (hence the lock)."""
+    """Frames of one walk by redshift, shared by the sessions showing it; written by the generation thread, read by
+    the sessions' UI threads (hence the lock). Sessions ``subscribe`` to hear of new frames."""
 
     def __init__(self, key: WalkKey, grid: np.ndarray):
         self.key = key
         self.grid = np.asarray(grid, dtype=np.float64)
+        self._grid_keys = {redshift_key(z) for z in self.grid}
         self._frames: dict[float, Frame] = {}
         self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
         self.bake_started: float | None = None  # perf_counter() when baking began
         self.bake_seconds: float | None = None  # wall time to fill the grid, once filled
 
     def add(self, redshift: float, image: np.ndarray, measurements: dict[str, float]) -> Frame:
+        """Keep a frame (listeners hear of it through ``publish``)."""
         z = redshift_key(redshift)
-        on_grid = bool(np.any(np.abs(self.grid - z) < MATCH_TOLERANCE))
-        frame = Frame(z, np.asarray(image, dtype=np.float32), dict(measurements), on_grid)
+        frame = Frame(z, np.asarray(image, dtype=np.float32), dict(measurements), z in self._grid_keys, self.key)
         with self._lock:
             self._frames[z] = frame
         return frame
 
+    def publish(self, frames: list[Frame]) -> None:
+        """Tell the subscribed sessions about new frames (on the calling thread: listeners must be quick)."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(self, frames)
+
+    def subscribe(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    @property
+    def in_use(self) -> bool:
+        """Whether a session is showing this walk (it is then never dropped from the store)."""
+        with self._lock:
+            return bool(self._listeners)
+
     def get(self, redshift: float) -> Frame | None:
         with self._lock:
             return self._frames.get(redshift_key(redshift))
+
+    def frames(self) -> list[Frame]:
+        """All frames, grid and exact, sorted by redshift."""
+        with self._lock:
+            return sorted(self._frames.values(), key=lambda frame: frame.redshift)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._frames)
 
     def nearest(self, redshift: float) -> Frame | None:
         """The cached frame closest in redshift (grid or exact), or None while the cache is empty."""
@@ -107,6 +187,10 @@ class FrameCache:
                 return None
             keys = np.fromiter(self._frames.keys(), dtype=np.float64, count=len(self._frames))
             return self._frames[float(keys[np.argmin(np.abs(keys - redshift))])]
+
+    def grid_order(self) -> list[float]:
+        """The grid's redshifts in baking (coarse-to-fine) order."""
+        return [float(self.grid[i]) for i in bake_order(len(self.grid))]
 
     def missing_grid_indices(self) -> list[int]:
         """Grid indices still to bake, in coarse-to-fine order."""
@@ -133,23 +217,69 @@ class FrameCache:
         return series
 
 
-class WalkCaches:
-    """A few recent walks' caches, so going back to a previous seed is instant. Least recently used goes first."""
+class FrameStore:
+    """The process's walks, least recently used first out once more than ``max_frames`` frames are kept. A walk a
+    session is showing, or one that is ``pin``ned (the default walk, baked at server start), is never dropped."""
 
-    def __init__(self, capacity: int = 4):
-        self.capacity = capacity
-        self._caches: dict[WalkKey, FrameCache] = {}
+    def __init__(self, max_frames: int = DEFAULT_MAX_FRAMES):
+        self.max_frames = int(max_frames)
+        self._caches: dict[tuple, FrameCache] = {}
+        self._pinned: set[tuple] = set()
         self._lock = threading.Lock()
 
-    def get_or_create(self, key: WalkKey, grid: np.ndarray) -> FrameCache:
+    @staticmethod
+    def _store_key(key: WalkKey, grid: np.ndarray) -> tuple:
+        grid = np.asarray(grid, dtype=np.float64)
+        return (key, len(grid), redshift_key(grid[0]) if len(grid) else 0.0,
+                redshift_key(grid[-1]) if len(grid) else 0.0)
+
+    def get_or_create(self, key: WalkKey, grid: np.ndarray, pin: bool = False) -> FrameCache:
+        store_key = self._store_key(key, grid)
         with self._lock:
-            cache = self._caches.pop(key, None)
-            if cache is None or len(cache.grid) != len(grid) or not np.allclose(cache.grid, grid):
+            cache = self._caches.pop(store_key, None)
+            if cache is None:
                 cache = FrameCache(key, grid)
-            self._caches[key] = cache
-            while len(self._caches) > self.capacity:
-                self._caches.pop(next(iter(self._caches)))
-            return cache
+            self._caches[store_key] = cache  # now the most recently used
+            if pin:
+                self._pinned.add(store_key)
+        self.trim()
+        return cache
+
+    def trim(self) -> None:
+        """Drop least recently used walks, not in use and not pinned, while more than ``max_frames`` are kept."""
+        with self._lock:
+            total = sum(len(cache) for cache in self._caches.values())
+            for store_key in list(self._caches):
+                if total <= self.max_frames:
+                    break
+                cache = self._caches[store_key]
+                if store_key in self._pinned or cache.in_use:
+                    continue
+                total -= len(cache)
+                del self._caches[store_key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._caches.clear()
+            self._pinned.clear()
+
+    @property
+    def n_frames(self) -> int:
+        with self._lock:
+            return sum(len(cache) for cache in self._caches.values())
 
     def __len__(self) -> int:
-        return len(self._caches)
+        with self._lock:
+            return len(self._caches)
+
+    def __contains__(self, cache: FrameCache) -> bool:
+        with self._lock:
+            return any(kept is cache for kept in self._caches.values())
+
+
+_STORE = FrameStore()
+
+
+def frame_store() -> FrameStore:
+    """The process-wide store every session shares."""
+    return _STORE

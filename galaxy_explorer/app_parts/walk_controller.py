@@ -2,17 +2,21 @@
 
 Inputs are calls from the app: ``load(checkpoint)``, ``start(seed, sampler, steps, conditions, redshift)``,
 ``drag(redshift)`` (every slider movement) and ``release(redshift)``. Outputs are parameters that the views watch:
-``generator``, ``model_state``, ``cache`` (the current walk's frames), ``frame`` (the one on screen),
-``requested`` (the slider's redshift, which ``frame`` answers exactly or as the nearest one), ``baked`` and
-``bake_error``. The model runs only on the session's worker (``app_parts.worker``); its results come back through
-``run_on_ui`` (the session's ``UiThread.call``), so the outputs change only on the UI thread.
+``generator``, ``model_state``, ``cache`` (the current walk's frames), ``revision`` (bumped when frames join it),
+``frame`` (the one on screen), ``requested`` (the slider's redshift, which ``frame`` answers exactly or as the
+nearest one), ``dragging``, ``progress``, ``baked`` and ``bake_error``. Results come back through ``run_on_ui``
+(the session's ``UiThread.call``), so the outputs change only on the UI thread.
 
-When a walk starts, its frames are baked on a redshift grid, coarse to fine, ``BAKE_BATCH`` at a time. Dragging
-shows the nearest frame cached so far at once; releasing computes the exact frame, which joins the cache too.
+The model is loaded on the session's worker; frames are made by the process-wide generation queue
+(``app_parts.generation``) into the process-wide frame store (``app_parts.walk``), so sessions on the same walk
+share every frame. When a walk starts, the exact frame at the slider comes first, then the grid, coarse to fine.
+While the new walk has no frame yet, the last frame stays on screen (the page dims it), with ``progress`` saying
+what is being made.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from functools import partial
 from typing import Callable, Mapping
@@ -21,24 +25,16 @@ import numpy as np
 import param
 
 from ..errors import GalaxyExplorerError
-from .real import LIVE_COLUMNS
-from .resources import load_generator
+from .generation import GenerationQueue, Request, generation_queue
+from .resources import load_generator, model_identity
 from .session import SessionMessages
-from .walk import DEFAULT_GRID_FRAMES, Frame, FrameCache, WalkCaches, WalkKey
-from .worker import SessionWorker, TaskContext
+from .walk import DEFAULT_GRID_FRAMES, Frame, FrameCache, FrameStore, WalkKey, frame_store
+from .worker import Preempted, SessionWorker, TaskContext
 
 DEFAULT_REDSHIFT_RANGE = (0.0, 4.0)
-# Grid frames generated per worker step: two at once cost ~25% less per frame on a CPU than one at a time,
-# while an exact-frame request waits at most for one such step.
-BAKE_BATCH = 2
-
-
-def measure_frame(image: np.ndarray) -> dict[str, float]:
-    """Fast morphology of one (5,H,W) frame, as plain floats (NaN where nothing was detected)."""
-    from ..morphology import measure
-
-    result = measure(np.asarray(image)[None], mode="fast")
-    return {name: float(result[name][0]) for name in LIVE_COLUMNS} | {"flag": int(result["flag"][0])}
+# Progress reaches the page at most this often (seconds), whatever the number of sampler steps.
+PROGRESS_INTERVAL = 0.25
+_CLIENTS = itertools.count(1)
 
 
 def untrained(generator) -> bool:
@@ -47,24 +43,39 @@ def untrained(generator) -> bool:
     return isinstance(training, dict) and training.get("images_seen", training.get("step")) == 0
 
 
+def walk_key(generator, seed: int, sampler: str, steps: int, conditions: Mapping[str, float]) -> WalkKey:
+    """The walk of ``generator`` for these settings, with the guidance scale it samples with by default."""
+    return WalkKey(str(generator.checkpoint_path), int(seed), sampler, int(steps),
+                   tuple(sorted((name, float(value)) for name, value in conditions.items())),
+                   float(getattr(generator, "default_guidance", 1.0)), model_identity(generator))
+
+
 class WalkController(param.Parameterized):
-    """One session's walk: loading the model, baking the grid, the nearest and the exact frame."""
+    """One session's walk: loading the model, the walk's frames, the nearest and the exact frame."""
 
     generator = param.Parameter(default=None, doc="The loaded diffusion Generator; None until one loads")
     model_state = param.Selector(default="loading", objects=["loading", "ready", "none"],
                                  doc="'none': a load has finished and no model is loaded")
     cache = param.ClassSelector(class_=FrameCache, default=None, doc="The current walk's frames")
+    revision = param.Integer(default=0, doc="Bumped whenever frames join the current walk's cache")
     frame = param.ClassSelector(class_=Frame, default=None, doc="The frame on screen; None before the first")
     requested = param.Number(default=0.5, doc="The slider's redshift, which `frame` answers")
+    dragging = param.Boolean(default=False, doc="The slider is moving (the page shows the frames itself)")
+    progress = param.String(default="", doc="What is being made for this walk now ('': nothing)")
     baked = param.Integer(default=0, doc="Grid frames of the current walk baked so far")
     bake_error = param.String(default="", doc="Why baking the current walk stopped ('': it did not)")
 
     def __init__(self, worker: SessionWorker, run_on_ui: Callable[[Callable[[], None]], None],
-                 messages: SessionMessages, grid_frames: int = DEFAULT_GRID_FRAMES, **params):
+                 messages: SessionMessages, grid_frames: int = DEFAULT_GRID_FRAMES,
+                 queue: GenerationQueue | None = None, store: FrameStore | None = None, **params):
         super().__init__(**params)
         self.grid_frames = int(grid_frames)
         self._worker, self._run_on_ui, self._messages = worker, run_on_ui, messages
-        self._caches = WalkCaches()
+        self._queue = queue if queue is not None else generation_queue()
+        self._store = store if store is not None else frame_store()
+        self.client = f"session-{next(_CLIENTS)}"
+        self._progress_sent = 0.0
+        self._closed = False
 
     @property
     def redshift_range(self) -> tuple[float, float]:
@@ -78,13 +89,18 @@ class WalkController(param.Parameterized):
     def grid(self) -> np.ndarray:
         return np.linspace(*self.redshift_range, self.grid_frames)
 
+    @property
+    def queue(self) -> GenerationQueue:
+        return self._queue
+
     # -- the model ------------------------------------------------------------------------------------------------
-    def load(self, checkpoint: str) -> None:
-        """Load (or switch to) ``checkpoint`` (empty: the shipped one) on the worker; a failure keeps the old one."""
+    def load(self, checkpoint: str, now: bool = False) -> None:
+        """Load (or switch to) ``checkpoint`` (empty: the shipped one) on the worker; a failure keeps the old one.
+        ``now``: load on the calling thread (the model is already in memory, so this takes no time)."""
         if self.generator is None:
             self.model_state = "loading"
 
-        def step(_ctx: TaskContext) -> None:
+        def step(_ctx: TaskContext | None) -> None:
             generator, problem = None, None
             try:
                 generator = load_generator(checkpoint or None)
@@ -92,9 +108,15 @@ class WalkController(param.Parameterized):
                 problem = str(exc)
             except Exception as exc:  # an unreadable file of the right name, a torch error…
                 problem = f"could not load checkpoint {checkpoint or 'shipped'}: {exc}"
-            self._run_on_ui(partial(self._loaded, generator, problem))
+            if now:
+                self._loaded(generator, problem)
+            else:
+                self._run_on_ui(partial(self._loaded, generator, problem))
 
-        self._worker.submit_once("load", step, name="load model")
+        if now:
+            step(None)
+        else:
+            self._worker.submit_once("load", step, name="load model")
 
     def _loaded(self, generator, problem: str | None) -> None:
         if problem is not None:
@@ -105,94 +127,129 @@ class WalkController(param.Parameterized):
 
     # -- walks ----------------------------------------------------------------------------------------------------
     def start(self, seed: int, sampler: str, steps: int, conditions: Mapping[str, float], redshift: float) -> None:
-        """A new walk (seed, sampler, steps or a condition changed): what is cached now, the rest baked."""
-        if self.generator is None:
+        """A new walk (seed, sampler, steps or a condition changed): what is cached now, the rest made."""
+        if self.generator is None or self._closed:
             return
-        key = WalkKey(str(self.generator.checkpoint_path), int(seed), sampler, int(steps),
-                      tuple(sorted((name, float(value)) for name, value in conditions.items())))
-        cache = self._caches.get_or_create(key, self.grid)
-        self.param.update(cache=cache, frame=cache.nearest(redshift), requested=float(redshift),
-                          baked=cache.n_baked, bake_error="")
+        cache = self._store.get_or_create(walk_key(self.generator, seed, sampler, steps, conditions), self.grid)
+        if cache is not self.cache:
+            if self.cache is not None:
+                self.cache.unsubscribe(self._frames_made)
+            cache.subscribe(self._frames_made)
+        # While the new walk has nothing near, the last frame stays (dimmed by the page) rather than a blank.
+        shown = cache.get(redshift) or cache.nearest(redshift) or self.frame
+        self.param.update(cache=cache, frame=shown, requested=float(redshift), baked=cache.n_baked,
+                          bake_error="", dragging=False, progress="")
         self.release(redshift)
-        if not cache.complete:
+        if cache.complete:
+            self._queue.cancel(self.client, "bake")
+        else:
             if cache.bake_started is None:
                 cache.bake_started = time.perf_counter()
-            self._worker.submit("bake", partial(self._bake_step, cache), name=f"bake seed {key.seed}")
+            self._queue.submit(Request(self.client, "bake", self.generator, cache, cache.grid_order(),
+                                       on_progress=self._made_progress, on_error=self._failed))
 
     def drag(self, redshift: float) -> None:
-        """The slider moved: the nearest cached frame, now."""
+        """The slider moved: the nearest cached frame, now (the page has drawn it already)."""
         nearest = self.cache.nearest(redshift) if self.cache is not None else None
-        self.param.update(requested=float(redshift), frame=nearest if nearest is not None else self.frame)
+        self.param.update(requested=float(redshift), frame=nearest if nearest is not None else self.frame,
+                          dragging=True)
 
     def release(self, redshift: float) -> None:
-        """The slider came to rest: the exact frame, from the cache or the worker."""
+        """The slider came to rest: the exact frame, from the cache or the generation queue."""
         cache = self.cache
-        if cache is None:
+        if cache is None or self._closed:
             return
+        redshift = float(redshift)
         frame = cache.get(redshift)
+        nearest = frame or cache.nearest(redshift) or self.frame
+        self.param.update(requested=redshift, frame=nearest, dragging=False)
         if frame is not None:
-            if frame.matches(self.requested):
-                self.frame = frame
+            self._queue.cancel(self.client, "exact")  # the waiting exact frame is for a redshift left behind
             return
-        self._worker.submit_once("exact", partial(self._exact_step, cache, float(redshift)),
-                                 name=f"exact z={redshift:.3f}")
+        self._queue.submit(Request(self.client, "exact", self.generator, cache, [redshift],
+                                   on_progress=self._made_progress, on_error=self._failed))
 
-    def _exact_step(self, cache: FrameCache, redshift: float, _ctx: TaskContext) -> None:
-        frame = self.frame_at(cache, redshift)
-        self._run_on_ui(partial(self._exact_ready, cache, frame))
+    def close(self) -> None:
+        """The session has gone: nothing more is made for it, and it holds on to no walk."""
+        self._closed = True
+        self._queue.cancel(self.client)
+        if self.cache is not None:
+            self.cache.unsubscribe(self._frames_made)
 
-    def _exact_ready(self, cache: FrameCache, frame: Frame) -> None:
-        if cache is self.cache and frame.matches(self.requested):
-            self.frame = frame
+    # -- from the generation thread -------------------------------------------------------------------------------
+    def _frames_made(self, cache: FrameCache, frames: list[Frame]) -> None:
+        if not self._closed:
+            self._run_on_ui(partial(self._show_made, cache, frames))
 
-    # -- the model's work (worker thread) ----------------------------------------------------------------------
-    def frame_at(self, cache: FrameCache, redshift: float) -> Frame:
-        """The frame of ``cache``'s walk at ``redshift``: cached, or generated and measured now (worker only)."""
-        frame = cache.get(redshift)
-        if frame is None:
-            image = self.generate(cache, [float(redshift)])[0]
-            frame = cache.add(float(redshift), image, measure_frame(image))
-        return frame
-
-    def generate(self, cache: FrameCache, redshifts: list[float]) -> np.ndarray:
-        """Frames of ``cache``'s walk, in one call of the model: it reports progress per batch, so it cannot be
-        stopped mid-call, and more urgent work waits for the call to end (worker only)."""
-        generator, key = self.generator, cache.key
-        if generator is None or str(generator.checkpoint_path) != key.checkpoint:
-            raise GalaxyExplorerError("the model changed while this walk was being computed")
-        return generator.frames(key.seed, list(redshifts), sampler=key.sampler, steps=key.steps,
-                                batch_size=len(redshifts), **key.condition_dict)
-
-    def _bake_step(self, cache: FrameCache, _ctx: TaskContext) -> bool:
-        """Bake the next BAKE_BATCH grid frames (coarse-to-fine order); True when the grid is full."""
-        try:
-            missing = cache.missing_grid_indices()
-            if missing:
-                redshifts = [float(cache.grid[i]) for i in missing[:BAKE_BATCH]]
-                # Kept even if the walk changed meanwhile: the frames belong to ``cache``'s walk, which may return.
-                for redshift, image in zip(redshifts, self.generate(cache, redshifts)):
-                    cache.add(redshift, image, measure_frame(image))
-        except Exception as exc:  # the worker reports it; the bake status says baking stopped
-            self._run_on_ui(partial(self._bake_failed, cache, str(exc)))
-            raise
-        done = cache.complete
-        if done and cache.bake_seconds is None and cache.bake_started is not None:
-            cache.bake_seconds = time.perf_counter() - cache.bake_started
-        self._run_on_ui(partial(self._baked, cache))
-        return done
-
-    def _bake_failed(self, cache: FrameCache, message: str) -> None:
-        if cache is self.cache:
-            self.bake_error = message
-
-    def _baked(self, cache: FrameCache) -> None:
-        if cache is not self.cache:
+    def _made_progress(self, request: Request, step: int, steps: int, redshifts: list[float]) -> None:
+        now = time.perf_counter()
+        if self._closed or (step < steps and now - self._progress_sent < PROGRESS_INTERVAL):
             return
-        updates: dict = {"baked": cache.n_baked}
-        shown, nearest = self.frame, cache.nearest(self.requested)
-        # The first frame, or a baked frame closer to where the slider rests than the one shown.
-        if nearest is not None and (shown is None or (
-                not shown.matches(self.requested)
-                and abs(nearest.redshift - self.requested) < abs(shown.redshift - self.requested))):
+        self._progress_sent = now
+        self._run_on_ui(partial(self._show_progress, request, step, steps, redshifts))
+
+    def _failed(self, request: Request, exc: BaseException) -> None:
+        if not self._closed:
+            self._run_on_ui(partial(self._show_failure, request, exc))
+
+    # -- back on the UI thread ------------------------------------------------------------------------------------
+    def _show_made(self, cache: FrameCache, frames: list[Frame]) -> None:
+        if cache is not self.cache or self._closed:
+            return
+        updates: dict = {"baked": cache.n_baked, "revision": self.revision + 1}
+        shown, requested = self.frame, self.requested
+        exact = cache.get(requested)
+        nearest = exact or cache.nearest(requested)
+        # The exact frame; or, before it, a frame of this walk nearer to the slider than the one on screen.
+        if nearest is not None and nearest is not shown and (
+                exact is not None or shown is None or shown.walk != cache.key
+                or abs(nearest.redshift - requested) < abs(shown.redshift - requested)):
             updates["frame"] = nearest
+        if exact is not None or not self._queue.pending(self.client, "exact"):
+            updates["progress"] = ""
         self.param.update(**updates)
+
+    def _show_progress(self, request: Request, step: int, steps: int, redshifts: list[float]) -> None:
+        if request.cache is not self.cache or self._closed:
+            return
+        if request.kind == "exact" or self.frame is None or self.frame.walk != request.cache.key:
+            where = f"z = {request.redshifts[0]:.2f}" if request.kind == "exact" else \
+                f"{len(redshifts)} frame{'s' if len(redshifts) > 1 else ''} from z = {min(redshifts):.2f}"
+            self.progress = f"Generating seed {request.cache.key.seed} at {where}: step {step}/{steps}"
+
+    def _show_failure(self, request: Request, exc: BaseException) -> None:
+        if request.kind == "bake" and request.cache is self.cache:
+            self.bake_error = str(exc)
+        self.progress = ""
+        self._messages.task_failed(request.kind, exc)
+
+    # -- frames for an export (the session's worker thread) ------------------------------------------------------
+    def frames_for(self, cache: FrameCache, redshifts: list[float], ctx: TaskContext | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> list[Frame]:
+        """The frames of ``cache``'s walk at ``redshifts``: cached, or made by the generation queue now. Blocks
+        (never call it on the UI thread); ``ctx.checkpoint()`` is called while waiting, so more urgent work on the
+        session's worker goes first (the request stays queued), and ``progress(available, total)`` every 0.5 s."""
+        missing = [float(z) for z in redshifts if cache.get(z) is None]
+        if missing:
+            if self.generator is None or model_identity(self.generator) != cache.key.model:
+                raise GalaxyExplorerError("the model changed while this walk was being computed")
+            request = self._queue.submit(Request(self.client, "export", self.generator, cache, missing))
+            reported = time.perf_counter()
+            while not request.finished.wait(0.1):
+                if ctx is not None:
+                    ctx.checkpoint()
+                if progress is not None and time.perf_counter() - reported > 0.5:
+                    reported = time.perf_counter()
+                    progress(sum(cache.get(z) is not None for z in redshifts), len(redshifts))
+            if self._closed:
+                raise Preempted("the session closed")
+            if request.error is not None:
+                raise request.error
+        frames = [cache.get(z) for z in redshifts]
+        if any(frame is None for frame in frames):
+            raise GalaxyExplorerError("frames for the export were dropped (the session is closing)")
+        return frames
+
+    def frame_at(self, cache: FrameCache, redshift: float, ctx: TaskContext | None = None) -> Frame:
+        """The frame of ``cache``'s walk at ``redshift`` (see ``frames_for``)."""
+        return self.frames_for(cache, [float(redshift)], ctx)[0]

@@ -135,13 +135,15 @@ class Generator:
     # -- sampling ---------------------------------------------------------------------------------------------
     def frames(self, seed: int, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
                progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
-               **other_conditions) -> np.ndarray:
+               on_step: Optional[Callable[[int], None]] = None, **other_conditions) -> np.ndarray:
         """Images (n, 5, 64, 64) float32 in survey flux units, one per redshift, all from the same x_T.
 
         ``other_conditions`` give further named conditions (a number, or one per redshift); a condition left out
         uses the learned null embedding (models trained with condition dropout only). ``guidance_scale`` > 1 applies
         classifier-free guidance (conditional and unconditional passes in one batch of two); None takes the
-        checkpoint's default (``default_guidance``). ``progress(done, total)`` is called with frames finished.
+        checkpoint's default (``default_guidance``). ``progress(done, total)`` is called with frames finished;
+        ``on_step(step)`` after each sampler step of a batch (1 … steps), and whatever it raises stops the generation
+        there (how the app interrupts work between steps; the pixels are unchanged when it returns normally).
         """
         seed = _validated_seed(seed)
         guidance_scale = self._checked_settings(sampler, steps, batch_size, guidance_scale)
@@ -156,7 +158,7 @@ class Generator:
         for start in range(0, n, int(batch_size)):
             stop = min(start + int(batch_size), n)
             out[start:stop] = self._sample_batch(seed, conditions[start:stop], left_out[start:stop], sampler,
-                                                 int(steps), guidance_scale)
+                                                 int(steps), guidance_scale, on_step)
             if progress is not None:
                 progress(stop, n)
         return out
@@ -209,7 +211,7 @@ class Generator:
         return float(guidance_scale)
 
     def _sample_batch(self, seed: int, conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
-                      steps: int, guidance_scale: float) -> np.ndarray:
+                      steps: int, guidance_scale: float, on_step=None) -> np.ndarray:
         batch = conditions.shape[0]
         # One CPU generator per batch: x_T, then (for DDPM) the noise of each step, identical for every frame.
         noise_source = noise_stream(seed)
@@ -220,7 +222,7 @@ class Generator:
             return fresh.to(self.device)
 
         x_T = x_T.to(self.device).expand(batch, *self.image_shape).contiguous()
-        return self._denoise(x_T, step_noise, conditions, left_out, sampler, steps, guidance_scale)
+        return self._denoise(x_T, step_noise, conditions, left_out, sampler, steps, guidance_scale, on_step)
 
     def _sample_rows(self, seeds: Sequence[int], conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
                      steps: int, guidance_scale: float) -> np.ndarray:
@@ -236,10 +238,10 @@ class Generator:
         return self._denoise(x_T.to(self.device), step_noise, conditions, left_out, sampler, steps, guidance_scale)
 
     def _denoise(self, x_T: torch.Tensor, step_noise, conditions: torch.Tensor, left_out: torch.Tensor,
-                 sampler: str, steps: int, guidance_scale: float) -> np.ndarray:
+                 sampler: str, steps: int, guidance_scale: float, on_step=None) -> np.ndarray:
         eps = make_eps_function(self.model, self.schedule, self.prediction, conditions.to(self.device),
                                 left_out.to(self.device), guidance_scale)
         with torch.inference_mode():
-            x0 = run_sampler(sampler, eps, self.schedule, x_T, steps, noise_fn=step_noise)
+            x0 = run_sampler(sampler, eps, self.schedule, x_T, steps, noise_fn=step_noise, on_step=on_step)
             flux = self.normalization.to_flux(x0.float())
         return flux.detach().to("cpu").numpy().astype(np.float32, copy=False)

@@ -1,0 +1,115 @@
+"""What the served app does once per process rather than once per session: bake the default walk at start, and
+give memory back when sessions close. No Panel in here.
+
+``panel serve`` runs ``app.py`` afresh for every session, in a module of its own that Bokeh empties when the session
+is destroyed; anything that must outlive a session, or run after it (timers, threads), lives here, in an ordinary
+imported module.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .generation import Request, generation_queue
+from .resources import load_generator
+from .walk import DEFAULT_GRID_FRAMES, frame_store
+from .walk_controller import DEFAULT_REDSHIFT_RANGE, walk_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REDSHIFT = 0.5  # where the slider starts
+DEFAULT_SEED = 7
+DEFAULT_STEPS = 20
+DEFAULT_SAMPLER = "dpmpp2m"
+
+
+def default_conditions(generator) -> dict[str, float]:
+    """Where the further conditions' sliders start: the middle of each training range."""
+    return {name: 0.5 * (generator.condition_ranges[name][0] + generator.condition_ranges[name][1])
+            for name in generator.condition_names[1:]}
+
+
+def closer(app):
+    """A session-destroyed hook that closes ``app`` (a function of this module, not of the per-session script)."""
+
+    def close(_context) -> None:
+        app.close()
+
+    return close
+
+
+_RECLAIM_LOCK = threading.Lock()
+_RECLAIM_PENDING = False
+
+
+def reclaim_memory_soon(delay: float = 2.0) -> None:
+    """A moment after a session has gone (once Bokeh has let go of its document): collect its objects and hand the
+    freed heap back to the system (glibc keeps it otherwise, so the process's RSS would stay at its peak)."""
+    global _RECLAIM_PENDING
+    with _RECLAIM_LOCK:
+        if _RECLAIM_PENDING:
+            return
+        _RECLAIM_PENDING = True
+    timer = threading.Timer(delay, reclaim_memory)
+    timer.daemon = True
+    timer.start()
+
+
+def reclaim_memory() -> None:
+    global _RECLAIM_PENDING
+    with _RECLAIM_LOCK:
+        _RECLAIM_PENDING = False
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+_WARMED: set = set()
+_WARM_LOCK = threading.Lock()
+
+
+def warm_up(checkpoint: str | Path | None = None, seed: int = DEFAULT_SEED, steps: int = DEFAULT_STEPS,
+            sampler: str = DEFAULT_SAMPLER, grid_frames: int = DEFAULT_GRID_FRAMES,
+            redshift: float = DEFAULT_REDSHIFT) -> threading.Thread | None:
+    """Make the default walk's frames in this process, once: the starting frame first, then the grid, through the
+    generation queue (a visitor's own exact frames still go first). Runs in the background; the server's start
+    (``panel serve --warm``) or else the first visitor triggers it, and later visitors find the walk baked. Its
+    frames are pinned in the frame store. Returns the thread (None if this walk was warmed already)."""
+    settings = (str(checkpoint or ""), int(seed), int(steps), sampler, int(grid_frames), float(redshift))
+    with _WARM_LOCK:
+        if settings in _WARMED:
+            return None
+        _WARMED.add(settings)
+
+    def run() -> None:
+        started = time.perf_counter()
+        try:
+            generator = load_generator(str(checkpoint) if checkpoint else None)
+        except Exception as exc:  # the sessions report it; nothing to warm up
+            log.warning("galaxy-explorer: no warm-up, the model did not load: %s", exc)
+            return
+        low, high = generator.condition_ranges.get("redshift", DEFAULT_REDSHIFT_RANGE)
+        key = walk_key(generator, seed, sampler, steps, default_conditions(generator))
+        cache = frame_store().get_or_create(key, np.linspace(low, high, grid_frames), pin=True)
+        if cache.bake_started is None:
+            cache.bake_started = time.perf_counter()
+        start = min(max(float(redshift), low), high)
+        request = generation_queue().submit(Request("server", "bake", generator, cache, [start, *cache.grid_order()]))
+        request.finished.wait()
+        if request.error is None:
+            log.warning("galaxy-explorer: default walk (seed %d, %s, %d steps, %d frames) ready %.1f s after start",
+                        seed, sampler, steps, grid_frames, time.perf_counter() - started)
+
+    thread = threading.Thread(target=run, name="galaxy-explorer-warm-up", daemon=True)
+    thread.start()
+    return thread
