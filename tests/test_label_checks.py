@@ -91,3 +91,38 @@ def test_only_galaxies_below_z_1_count():
     high = LabelSample(sample.redshift + 1.0, sample.labels, sample.measured, sample.arm_probability)
     assert np.isnan(labels.axis_ratio_correlation(high))
     assert np.isfinite(labels.axis_ratio_correlation(sample))
+
+
+def test_evaluate_runs_the_label_checks_for_a_morphology_conditioned_model(tmp_path):
+    """The hook in ``run_evaluation``: checks for the conditioned labels, the arm classifier trained on other survey
+    galaxies, the report section. (Tiny random model: the verdicts mean nothing here.)"""
+    import json
+
+    import torch
+
+    from galaxy_explorer.cli import main
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+    from galaxy_explorer.normalization import Normalization
+    from galaxy_explorer.redshift_predictor import RedshiftCNN, RedshiftPredictor
+    from galaxy_explorer.survey import Survey
+    from galaxy_explorer.synthetic import write_mock_survey
+
+    data = write_mock_survey(tmp_path / "mock.hdf5", 160, seed=21)
+    checkpoint = make_tiny_checkpoint(tmp_path / "morph.safetensors", condition_dropout=0.1,
+                                      condition_names=("redshift", "true_axis_ratio", "true_has_arms"))
+    with Survey(data) as survey:
+        images = survey.images(np.arange(32))
+    torch.manual_seed(0)
+    cnn = RedshiftPredictor(RedshiftCNN(width=4), Normalization.fit(images)).save(tmp_path / "rz.safetensors")
+    out = tmp_path / "report"
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--redshift-checkpoint", str(cnn),
+                 "--out", str(out), "--steps", "2", "--n", "12", "--mode", "fast", "--threads", "1",
+                 "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    checks = metrics["label_checks"]
+    assert set(checks["checks"]) == {"axis_ratio", "arms_detected"}
+    assert "not conditioned on true_bulge_fraction" in checks["skipped"]["bulge_fraction_vs_sersic_index"]
+    for check in checks["checks"].values():
+        assert {"value_generated", "value_real_vs_real", "threshold", "real_vs_real_pass_rate"} <= set(check)
+    assert checks["arm_classifier"]["trained"] and checks["arm_classifier"]["training_galaxies"] >= 100
+    assert "<h2>Morphology labels (z < 1)</h2>" in (out / "report.html").read_text()

@@ -13,8 +13,8 @@ The checks (targets from issue 13):
 * bulge fraction -> Sérsic index, bulge fraction -> concentration: the Spearman rank correlation between the label
   and the measured quantity, generated over the survey's; target: >= 0.8 (they rise with the bulge fraction as
   they do in the survey, at least 80% as strongly);
-* axis ratio: the Pearson correlation between the label and the measured axis ratio 1 - ellipticity, generated
-  over the survey's; target: >= 0.8;
+* axis ratio: the Pearson correlation between the label and the measured axis ratio 1 - ellipticity (PSF-corrected
+  where measured), generated over the survey's; target: >= 0.8;
 * spiral arms: a small CNN trained on survey images (not the compared ones) tells arms from no arms; the share of
   galaxies with arms it finds among the generated ones, minus the share among the survey's; target: |difference|
   <= 0.10.
@@ -289,9 +289,14 @@ def evaluation_label_checks(data_path, generator, rows, other_rows, real, other_
     measured_names = ("sersic_index", "concentration", "ellipticity")
 
     def sample(measured_set, labels, probability):
-        return LabelSample(np.asarray(measured_set.redshift, dtype=np.float64), labels,
-                           {k: np.asarray(measured_set.morphology[k], dtype=np.float64) for k in measured_names
-                            if k in measured_set.morphology}, probability)
+        morphology = measured_set.morphology
+        measured = {k: np.asarray(morphology[k], dtype=np.float64) for k in measured_names if k in morphology}
+        if "ellipticity_psf_corrected" in morphology and "ellipticity" in measured:
+            # The PSF-corrected shape where it was measured (it follows the true axis ratio more closely: r = 0.89
+            # against 0.77 on 400 built-in test galaxies at z < 1), the observed one otherwise; one rule for all.
+            corrected = np.asarray(morphology["ellipticity_psf_corrected"], dtype=np.float64)
+            measured["ellipticity"] = np.where(np.isfinite(corrected), corrected, measured["ellipticity"])
+        return LabelSample(np.asarray(measured_set.redshift, dtype=np.float64), labels, measured, probability)
 
     # A generated galaxy's labels are those it was conditioned on: reference galaxy i's, for the conditioned ones.
     labels_gen = {name: labels_ref[name] for name in conditioned}

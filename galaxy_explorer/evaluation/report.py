@@ -21,7 +21,13 @@ td:first-child, th:first-child { text-align: left; }
 """
 
 
+class _Markup(str):
+    """Text that is already HTML (a verdict's span): tables put it in as it is, unescaped."""
+
+
 def _fmt(value, digits: int = 4) -> str:
+    if isinstance(value, _Markup):
+        return value
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -46,7 +52,7 @@ def _figure(figure_id: str, caption: str, png: bytes) -> str:
 def _verdict(passes) -> str:
     if passes is None:
         return "–"
-    return '<span class="pass">pass</span>' if passes else '<span class="fail">fail</span>'
+    return _Markup('<span class="pass">pass</span>' if passes else '<span class="fail">fail</span>')
 
 
 CHECK_LABELS = {
