@@ -175,7 +175,7 @@ class AugmentConfig:
     class_min: float = 0.5  # a galaxy is in the class when label >= class_min
     z_min: float = 1.0
     z_max: float = math.inf
-    n_train: int = 800
+    n_train: int = 400
     n_test: int = 800
     factors: tuple = (1, 2, 4)
     seeds: int = 5

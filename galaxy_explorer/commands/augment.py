@@ -35,8 +35,8 @@ def register(subparsers) -> None:
                    help="redshift window, lower edge (default 1: arms are rare there)")
     p.add_argument("--z-max", type=arguments.non_negative_float, default=math.inf,
                    help="redshift window, upper edge (default: none)")
-    p.add_argument("--n-train", type=arguments.positive_int, default=800,
-                   help="real training galaxies in the window (default 800)")
+    p.add_argument("--n-train", type=arguments.positive_int, default=400,
+                   help="real training galaxies in the window (default 400: leaves enough real members for the 4x control)")
     p.add_argument("--n-test", type=arguments.positive_int, default=800,
                    help="held-out real test galaxies in the window (default 800)")
     p.add_argument("--factors", type=arguments.non_negative_float, nargs="+", default=[1.0, 2.0, 4.0], metavar="F",
