@@ -36,7 +36,7 @@ from galaxy_explorer import BANDS
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
 from galaxy_explorer.app_parts.export_panel import ExportPanel
 from galaxy_explorer.app_parts.resources import configure_torch_threads, loaded_generator, parse_app_arguments
-from galaxy_explorer.app_parts.server import DEFAULT_REDSHIFT, closer, default_conditions, reclaim_memory_soon, warm_up
+from galaxy_explorer.app_parts.server import DEFAULT_REDSHIFT, closer, default_conditions, warm_up
 from galaxy_explorer.app_parts.session import SessionMessages, UiThread
 from galaxy_explorer.app_parts.survey_controller import SurveyController
 from galaxy_explorer.app_parts.views import COLOUR
@@ -85,9 +85,10 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.walk = WalkController(self.worker, self.ui.call, self.messages, grid_frames=grid_frames)
         self.survey_side = SurveyController(self.worker, self.ui.call, self.messages)
         self._condition_sliders: dict[str, pn.widgets.FloatSlider] = {}
+        self.morphology_card: MorphologyCard | None = None
         self._closed = False
         self._build_widgets()
-        self._build_page(pn.state.notifications if served else None)
+        self._build_page(pn.state.notifications if served else None, served)
         self.walk.param.watch(self._model_loaded, "generator")
         if served:
             doc.on_session_destroyed(closer(self))
@@ -115,14 +116,22 @@ class GalaxyExplorer(pn.viewable.Viewer):
             p.data, label="Survey (HDF5)", placeholder="built-in SYNTHETIC survey, test split")
         self.load_button = pn.widgets.Button.from_param(p.load, label="Load", width=100, css_classes=["load-button"])
 
-    def _build_page(self, notifications) -> None:
+    def _build_page(self, notifications, served: bool = False) -> None:
         self.banners = Banners(self.messages, self.walk, self.survey_side, notifications)
         self.galaxy_card = GalaxyCard(self.walk, self.ui, self.slider, band=self.band)
         self.survey_card = SurveyCard(self.survey_side, self.ui, band=self.band)
-        self.morphology_card = MorphologyCard(self.walk, self.survey_side, self.ui)
         self.model_info = ModelInfo(self.walk, self.survey_side)
         self.export = ExportPanel(self.walk, self.worker, self.ui, self.messages, band=self.band)
-        self.main_area = pn.Column(self.banners, pn.Row(self.galaxy_card, self.survey_card), self.morphology_card,
+        if served:
+            # Its eight plots are built once the page has rendered: they would cost the first picture a second.
+            self.morphology_card = None
+            def morphology_card():
+                return self._make_morphology_card()
+
+            morphology = pn.param.ParamFunction(morphology_card, defer_load=True, sizing_mode="stretch_width")
+        else:
+            morphology = self._make_morphology_card()
+        self.main_area = pn.Column(self.banners, pn.Row(self.galaxy_card, self.survey_card), morphology,
                                    sizing_mode="stretch_width")
         self.sidebar = pn.Column(
             "### Galaxy", pn.Row(self.seed_input, self.new_galaxy_button), pn.Row(self.sampler_select, self.steps_input),
@@ -131,6 +140,11 @@ class GalaxyExplorer(pn.viewable.Viewer):
             "### Model and data", self.checkpoint_input, self.data_input, self.load_button, self.model_info,
             width=300,
         )
+
+    def _make_morphology_card(self) -> MorphologyCard:
+        if self.morphology_card is None:
+            self.morphology_card = MorphologyCard(self.walk, self.survey_side, self.ui)
+        return self.morphology_card
 
     def __panel__(self):
         return pn.Row(self.sidebar, self.main_area)
@@ -224,11 +238,14 @@ class GalaxyExplorer(pn.viewable.Viewer):
         """Served: once the browser has gone (its tab closed), stop at once rather than when the server gets
         round to destroying the session (tens of seconds later), so no more work is done or sent for it."""
         if self.ui.connected is False:
-            self.close()
+            closer(self)(None)
 
     def close(self) -> None:
         """The session has gone: drop its requests for frames, stop its worker, remove its export files and stop
-        sending to its page (the shared model, survey and frames stay). Safe to call more than once."""
+        sending to its page (the shared model, survey and frames stay). Safe to call more than once.
+
+        Served, this runs when Bokeh has already emptied this script's module, so it uses no module-level names
+        (``app_parts.server.closer`` calls it, then hands the memory back)."""
         if self._closed:
             return
         self._closed = True
@@ -241,7 +258,6 @@ class GalaxyExplorer(pn.viewable.Viewer):
                 pass
         self.worker.close(timeout=0.0)
         self.export.close()
-        reclaim_memory_soon()
 
 
 def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:

@@ -232,6 +232,11 @@ class MorphologyCard(pn.viewable.Viewer):
         walk.param.watch(self._frame_changed, ["frame", "requested"])
         walk.param.watch(self._show_series, ["cache", "revision"])
         survey_side.param.watch(self._show_window, "window")
+        # Built after the page has rendered (served), so draw what there is already.
+        self._show_series()
+        self._show_window()
+        self._show_frame()
+        self._show_table()
 
     def __panel__(self):
         return self._layout
