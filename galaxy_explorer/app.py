@@ -36,7 +36,7 @@ from galaxy_explorer import BANDS
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
 from galaxy_explorer.app_parts.export_panel import ExportPanel
 from galaxy_explorer.app_parts.resources import configure_torch_threads, loaded_generator, parse_app_arguments
-from galaxy_explorer.app_parts.server import DEFAULT_REDSHIFT, closer, default_conditions, warm_up
+from galaxy_explorer.app_parts.server import DEFAULT_REDSHIFT, closer, default_conditions, show_app_log, warm_up
 from galaxy_explorer.app_parts.session import SessionMessages, UiThread
 from galaxy_explorer.app_parts.survey_controller import SurveyController
 from galaxy_explorer.app_parts.views import COLOUR
@@ -102,11 +102,12 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.slider = RedshiftSlider.from_param(p.redshift, label="Redshift z", step=0.01, width=460,
                                                 format="0.00", css_classes=["redshift-slider"])
         self.slider.param.watch(self._on_release, "value_throttled")
-        self.seed_input = pn.widgets.IntInput.from_param(p.seed, label="Seed", width=130)
+        self.seed_input = pn.widgets.IntInput.from_param(p.seed, label="Seed", width=130, css_classes=["seed-input"])
         self.new_galaxy_button = pn.widgets.Button.from_param(p.new_galaxy, label="New galaxy", color="primary",
                                                               width=130)
         self.sampler_select = pn.widgets.Select.from_param(p.sampler, label="Sampler", width=130)
-        self.steps_input = pn.widgets.IntInput.from_param(p.steps, label="Steps", width=130)
+        self.steps_input = pn.widgets.IntInput.from_param(p.steps, label="Steps", width=130,
+                                                          css_classes=["steps-input"])
         self.band_toggle = pn.widgets.RadioButtonGroup.from_param(p.band, label="Show", color="default",
                                                                   width=280)
         self.condition_box = pn.Column()
@@ -265,6 +266,7 @@ def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:
     [--grid-frames N] [--torch-threads N] [--seed S]``; the first call also starts baking the default walk."""
     arguments = parse_app_arguments(argv if argv is not None else sys.argv[1:])
     configure_torch_threads(arguments.torch_threads)
+    show_app_log()
     options = {name: value for name, value in (("steps", arguments.steps), ("grid_frames", arguments.grid_frames),
                                                ("seed", arguments.seed)) if value is not None}
     defaults = GalaxyExplorer.param

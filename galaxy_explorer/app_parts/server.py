@@ -29,6 +29,13 @@ DEFAULT_STEPS = 20
 DEFAULT_SAMPLER = "dpmpp2m"
 
 
+def show_app_log() -> None:
+    """Served: the app's own log lines at INFO (sessions opening and closing, the warm-up) in the server's log."""
+    logger = logging.getLogger("galaxy_explorer")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
+
 def default_conditions(generator) -> dict[str, float]:
     """Where the further conditions' sliders start: the middle of each training range."""
     return {name: 0.5 * (generator.condition_ranges[name][0] + generator.condition_ranges[name][1])
@@ -40,7 +47,9 @@ def closer(app):
     script, whose module Bokeh may have emptied by the time the hook runs."""
 
     def close(_context) -> None:
-        app.close()
+        if not getattr(app, "_closed", False):
+            app.close()
+            log.info("galaxy-explorer: session closed")
         reclaim_memory_soon()
 
     return close
@@ -109,7 +118,7 @@ def warm_up(checkpoint: str | Path | None = None, seed: int = DEFAULT_SEED, step
         request = generation_queue().submit(Request("server", "bake", generator, cache, [start, *cache.grid_order()]))
         request.finished.wait()
         if request.error is None:
-            log.warning("galaxy-explorer: default walk (seed %d, %s, %d steps, %d frames) ready %.1f s after start",
+            log.info("galaxy-explorer: default walk (seed %d, %s, %d steps, %d frames) ready %.1f s after start",
                         seed, sampler, steps, grid_frames, time.perf_counter() - started)
 
     thread = threading.Thread(target=run, name="galaxy-explorer-warm-up", daemon=True)

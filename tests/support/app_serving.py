@@ -85,24 +85,35 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(5)
 
 
+# How the app is served: baked default walk at start (--warm), the page's HTML at once (--reuse-sessions).
+SERVE_ARGS = ("--warm", "--reuse-sessions")
+# Sessions whose browser has gone are destroyed within about a second (Bokeh's defaults: 15-30 s).
+FAST_SESSION_EXPIRY = ("--check-unused-sessions", "500", "--unused-session-lifetime", "500")
+
+
 @contextlib.contextmanager
 def served_app(app_args: list[str], *, log_path: Path | None = None, timeout: float = 300.0,
                env: Mapping[str, str] | None = None, app_path: str | Path = "galaxy_explorer/app.py",
-               python: str = sys.executable, cwd: str | Path = REPO_DIR) -> Iterator[str]:
-    """``python -m panel serve APP_PATH --args APP_ARGS`` on a free localhost port; yields the app's URL.
+               python: str = sys.executable, cwd: str | Path = REPO_DIR,
+               panel_args: tuple[str, ...] = SERVE_ARGS, process_out: list | None = None) -> Iterator[str]:
+    """``python -m panel serve APP_PATH PANEL_ARGS --args APP_ARGS`` on a free localhost port; yields the app's URL.
 
     ``app_path`` (relative to ``cwd``) defaults to this checkout's app; the packaging check serves an installed
     copy with that installation's ``python``. The server's output goes to ``log_path`` (a temporary file if not
     given); if it exits with an error, the last lines of that log are printed, so a failing test shows why.
+    ``process_out``, a list, receives the server's ``Popen`` (to read its memory).
     """
     port = free_port()
     log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="panel-serve-", suffix=".log")[1])
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [python, "-m", "panel", "serve", str(app_path), "--port", str(port), "--address", "127.0.0.1",
-             "--allow-websocket-origin", f"127.0.0.1:{port}", "--num-procs", "1", "--args", *app_args],
+             "--allow-websocket-origin", f"127.0.0.1:{port}", "--num-procs", "1", *panel_args,
+             "--args", *app_args],
             cwd=cwd, env=dict(env) if env is not None else None, stdout=log, stderr=subprocess.STDOUT,
         )
+    if process_out is not None:
+        process_out.append(process)
     url = f"http://127.0.0.1:{port}/{Path(app_path).stem}"
     try:
         _wait_for_http(url, process, log_path, timeout)
@@ -111,6 +122,24 @@ def served_app(app_args: list[str], *, log_path: Path | None = None, timeout: fl
         _stop(process)
         if process.returncode not in (0, -15, 143):  # 143 / -15: stopped by our SIGTERM
             print(log_path.read_text()[-3000:])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def tracebacks(log_text: str) -> list[str]:
+    """The tracebacks and logged errors in a server log, each with the line that introduces it."""
+    lines = log_text.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback") or " ERROR" in line or "Error:" in line.split(" - ")[-1][:200]:
+            found.append("\n".join(lines[max(0, i - 1): i + 3]))
+    return found
 
 
 @contextlib.contextmanager

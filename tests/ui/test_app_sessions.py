@@ -1,0 +1,86 @@
+"""Sessions in a real headless Chromium: closing a tab in the middle of a bake, and two tabs sharing frames.
+
+The server here bakes slowly (the tiny model at 120 sampler steps: a 16-frame grid takes seconds), so a tab can be
+closed while its walk is being made, and it destroys a session a second after its browser has gone (instead of
+Bokeh's 15-30 s). What is checked is the server's log: no traceback, no error, and the session said it closed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.support import app_serving
+from tests.support.app_serving import SHOWN_JS as SHOWN
+
+pytestmark = pytest.mark.ui
+
+TIMEOUT_MS = 60_000
+SLOW_STEPS = 120
+
+
+@pytest.fixture(scope="module")
+def slow_app(app_files):
+    """URL and log of an app whose bakes take seconds, with sessions destroyed a second after their tab closes."""
+    root, checkpoint, survey = app_files
+    log_path = root / "panel-serve-slow.log"
+    app_args = ["--checkpoint", str(checkpoint), "--data", str(survey), "--steps", str(SLOW_STEPS),
+                "--grid-frames", "16"]
+    env = {**os.environ, "GALAXY_EXPLORER_CACHE": str(root / "cache")}
+    with app_serving.served_app(app_args, log_path=log_path, timeout=60.0, env=env,
+                                panel_args=(*app_serving.SERVE_ARGS, *app_serving.FAST_SESSION_EXPIRY)) as url:
+        yield url, log_path
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.wait_for_function(f"() => {{ const s = ({SHOWN})(); return s && s.kind === 'exact'; }}")
+    return page
+
+
+def new_seed(page, seed: int) -> None:
+    field = page.locator(".seed-input input").first
+    field.fill(str(seed))
+    field.press("Enter")
+
+
+def test_closing_a_tab_in_the_middle_of_a_bake_leaves_no_traceback(browser, slow_app):
+    url, log_path = slow_app
+    page = open_page(browser, url)
+    new_seed(page, 4242)
+    page.locator(".bake-status").get_by_text("(seed 4242)").wait_for()  # baking seed 4242 now
+    # A frame of the new walk is on the way: the old picture stays, dimmed, with a note saying what is made.
+    page.wait_for_function(f"() => ({SHOWN})().kind !== 'none'")
+    page.locator(".export-button button").first.click()  # and an export waiting for frames
+    time.sleep(0.5)
+    assert "frames baked" not in page.locator(".bake-status").inner_text()  # still baking
+    page.close()
+    deadline = time.monotonic() + 20
+    while "session closed" not in log_path.read_text():
+        assert time.monotonic() < deadline, "the server did not close the session:\n" + log_path.read_text()[-3000:]
+        time.sleep(0.2)
+    time.sleep(2.0)  # whatever was running for it has stopped by now
+    log = log_path.read_text()
+    assert app_serving.tracebacks(log) == [], log[-5000:]
+    assert "Failed sending message" not in log
+    # The server carries on: a new tab gets its picture.
+    page = open_page(browser, url)
+    page.close()
+
+
+def test_two_tabs_on_the_same_walk_share_its_frames(browser, slow_app):
+    url, log_path = slow_app
+    first, second = open_page(browser, url), open_page(browser, url)
+    frames = ("() => Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.redshift.length")
+    new_seed(first, 777)
+    new_seed(second, 777)
+    for page in (first, second):
+        page.locator(".bake-status").get_by_text("All 16 frames baked").wait_for()
+    # Both pages hold the whole grid (and the exact starting frame), made once by the server for both.
+    assert first.evaluate(frames) == second.evaluate(frames) == 17
+    first.close()
+    second.close()
