@@ -138,3 +138,44 @@ def test_guided_sampling_is_deterministic_and_continuous_in_redshift(tmp_path):
     median = np.median(step_change)
     assert median > 0 and step_change.max() < 3.0 * median  # no jump between neighbouring redshifts
     assert np.abs(frames - frames[0]).mean(axis=(1, 2, 3)).max() > 10 * median
+
+
+def test_init_from_a_redshift_model_can_add_morphology_conditions(tmp_path):
+    """The shipped redshift-only weights can start a morphology-conditioned run: everything is loaded but the new
+    conditions' embeddings, which start fresh; the redshift embedding is the checkpoint's."""
+    start = TrainConfig(out_dir=tmp_path / "start", preset="tiny", steps=2, batch_size=4, checkpoint_every=2,
+                        sample_every=0, log_every=1, normalization_sample=16, progress_bar=False,
+                        condition_dropout=0.15)
+    train(start)
+    extended = TrainConfig(out_dir=tmp_path / "morph", preset="tiny", steps=4, batch_size=4, checkpoint_every=4,
+                           sample_every=0, log_every=1, normalization_sample=16, progress_bar=False,
+                           condition_dropout=0.15, conditions=("redshift", "true_bulge_fraction"),
+                           init_from=str(tmp_path / "start" / "model.safetensors"))
+    result = train(extended)
+    assert result.step == 4
+    generator = Generator.load(tmp_path / "morph" / "model.safetensors")
+    assert generator.condition_names == ("redshift", "true_bulge_fraction")
+    assert np.isfinite(generator.frames(1, [0.5], steps=2, true_bulge_fraction=0.8)).all()
+    from galaxy_explorer.training.diffusion import TrainingError
+
+    reordered = TrainConfig(out_dir=tmp_path / "bad", preset="tiny", steps=9, batch_size=4, normalization_sample=16,
+                            progress_bar=False, conditions=("redshift", "true_axis_ratio"),
+                            init_from=str(tmp_path / "morph" / "model.safetensors"))
+    with pytest.raises(TrainingError, match="start with the checkpoint's"):
+        train(reordered)
+
+
+def test_extended_state_keeps_old_condition_rows_and_leaves_new_ones_fresh():
+    from galaxy_explorer.diffusion.unet import ConditionalUNet, preset_config
+    from galaxy_explorer.training.run_state import load_extended_state
+
+    torch.manual_seed(0)
+    old = ConditionalUNet(preset_config("tiny", ("redshift",), [(0.0, 4.0)]))
+    new = ConditionalUNet(preset_config("tiny", ("redshift", "x"), [(0.0, 4.0), (0.0, 1.0)]))
+    before = new.state_dict()["condition_embedding.mlps.1.0.weight"].clone()
+    fresh = load_extended_state(new, old.state_dict())
+    state = new.state_dict()
+    assert torch.equal(state["condition_embedding.mlps.0.0.weight"], old.state_dict()["condition_embedding.mlps.0.0.weight"])
+    assert torch.equal(state["condition_embedding.mlps.1.0.weight"], before)
+    assert torch.equal(state["condition_embedding.range_low"][:1], old.state_dict()["condition_embedding.range_low"])
+    assert "condition_embedding.mlps.1.0.weight" in fresh

@@ -1,10 +1,13 @@
 """The recipe ablation of issue 12: each recipe trains the same number of images from the same starting weights
 with the same seed, then is scored with the same fast evaluation subset; prints the README's table.
 
-    python train/recipe_ablation.py --out runs --recipes A-control D-full          # train (or resume) and score
-    python train/recipe_ablation.py --out runs --recipes A-control D-full --table-only
+    git show e94926e:assets/diffusion-small.safetensors > start.safetensors     # the starting weights (step 6,400)
+    git show e94926e:assets/diffusion-small.json > start.json
+    python train/recipe_ablation.py --out runs --init-from start.safetensors --recipes 0-start A-control D-full
+    python train/recipe_ablation.py --out runs --recipes 0-start A-control D-full --table-only
 
 Recipes (flags on top of the common ones below):
+  0-start     no training: the starting weights (the shipped model at step 6,400), scored the same way
   A-control   the shipped model's recipe: uniform loss weighting, no condition dropout, survey redshifts
   B-dropout   + condition dropout 0.15 (so classifier-free guidance can be swept)
   C-minsnr    + dropout 0.15 + min-SNR-5 loss weighting
@@ -13,7 +16,7 @@ Recipes (flags on top of the common ones below):
 Common: `small` preset, --init-from the shipped weights (step 6,400), 1,250 more steps x 32 images = 40,000 images,
 lr 3e-4, EMA 0.998, seed 0, 1 torch thread a run (two runs share 2 cores). Scoring: `galaxy-explorer evaluate`
 on the built-in test split, --n 1000 (1,000 generated against 1,000 real, another 1,000 real for the real-vs-real
-calibration), --mode fast, DPM-Solver++ 20 steps, seed 0; recipes trained with dropout sweep guidance 1, 1.5, 2.5.
+calibration), --mode fast, DPM-Solver++ 20 steps, seed 0; recipes trained with dropout sweep guidance 1, 1.5, 2.
 A run already at its final step is not trained again; an interrupted one resumes bit-identically.
 """
 
@@ -25,19 +28,22 @@ import sys
 from pathlib import Path
 
 RECIPES = {
+    "0-start": None,  # the starting weights themselves (step 6,400), scored the same way: no training
     "A-control": {},
     "B-dropout": {"condition_dropout": 0.15},
     "C-minsnr": {"condition_dropout": 0.15, "loss_weighting": "min-snr"},
     "D-full": {"condition_dropout": 0.15, "loss_weighting": "min-snr", "flat_redshift_fraction": 0.5},
 }
 START_STEP, EXTRA_STEPS, BATCH = 6400, 1250, 32
-GUIDANCE_SWEEP = (1.0, 1.5, 2.5)
+GUIDANCE_SWEEP = (1.0, 1.5, 2.0)
 CHECKS = ("binned_means", "redshift_cnn", "sizes", "colours")
 
 
 def train_recipe(out: Path, name: str, init_from: Path, threads: int) -> Path:
     from galaxy_explorer.training.diffusion import TrainConfig, train
 
+    if RECIPES[name] is None:
+        return init_from
     run_dir = out / f"ablation-{name}"
     model = run_dir / "model.safetensors"
     if model.exists() and json.loads(model.with_suffix(".json").read_text())["training"]["step"] >= \
@@ -56,7 +62,7 @@ def score_recipe(out: Path, name: str, model: Path, n: int, threads: int) -> dic
     report = out / "eval" / f"ablation-{name}"
     if (report / "metrics.json").exists():
         return json.loads((report / "metrics.json").read_text())
-    sweep = GUIDANCE_SWEEP if RECIPES[name].get("condition_dropout") else None
+    sweep = GUIDANCE_SWEEP if (RECIPES[name] or {}).get("condition_dropout") else None
     return run_evaluation(EvaluationConfig(out=str(report), checkpoint=str(model), n=n, mode="fast", seed=0,
                                            threads=threads, guidance_scales=sweep, progress=False))
 
@@ -81,17 +87,22 @@ def table(rows: dict[str, dict]) -> str:
 
 
 def main(argv=None) -> int:
-    from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs"), help="folder of the runs and their reports")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
-    parser.add_argument("--init-from", type=Path, default=DEFAULT_DIFFUSION_CHECKPOINT,
-                        help="the starting weights (default: the shipped model; must be at step 6,400)")
+    parser.add_argument("--init-from", type=Path, required=True,
+                        help="the starting weights: the model shipped before this ablation, at step 6,400 (git show "
+                             "e94926e:assets/diffusion-small.safetensors, and its .json beside it)")
     parser.add_argument("--n", type=int, default=1000, help="galaxies in the fast evaluation subset")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for each training and evaluation")
     parser.add_argument("--table-only", action="store_true", help="only print the table of finished runs")
     args = parser.parse_args(argv)
+    if not args.table_only:
+        from galaxy_explorer.checkpoint import load_metadata
+
+        step = load_metadata(args.init_from).get("training", {}).get("step")
+        if step != START_STEP:
+            parser.error(f"--init-from {args.init_from} is at step {step}; the ablation starts from step {START_STEP}")
     rows = {}
     for name in args.recipes:
         model = args.out / f"ablation-{name}" / "model.safetensors"

@@ -116,13 +116,18 @@ def check_run_directory(config: TrainConfig) -> Optional[tuple[dict[str, torch.T
 
 
 def load_initial_checkpoint(config: TrainConfig):
-    """The checkpoint named by --init-from, checked against the run's settings (the network must be the same)."""
+    """The checkpoint named by --init-from, checked against the run's settings: the network must be the same, except
+    that the run may add conditions after the checkpoint's own (new condition embeddings then start fresh)."""
     from ..diffusion.model_io import load_diffusion_checkpoint
 
     checkpoint = load_diffusion_checkpoint(config.init_from)
     json_path = checkpoint.path.with_suffix(".json")
     architecture = checkpoint.metadata["architecture"]
-    wanted = preset_config(config.preset, config.conditions, architecture.get("condition_ranges")).to_dict()
+    inherited = tuple(architecture.get("condition_names", ()))
+    if tuple(config.conditions[:len(inherited)]) != inherited:
+        raise TrainingError(f"{json_path}: --init-from needs this run's conditions to start with the checkpoint's "
+                            f"{list(inherited)} (in that order; further ones may follow), got {list(config.conditions)}")
+    wanted = preset_config(config.preset, inherited, architecture.get("condition_ranges")).to_dict()
     mismatches = [f"{key}={architecture.get(key)!r} (this run: {value!r})"
                   for key, value in wanted.items() if architecture.get(key) != value]
     if checkpoint.prediction != config.prediction:
@@ -138,6 +143,26 @@ def load_initial_checkpoint(config: TrainConfig):
         raise TrainingError(f"{json_path}: the checkpoint is already at step {start_step}; --steps is the total, "
                             f"so ask for more than {start_step} (got {config.steps})")
     return checkpoint, start_step, images_seen
+
+
+def load_extended_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy a checkpoint's weights into ``model``, which may condition on more labels than the checkpoint did: the
+    per-condition rows of the condition embedding are copied for the checkpoint's conditions, the new conditions'
+    MLPs and null embeddings keep their fresh initialisation. Returns the names of the tensors left fresh."""
+    fresh = []
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if name not in state:
+                fresh.append(name)
+            elif state[name].shape == tensor.shape:
+                tensor.copy_(state[name])
+            elif tensor.ndim >= 1 and state[name].shape[1:] == tensor.shape[1:] and state[name].shape[0] < len(tensor):
+                tensor[:len(state[name])].copy_(state[name])  # one row per condition: the old ones come first
+                fresh.append(name)
+            else:
+                raise TrainingError(f"--init-from: tensor {name!r} has shape {tuple(state[name].shape)}, this "
+                                    f"network needs {tuple(tensor.shape)}")
+    return fresh
 
 
 def restore_state(run: RunState, tensors: dict[str, torch.Tensor], description: dict[str, Any], path: Path) -> None:
@@ -190,6 +215,9 @@ def start_run(config: TrainConfig, data, resumed, device: torch.device, world_si
         initial, step, images_seen = load_initial_checkpoint(config)
         normalization = initial.normalization
         condition_ranges = [tuple(r) for r in initial.model.config.condition_ranges]
+        if len(config.conditions) > len(condition_ranges):  # added conditions: their ranges from the data
+            _, sample_conditions = data.first_sample(config.normalization_sample)
+            condition_ranges += data.condition_ranges(sample_conditions)[len(condition_ranges):]
         warmup_origin = step
     else:
         sample_images, sample_conditions = data.first_sample(config.normalization_sample)
@@ -202,7 +230,7 @@ def start_run(config: TrainConfig, data, resumed, device: torch.device, world_si
         torch.manual_seed(derived_seed(config.seed, 0))  # same initial weights on every process
         model = ConditionalUNet(model_config)
     if initial is not None:
-        model.load_state_dict(initial.model.state_dict())
+        load_extended_state(model, initial.model.state_dict())
     ema_model = copy.deepcopy(model).requires_grad_(False)
     model.to(device)
     ema_model.to(device)
