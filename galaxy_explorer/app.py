@@ -36,7 +36,14 @@ from galaxy_explorer import BANDS
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
 from galaxy_explorer.app_parts.export_panel import ExportPanel
 from galaxy_explorer.app_parts.resources import configure_torch_threads, loaded_generator, parse_app_arguments
-from galaxy_explorer.app_parts.server import DEFAULT_REDSHIFT, closer, default_conditions, show_app_log, warm_up
+from galaxy_explorer.app_parts.server import (
+    DEFAULT_REDSHIFT,
+    closer,
+    default_conditions,
+    limit_malloc_arenas,
+    show_app_log,
+    warm_up,
+)
 from galaxy_explorer.app_parts.session import SessionMessages, UiThread
 from galaxy_explorer.app_parts.survey_controller import SurveyController
 from galaxy_explorer.app_parts.views import COLOUR
@@ -267,6 +274,7 @@ def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:
     arguments = parse_app_arguments(argv if argv is not None else sys.argv[1:])
     configure_torch_threads(arguments.torch_threads)
     show_app_log()
+    limit_malloc_arenas()
     options = {name: value for name, value in (("steps", arguments.steps), ("grid_frames", arguments.grid_frames),
                                                ("seed", arguments.seed)) if value is not None}
     defaults = GalaxyExplorer.param
