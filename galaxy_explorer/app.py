@@ -41,6 +41,7 @@ from galaxy_explorer.app_parts.server import (
     closer,
     default_conditions,
     limit_malloc_arenas,
+    quiet_closed_websockets,
     show_app_log,
     warm_up,
 )
@@ -100,6 +101,8 @@ class GalaxyExplorer(pn.viewable.Viewer):
         if served:
             doc.on_session_destroyed(closer(self))
             self._connection_check = doc.add_periodic_callback(self._check_connection, CONNECTION_CHECK_MS)
+            pn.state.onload(self.galaxy_card.page_ready)
+            quiet_closed_websockets()
         # A model this process has loaded already is taken now, so the first picture is in the page as it opens.
         self._load(now=loaded_generator(self.checkpoint.strip()) is not None)
 

@@ -104,8 +104,10 @@ def test_galaxy_card_sends_each_frame_to_the_page_once(ui):
     original = card.view.add_frames
     card.view.add_frames = lambda redshifts, urls: (streamed.append(list(redshifts)) if redshifts else None,
                                                     original(redshifts, urls))
+    walk.requested = 0.37
     cache.add(1.0, np.zeros((5, 64, 64)), {})
-    cache.add(0.37, np.zeros((5, 64, 64)), {})  # an exact frame joins too
+    cache.add(0.37, np.zeros((5, 64, 64)), {})  # this session's exact frame joins too…
+    cache.add(0.81, np.zeros((5, 64, 64)), {})  # …but not another session's, made elsewhere on the walk
     walk.revision += 1
     assert streamed == [[0.37, 1.0]] and sorted(card.view.frames_source.data["redshift"]) == [0.0, 0.37, 1.0]
     walk.revision += 1  # nothing new: nothing sent

@@ -71,6 +71,7 @@ class GalaxyCard(pn.viewable.Viewer):
                                title="Generated galaxy (one fixed noise seed)", collapsible=False, width=490)
         self._sent: set[float] = set()  # redshifts of the frames on the page…
         self._sent_for: tuple = (None, None)  # …for this (cache, band)
+        self._page_ready = not ui.served  # served: frames go once the page has rendered (page_ready)
         walk.param.watch(self._show_frames, ["cache", "revision"])
         walk.param.watch(self._show_frame, ["cache", "frame", "requested", "dragging"])
         walk.param.watch(self._show_note, ["progress", "frame", "cache"])
@@ -87,12 +88,19 @@ class GalaxyCard(pn.viewable.Viewer):
         self._show_frames()
         self._show_frame()
 
+    def page_ready(self) -> None:
+        """Served: the page has rendered; now send it the walk's frames (they are not needed for the first
+        picture, and would make the first page a megabyte heavier)."""
+        self._page_ready = True
+        self._show_frames()
+
     def _show_frames(self, *_events) -> None:
-        """Send the walk's frames the page does not have yet (all of them for a new walk or band)."""
-        cache = self._walk.cache
-        if cache is None:
+        """Send the walk's frames the page does not have yet (all of them for a new walk or band): the grid, and
+        exact frames where this session's slider was (other sessions' exact frames stay on the server)."""
+        cache, walk = self._walk.cache, self._walk
+        if cache is None or not self._page_ready:
             return
-        frames = cache.frames()
+        frames = [f for f in cache.frames() if f.exact_grid or f.matches(walk.requested) or f is walk.frame]
         if self._sent_for != (cache, self.band):
             self.view.set_frames([f.redshift for f in frames], [f.data_url(self.band) for f in frames])
             self._sent_for, self._sent = (cache, self.band), {f.redshift for f in frames}
@@ -112,6 +120,10 @@ class GalaxyCard(pn.viewable.Viewer):
                 self.view.show("", float("nan"), "none", walk.requested)
             else:
                 kind = frame_kind(walk)
+                if kind != "previous" and self._page_ready and frame.redshift not in self._sent \
+                        and self._sent_for == (walk.cache, self.band):  # keep the page's frames in step
+                    self.view.add_frames([frame.redshift], [frame.data_url(self.band)])
+                    self._sent.add(frame.redshift)
                 self.view.show(frame.data_url(self.band), frame.redshift, kind, requested=walk.requested,
                                dimmed=kind == "previous")
             self._ui.push(self.figure)

@@ -55,6 +55,42 @@ def closer(app):
     return close
 
 
+_QUIETED_LOOPS: set = set()
+
+
+def quiet_closed_websockets() -> None:
+    """Served: a message that Panel was writing when the browser went away (a tab closed) is logged in one line,
+    as Bokeh logs its own ("Failed sending message as connection was closed"), not as an asyncio traceback.
+
+    Panel writes some messages from a task of its own (``panel.io.document._dispatch_msgs``), which does not catch
+    ``WebSocketClosedError``; asyncio then prints "Task exception was never retrieved" with a traceback. The
+    connection is gone, so there is nothing to do; every other exception keeps asyncio's handling."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        return
+    if id(loop) in _QUIETED_LOOPS:
+        return
+    _QUIETED_LOOPS.add(id(loop))
+    previous = loop.get_exception_handler()
+
+    def handler(loop, context) -> None:
+        from tornado.iostream import StreamClosedError
+        from tornado.websocket import WebSocketClosedError
+
+        if isinstance(context.get("exception"), (WebSocketClosedError, StreamClosedError)):
+            log.warning("Failed sending message as connection was closed (a write Panel had under way)")
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+
+
 M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 

@@ -185,6 +185,9 @@ class WalkController(param.Parameterized):
         now = time.perf_counter()
         if self._closed or (step < steps and now - self._progress_sent < PROGRESS_INTERVAL):
             return
+        shown = self.frame
+        if request.kind == "bake" and shown is not None and shown.walk == request.cache.key:
+            return  # a bake while a frame of this walk is on screen: nothing to say
         self._progress_sent = now
         self._run_on_ui(partial(self._show_progress, request, step, steps, redshifts))
 
@@ -195,6 +198,9 @@ class WalkController(param.Parameterized):
     # -- back on the UI thread ------------------------------------------------------------------------------------
     def _show_made(self, cache: FrameCache, frames: list[Frame]) -> None:
         if cache is not self.cache or self._closed:
+            return
+        # Another session's exact frame elsewhere on this walk is kept in the shared cache, but is no news here.
+        if not any(frame.exact_grid or frame.matches(self.requested) for frame in frames):
             return
         updates: dict = {"baked": cache.n_baked, "revision": self.revision + 1}
         shown, requested = self.frame, self.requested
