@@ -169,7 +169,8 @@ class LightClient(threading.Thread):
         data = self.main.data
         if self.result.first_image is None and data["url"][0]:
             self.result.first_image = time.perf_counter() - self._started
-        if self._waiting is not None and data["kind"][0] == "exact" and abs(data["requested"][0] - self._waiting[0]) < 1e-6:
+        waiting = self._waiting
+        if waiting is not None and data["kind"][0] == "exact" and abs(data["requested"][0] - waiting[0]) < 1e-6:
             self.result.exact.append(time.perf_counter() - self._waiting[1])
             self._waiting = None
             self.loop.call_later(self.random.uniform(*THINK_S), self._drag)
@@ -235,12 +236,20 @@ class LightClient(threading.Thread):
             self.loop.add_callback(self._leave)
 
 
-def browser_session(page, url: str, drags: int, result: dict, seed: int = 1) -> None:
+SLIDER_VALUE_JS = """() => [...Bokeh.documents[0]._all_models.values()]
+    .find(m => m.type === 'Slider' && String(m.title).startsWith('Redshift')).value"""
+
+
+def browser_session(page, url: str, drags: int, result: dict, seed: int = 1, grid_frames: int = 64) -> None:
     """The Chromium page: time to first image, drags once baked, exact frames on release."""
     page.set_default_timeout(WAIT_S * 1000)
     page.goto(url, wait_until="commit")
     result["first_image"] = page.evaluate(FIRST_IMAGE_JS) / 1000
     page.locator(".bake-status").get_by_text("frames baked").wait_for()
+    # Dragging after the bake: the walk's frames are on the page (they follow the first render).
+    page.wait_for_function(
+        "n => Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.redshift.length >= n",
+        arg=grid_frames)
     page.evaluate(INSTRUMENT_JS)
     handle = page.locator(".redshift-slider .noUi-handle").first
     track = page.locator(".redshift-slider .noUi-base").first.bounding_box()
@@ -258,8 +267,7 @@ def browser_session(page, url: str, drags: int, result: dict, seed: int = 1) -> 
             page.mouse.move(x + (target - x) * i / steps, y)
             time.sleep(0.05)
         page.mouse.up()
-        released_value = page.evaluate(
-            "() => Bokeh.documents[0].get_model_by_name('galaxy-image-source').data.requested[0]")
+        released_value = page.evaluate(SLIDER_VALUE_JS)
         page.wait_for_function(
             "z => window.__shown.some(r => r.kind === 'exact' && Math.abs(r.requested - z) < 1e-6"
             " && r.painted !== undefined)", arg=released_value)
@@ -310,22 +318,24 @@ def settle_rss(pid: int, seconds: float = 4.0) -> float:
     return rss_mb(pid)
 
 
-def run_phase(url: str, pid: int, log_path: Path, n: int, drags: int, new_seed_every: int, browser) -> dict:
+def run_phase(url: str, pid: int, log_path: Path, n: int, drags: int, new_seed_every: int, browser,
+              grid_frames: int) -> dict:
     closed_before = log_path.read_text().count("session closed")
     log_before = log_path.read_text()
     rss_before = rss_mb(pid)
     sampler = RssSampler(pid)
     sampler.start()
     stop = threading.Event()
-    clients = [LightClient(url, i, stop, new_seed=(1000 + i) if new_seed_every and i % new_seed_every == new_seed_every - 1
-                           else None) for i in range(n - 1)]
+    every = new_seed_every
+    clients = [LightClient(url, i, stop, new_seed=1000 + i if every and (i + 1) % every == 0 else None)
+               for i in range(n - 1)]
     for client in clients:
         client.start()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     measured: dict = {}
     errors = []
     try:
-        browser_session(page, url, drags, measured, seed=n)
+        browser_session(page, url, drags, measured, seed=n, grid_frames=grid_frames)
     except Exception as exc:  # the page's measurement failed: an error of the run
         errors.append(f"browser: {exc}")
     page.close()
@@ -429,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         browser = first_page.context.browser
         results = []
         for n in args.sessions:
-            result = run_phase(url, pid, log_path, n, args.drags, args.new_seed_every, browser)
+            result = run_phase(url, pid, log_path, n, args.drags, args.new_seed_every, browser, args.grid_frames)
             results.append(result)
             print_phase(result)
         leak = leak_test(url, pid, log_path, args.cycles, args.grid_frames) if args.cycles else []

@@ -56,7 +56,7 @@ from galaxy_explorer.diffusion.samplers import SAMPLERS
 pn.extension(notifications=True)
 
 # While the slider is dragged, the real galaxies and statistics follow at most this often (ms); on release at once.
-FOLLOW_MS = 300
+FOLLOW_MS = 1000
 # How often a served session checks that its browser is still connected (ms).
 CONNECTION_CHECK_MS = 1000
 

@@ -10,7 +10,15 @@ import panel as pn
 import param
 import pytest
 
-from galaxy_explorer.app_parts.cards import NO_MODEL, Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
+from galaxy_explorer.app_parts.cards import (
+    NO_MODEL,
+    Banners,
+    GalaxyCard,
+    ModelInfo,
+    MorphologyCard,
+    SurveyCard,
+    inline_html,
+)
 from galaxy_explorer.app_parts.real import LIVE_COLUMNS, Neighbours, WindowMorphology
 from galaxy_explorer.app_parts.session import Notice, SessionMessages, UiThread
 from galaxy_explorer.app_parts.walk import Frame, FrameCache, WalkKey
@@ -147,7 +155,7 @@ def test_galaxy_card_says_when_no_model_is_loaded(ui):
     card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
     assert card.frame_status.object == "Loading the model…"
     walk.model_state = "none"
-    assert card.frame_status.object == NO_MODEL
+    assert card.frame_status.object == inline_html(NO_MODEL)
 
 
 def test_survey_card_lists_the_neighbours_and_warns_when_none_are_near(ui):
@@ -160,7 +168,7 @@ def test_survey_card_lists_the_neighbours_and_warns_when_none_are_near(ui):
     assert card.view.shown_rows == [0, 1, 2]
     assert card.status.object == "3 nearest to z = 0.50 (|Δz| ≤ 0.020); labels: z and object id"
     side.neighbours = Neighbours(3.9, np.arange(2), np.array([3.0, 3.1]), np.arange(2), np.zeros((2, 5, 64, 64)))
-    assert card.status.object.startswith("**No survey galaxies within Δz = 0.15 of z = 3.90**")
+    assert card.status.object.startswith("<b>No survey galaxies within Δz = 0.15 of z = 3.90</b>")
     side.state = "none"
     assert "No survey loaded" in card.status.object
 

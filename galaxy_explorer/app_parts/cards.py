@@ -10,6 +10,8 @@ give it the controllers, or any ``param`` objects with the same parameters, and 
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from .. import BANDS
 from .real import LIVE_COLUMNS, NEAR_TOLERANCE, Neighbours
 from .session import SessionMessages, UiThread
 from .survey_controller import SurveyController
-from .views import COLOUR, MainImageView, MorphologyView, RealGridView, render
+from .views import COLOUR, MainImageView, MorphologyView, RealGridView
 from .walk_controller import WalkController, untrained
 
 # The status line and statistics follow the image after this delay, so the image is painted first: they re-draw
@@ -32,6 +34,13 @@ NO_MODEL = ("**No model loaded.** Enter the path of a diffusion checkpoint (.saf
             "*Model and data* and press *Load*.")
 PREPARING_SURVEY = ("Preparing the built-in synthetic survey (written once on the first start, which takes a minute "
                     "or two)…")
+
+
+def inline_html(text: str) -> str:
+    """One status line as HTML: escaped, with ``**bold**`` and ``*italic*`` as in Markdown. (An HTML pane: a Markdown pane costs
+    ~15 ms of the server's time per update under load, and status lines change on every release.)"""
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text, quote=False))
+    return re.sub(r"\*(.+?)\*", r"<i>\1</i>", text)
 
 
 def frame_kind(walk: WalkController) -> str:
@@ -64,8 +73,8 @@ class GalaxyCard(pn.viewable.Viewer):
         self.figure = pn.pane.Bokeh(self.view.figure)
         self.bake_progress = pn.indicators.Progress(value=0, max=walk.grid_frames, width=448, height=14,
                                                     bar_color="info")
-        self.bake_status = pn.pane.Markdown("", width=448, margin=(0, 10), css_classes=["bake-status"])
-        self.frame_status = pn.pane.Markdown("Loading the model…", width=448, margin=(0, 10),
+        self.bake_status = pn.pane.HTML("", width=448, margin=(0, 10), css_classes=["bake-status"])
+        self.frame_status = pn.pane.HTML("Loading the model…", width=448, margin=(0, 10),
                                              css_classes=["frame-status"])
         self._layout = pn.Card(self.figure, slider, self.bake_progress, self.bake_status, self.frame_status,
                                title="Generated galaxy (one fixed noise seed)", collapsible=False, width=490)
@@ -142,16 +151,17 @@ class GalaxyCard(pn.viewable.Viewer):
     def _show_status(self, *_events) -> None:
         walk, frame = self._walk, self._walk.frame
         if walk.generator is None:
-            self.frame_status.object = "Loading the model…" if walk.model_state == "loading" else NO_MODEL
+            text = "Loading the model…" if walk.model_state == "loading" else NO_MODEL
         elif walk.cache is None:
             return
         elif frame is None or frame_kind(walk) == "previous":
-            self.frame_status.object = f"Generating seed {walk.cache.key.seed} at z = {walk.requested:.2f}…"
+            text = f"Generating seed {walk.cache.key.seed} at z = {walk.requested:.2f}…"
         elif frame_kind(walk) == "exact":
-            self.frame_status.object = f"Seed {walk.cache.key.seed} at z = {frame.redshift:.2f} (exact frame)"
+            text = f"Seed {walk.cache.key.seed} at z = {frame.redshift:.2f} (exact frame)"
         else:
-            self.frame_status.object = (f"Seed {walk.cache.key.seed}: nearest baked frame, z = {frame.redshift:.3f} "
-                                        f"— exact frame for z = {walk.requested:.2f} on release")
+            text = (f"Seed {walk.cache.key.seed}: nearest baked frame, z = {frame.redshift:.3f} "
+                    f"— exact frame for z = {walk.requested:.2f} on release")
+        self.frame_status.object = inline_html(text)
 
     def _show_bake(self, *_events) -> None:
         cache = self._walk.cache
@@ -159,16 +169,17 @@ class GalaxyCard(pn.viewable.Viewer):
             return
         if self._walk.bake_error:
             self.bake_progress.bar_color = "danger"
-            self.bake_status.object = f"Baking stopped: {self._walk.bake_error}"
+            self.bake_status.object = inline_html(f"Baking stopped: {self._walk.bake_error}")
             return
         n = cache.n_baked
         self.bake_progress.param.update(value=n, max=len(cache.grid), bar_color="info", visible=not cache.complete)
         if cache.complete:
             took = f" in {cache.bake_seconds:.1f} s" if cache.bake_seconds else ""
-            self.bake_status.object = (f"All {len(cache.grid)} frames baked{took}: dragging shows the nearest baked "
-                                       "frame, releasing computes the exact one.")
+            text = (f"All {len(cache.grid)} frames baked{took}: dragging shows the nearest baked frame, releasing "
+                    "computes the exact one.")
         else:
-            self.bake_status.object = f"Baking frames for smooth dragging: {n}/{len(cache.grid)} (seed {cache.key.seed})"
+            text = f"Baking frames for smooth dragging: {n}/{len(cache.grid)} (seed {cache.key.seed})"
+        self.bake_status.object = inline_html(text)
 
 
 def neighbours_text(neighbours: Neighbours) -> str:
@@ -192,7 +203,7 @@ class SurveyCard(pn.viewable.Viewer):
         self._survey_side, self._ui = survey_side, ui
         self.view = RealGridView()
         self.figure = pn.pane.Bokeh(self.view.figure)
-        self.status = pn.pane.Markdown("Loading the survey…", width=440, css_classes=["grid-status"])
+        self.status = pn.pane.HTML("Loading the survey…", width=440, css_classes=["grid-status"])
         self._layout = pn.Card(self.status, self.figure, title="Survey galaxies nearest this redshift",
                                collapsible=False, width=470)
         survey_side.param.watch(self._show_galaxies, "neighbours")
@@ -206,17 +217,16 @@ class SurveyCard(pn.viewable.Viewer):
         neighbours = self._survey_side.neighbours
         if neighbours is None:
             return
-        rgb = render(neighbours.images, self.band) if len(neighbours.rows) else np.zeros((0, 64, 64, 3), np.uint8)
-        self.view.show(neighbours, rgb)
+        self.view.show(neighbours, neighbours.pictures(self.band))
         self._ui.push(self.figure)
-        self.status.object = neighbours_text(neighbours)
+        self.status.object = inline_html(neighbours_text(neighbours))
 
     def _show_state(self, *_events) -> None:
         state = self._survey_side.state
         if state == "preparing":
-            self.status.object = PREPARING_SURVEY
+            self.status.object = inline_html(PREPARING_SURVEY)
         elif state == "none":
-            self.status.object = "**No survey loaded.** Enter a GalaxiesML HDF5 path in the sidebar."
+            self.status.object = inline_html("**No survey loaded.** Enter a GalaxiesML HDF5 path in the sidebar.")
 
 
 class MorphologyCard(pn.viewable.Viewer):

@@ -35,6 +35,17 @@ class Neighbours:
     galaxy_redshift: np.ndarray
     object_id: np.ndarray
     images: np.ndarray  # (k,5,H,W) survey flux
+    _pictures: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def pictures(self, band: str = "colour") -> np.ndarray:
+        """(k,H,W,3) uint8 with the fixed stretch (colour, or one band in grey), made once per band (the session's
+        worker makes the colour ones, so the UI thread only sends them)."""
+        if band not in self._pictures:
+            from ..export import rgb_frames
+
+            self._pictures[band] = rgb_frames(self.images, None if band == "colour" else band) if len(self.rows) \
+                else np.zeros((0,) + tuple(self.images.shape[2:]) + (3,), np.uint8)
+        return self._pictures[band]
 
     @property
     def max_offset(self) -> float:

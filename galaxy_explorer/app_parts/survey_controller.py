@@ -22,8 +22,9 @@ from .resources import load_survey
 from .session import SessionMessages
 from .worker import SessionWorker, TaskContext
 
-# Measuring chunks between two redraws of the real distribution while a window fills in.
-REDRAW_EVERY = 4
+# Measuring chunks between two redraws of the real distribution while a window fills in (0: only when it is done;
+# each redraw costs every session on the window a few plots' worth of messages).
+REDRAW_EVERY = 0
 
 
 class SurveyController(param.Parameterized):
@@ -97,7 +98,9 @@ class SurveyController(param.Parameterized):
     def _view_step(self, survey, redshift: float, shown: WindowMorphology | None, progress: dict,
                    ctx: TaskContext) -> None:
         if not progress["neighbours_sent"]:
-            self._run_on_ui(partial(self._neighbours_ready, nearest_galaxies(survey, redshift)))
+            neighbours = nearest_galaxies(survey, redshift)
+            neighbours.pictures()  # drawn here, not on the UI thread
+            self._run_on_ui(partial(self._neighbours_ready, neighbours))
             progress["neighbours_sent"] = True
         window = window_morphology(survey, redshift)
         if window is shown and window.complete:
@@ -110,7 +113,7 @@ class SurveyController(param.Parameterized):
             ctx.checkpoint()  # a newer slider position or an exact frame goes first; progress is kept
             window.advance(survey, measure)
             chunks += 1
-            if chunks % REDRAW_EVERY == 0 and not window.complete:
+            if REDRAW_EVERY and chunks % REDRAW_EVERY == 0 and not window.complete:
                 self._run_on_ui(partial(self._window_ready, window))
         self._run_on_ui(partial(self._window_ready, window))
 
