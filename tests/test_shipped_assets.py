@@ -166,35 +166,33 @@ def test_the_shipped_diffusion_model_loads_by_default_and_draws_finite_galaxies_
     assert (centre > outskirts.mean(axis=1)).all()
 
 
+CHECK_LABELS = {"binned_means": "binned means", "redshift_cnn": "redshift CNN", "sizes": "sizes",
+                "colours": "colours"}
+
+
 def test_the_shipped_evaluation_describes_the_shipped_diffusion_checkpoint():
     metrics = json.loads(EVALUATION_JSON.read_text())
     shipped = json.loads(DEFAULT_DIFFUSION_CHECKPOINT.with_suffix(".json").read_text())
     evaluated = metrics["checkpoint_metadata"]["diffusion"]["training"]
     assert evaluated["step"] == shipped["training"]["step"]
     assert evaluated["images_seen"] == shipped["training"]["images_seen"]
-    quality = metrics["quality_checks"]
-    for check in ("binned_means_inside_real_95ci", "redshift_predictor_z_lt_2", "size_redshift"):
-        assert isinstance(quality[check]["passes"], bool)
+    # The scale the evaluation chose is the one the checkpoint samples with by default.
+    assert metrics["guidance"]["chosen_scale"] == Generator.load().default_guidance
+    checks = metrics["quality_checks"]["checks"]
+    assert set(checks) == set(CHECK_LABELS)
+    for name, check in checks.items():
+        assert isinstance(check["passes"], bool)
+        assert check["real_vs_real_pass_rate"] >= 0.95, f"{name}: a perfect model would fail it too often"
 
 
 def test_the_readme_quotes_the_shipped_evaluation_numbers():
     """The README's quality table is written from metrics.json; a retrained model must not leave it stale."""
     readme = (REPO_DIR / "README.md").read_text()
-    quality = json.loads(EVALUATION_JSON.read_text())["quality_checks"]
-    bins = quality["binned_means_inside_real_95ci"]
-    redshift = quality["redshift_predictor_z_lt_2"]
-    size = quality["size_redshift"]
-    expected_cells = [
-        f"{100 * bins['fraction']:.0f}% (",
-        f"{redshift['abs_bias_generated']:.3f} (real: {redshift['abs_bias_real']:.4f})",
-        f"{redshift['sigma_nmad_ratio']:.2f} ({redshift['sigma_nmad_generated']:.3f} / {redshift['sigma_nmad_real']:.3f})",
-        f"{100 * size['max_relative_deviation_generated']:.0f}% (real survey images: "
-        f"{100 * size['max_relative_deviation_real']:.0f}%)",
-    ]
-    for cell in expected_cells:
-        assert cell in readme, f"README.md does not quote {cell!r} from {EVALUATION_JSON.name}"
-    for name, per_metric in bins["per_metric"].items():
-        assert f"{name.replace('_', ' ')} {per_metric['bins_inside']}/{per_metric['bins_counted']}" in readme
+    metrics = json.loads(EVALUATION_JSON.read_text())
+    for name, check in metrics["quality_checks"]["checks"].items():
+        row = (f"| {CHECK_LABELS[name]} | {check['value_generated']:.2f} | {check['value_real_vs_real']:.2f} | "
+               f"{check['real_vs_real_pass_rate']:.0%} | {'yes' if check['passes'] else '**no**'} |")
+        assert row in readme, f"README.md does not quote {row!r} from {EVALUATION_JSON.name}"
     training = json.loads(DEFAULT_DIFFUSION_CHECKPOINT.with_suffix(".json").read_text())["training"]
     assert f"{training['step']:,} steps × {training['batch_size']} images ({training['images_seen']:,} images)" in readme
 

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs"), help="folder of the runs and their reports")
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
-    parser.add_argument("--init-from", type=Path, required=True,
+    parser.add_argument("--init-from", type=Path, default=None,
                         help="the starting weights: the model shipped before this ablation, at step 6,400 (git show "
                              "e94926e:assets/diffusion-small.safetensors, and its .json beside it)")
     parser.add_argument("--n", type=int, default=1000, help="galaxies in the fast evaluation subset")
@@ -100,6 +100,8 @@ def main(argv=None) -> int:
     if not args.table_only:
         from galaxy_explorer.checkpoint import load_metadata
 
+        if args.init_from is None:
+            parser.error("--init-from is needed to train or score (only --table-only works without it)")
         step = load_metadata(args.init_from).get("training", {}).get("step")
         if step != START_STEP:
             parser.error(f"--init-from {args.init_from} is at step {step}; the ablation starts from step {START_STEP}")
