@@ -37,9 +37,11 @@ def test_cpu_dry_run_trains_evaluates_and_writes_at_most_8_small_files(tmp_path)
     out = tmp_path / "out"
     env = {**os.environ, "GALAXY_EXPLORER_CACHE": str(tmp_path / "cache"), "MPLCONFIGDIR": str(tmp_path / "mpl")}
     # No condition dropout, so no guidance sweep (the CPU dry run in the README sweeps two scales); two worker
-    # processes, which start this script as their __main__ module.
+    # processes, which start this script as their __main__ module. A step ceiling ends training early whatever the
+    # machine's load, so the evaluation always has its share of the 2-minute budget (a loaded CI machine once left
+    # it none with a 1.1-minute budget and no ceiling).
     result = run_script("--out", out, "--preset", "tiny", "--device", "cpu", "--threads", "1", "--workers", "2",
-                        "--total-minutes", "1.1", "--timing-seconds", "2", "--batch-sizes", "2", "4",
+                        "--total-minutes", "2", "--steps", "30", "--timing-seconds", "2", "--batch-sizes", "2", "4",
                         "--eval-data", data, "--n", "8", "--mode", "fast", "--eval-steps", "4", env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
