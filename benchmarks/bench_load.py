@@ -45,7 +45,7 @@ from bench_app_common import REPO, chromium_page, served_app, untrained_small_ch
 from tests.support.app_serving import FAST_SESSION_EXPIRY, SERVE_ARGS, rss_mb, tracebacks  # noqa: E402
 
 WAIT_S = 90.0  # the longest any one thing may take before it counts as failed
-THINK_S = (2.0, 4.0)  # a light client looks at each exact frame this long (uniform) before the next drag
+THINK_S = (3.0, 6.0)  # a light client looks at each exact frame this long (uniform) before the next drag
 # bokeh.client handles each incoming message one call deeper than the last (an await chain), so a session that
 # receives thousands of messages needs a deep stack: light clients run in threads with room for it.
 RECURSION_LIMIT = 200_000

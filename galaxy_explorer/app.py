@@ -59,6 +59,8 @@ pn.extension(notifications=True)
 FOLLOW_MS = 1000
 # How often a served session checks that its browser is still connected (ms).
 CONNECTION_CHECK_MS = 1000
+# How long after the page has rendered the morphology card is built (ms).
+MORPHOLOGY_DELAY_MS = 1500
 
 
 class RedshiftSlider(pn.widgets.FloatSlider):
@@ -134,12 +136,15 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.model_info = ModelInfo(self.walk, self.survey_side)
         self.export = ExportPanel(self.walk, self.worker, self.ui, self.messages, band=self.band)
         if served:
-            # Its eight plots are built once the page has rendered: they would cost the first picture a second.
+            # Its eight plots are built a moment after the page has rendered: built with the page, they would cost
+            # every visitor's first picture ~0.3 s of the server's time, and sessions opening together add up.
             self.morphology_card = None
-            def morphology_card():
-                return self._make_morphology_card()
+            morphology = pn.Column(pn.pane.HTML("Morphology: loading…", margin=(10, 20)), sizing_mode="stretch_width")
 
-            morphology = pn.param.ParamFunction(morphology_card, defer_load=True, sizing_mode="stretch_width")
+            def build_morphology_card() -> None:
+                morphology.objects = [self._make_morphology_card()]
+
+            pn.state.onload(lambda: self.ui.call_later("morphology-card", MORPHOLOGY_DELAY_MS, build_morphology_card))
         else:
             morphology = self._make_morphology_card()
         self.main_area = pn.Column(self.banners, pn.Row(self.galaxy_card, self.survey_card), morphology,
