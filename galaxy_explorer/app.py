@@ -40,6 +40,7 @@ from galaxy_explorer.app_parts.server import (
     DEFAULT_REDSHIFT,
     closer,
     default_conditions,
+    favour_the_event_loop,
     limit_malloc_arenas,
     quiet_closed_websockets,
     show_app_log,
@@ -59,8 +60,8 @@ pn.extension(notifications=True)
 FOLLOW_MS = 1000
 # How often a served session checks that its browser is still connected (ms).
 CONNECTION_CHECK_MS = 1000
-# How long after the page has rendered the morphology card is built (ms).
-MORPHOLOGY_DELAY_MS = 1500
+# How long after the page has rendered the parts the first picture does not need are put on it (ms).
+LATER_MS = 1500
 
 
 class RedshiftSlider(pn.widgets.FloatSlider):
@@ -136,26 +137,36 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.model_info = ModelInfo(self.walk, self.survey_side)
         self.export = ExportPanel(self.walk, self.worker, self.ui, self.messages, band=self.band)
         if served:
-            # Its eight plots are built a moment after the page has rendered: built with the page, they would cost
-            # every visitor's first picture ~0.3 s of the server's time, and sessions opening together add up.
+            # What the first picture does not need is put on the page a moment after it has rendered: built with the
+            # page it would cost every visitor's first picture ~0.3 s of the server's time (the morphology card's
+            # eight plots most), and sessions opening together add up. The cards exist (and follow the
+            # controllers) from the start; only their Bokeh models wait.
             self.morphology_card = None
-            morphology = pn.Column(pn.pane.HTML("Morphology: loading…", margin=(10, 20)), sizing_mode="stretch_width")
-
-            def build_morphology_card() -> None:
-                morphology.objects = [self._make_morphology_card()]
-
-            pn.state.onload(lambda: self.ui.call_later("morphology-card", MORPHOLOGY_DELAY_MS, build_morphology_card))
+            morphology = self._later("Morphology: loading…", self._make_morphology_card, width=None)
+            survey = self._later("Loading the survey galaxies…", lambda: self.survey_card, width=470)
+            export = self._later("", lambda: self.export, width=250)
         else:
-            morphology = self._make_morphology_card()
-        self.main_area = pn.Column(self.banners, pn.Row(self.galaxy_card, self.survey_card), morphology,
+            morphology, survey, export = self._make_morphology_card(), self.survey_card, self.export
+        self.main_area = pn.Column(self.banners, pn.Row(self.galaxy_card, survey), morphology,
                                    sizing_mode="stretch_width")
         self.sidebar = pn.Column(
             "### Galaxy", pn.Row(self.seed_input, self.new_galaxy_button), pn.Row(self.sampler_select, self.steps_input),
             self.condition_box, self.band_toggle,
-            "### Export this walk", self.export,
+            "### Export this walk", export,
             "### Model and data", self.checkpoint_input, self.data_input, self.load_button, self.model_info,
             width=300,
         )
+
+    def _later(self, placeholder: str, make, width: int | None) -> pn.Column:
+        """A place on the page that ``make()``'s result fills ``LATER_MS`` after the page has rendered."""
+        sizing = {"sizing_mode": "stretch_width"} if width is None else {"width": width}
+        slot = pn.Column(pn.pane.HTML(placeholder, margin=(10, 20)), **sizing)
+
+        def fill() -> None:
+            slot.objects = [make()]
+
+        pn.state.onload(lambda: self.ui.call_later(f"later-{id(slot)}", LATER_MS, fill))
+        return slot
 
     def _make_morphology_card(self) -> MorphologyCard:
         if self.morphology_card is None:
@@ -283,6 +294,7 @@ def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:
     configure_torch_threads(arguments.torch_threads)
     show_app_log()
     limit_malloc_arenas()
+    favour_the_event_loop()
     options = {name: value for name, value in (("steps", arguments.steps), ("grid_frames", arguments.grid_frames),
                                                ("seed", arguments.seed)) if value is not None}
     defaults = GalaxyExplorer.param

@@ -91,6 +91,19 @@ def quiet_closed_websockets() -> None:
     loop.set_exception_handler(handler)
 
 
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+def favour_the_event_loop() -> None:
+    """Served: hand the GIL between threads every 0.5 ms instead of 5 ms. The event loop (sessions, messages)
+    releases the GIL at every socket write and system call, and with the default interval it then waits up to 5 ms
+    for the model's thread or a session worker to let go of it, every time."""
+    import sys
+
+    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
+
 M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
