@@ -115,11 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         seed_field.fill("4321")
         started = time.perf_counter()
         seed_field.press("Enter")
+        page.locator(".frame-status").get_by_text("4321").first.wait_for()  # the new walk is on
         reached: dict[int, float] = {}
         marks = [k for k in (8, 16, 32) if k < args.grid_frames] + [args.grid_frames]
         while len(reached) < len(marks) and time.perf_counter() - started < args.bake_timeout:
-            text = page.locator(".bake-status").inner_text()
-            done = args.grid_frames if "frames baked" in text and "4321" not in text and "All" in text else None
+            status = page.locator(".bake-status").get_by_text(re.compile("frames baked|Baking frames")).first
+            text = status.inner_text() if status.count() else ""
+            done = args.grid_frames if text.startswith("All") else None  # the new walk's grid is full
             match = re.search(r"(\d+)/(\d+) \(seed 4321\)", text)
             if match:
                 done = int(match.group(1))

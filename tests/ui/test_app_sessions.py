@@ -81,8 +81,13 @@ def test_two_tabs_on_the_same_walk_share_its_frames(browser, slow_app):
     new_seed(first, 777)
     new_seed(second, 777)
     for page in (first, second):
+        # The new walk is on (until then the status lines still describe seed 7's), and its grid is complete.
+        page.locator(".frame-status").get_by_text("Seed 777").wait_for()
         page.locator(".bake-status").get_by_text("All 16 frames baked").wait_for()
-    # Both pages hold the whole grid (and the exact starting frame), made once by the server for both.
+    # Both pages come to hold the whole grid (and the exact starting frame), made once by the server for both. The
+    # frames travel in messages of their own, so they may reach the page a moment after the status line.
+    for page in (first, second):
+        page.wait_for_function(f"() => ({frames})() >= 17", timeout=15_000)
     assert first.evaluate(frames) == second.evaluate(frames) == 17
     first.close()
     second.close()
