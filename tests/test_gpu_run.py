@@ -121,3 +121,21 @@ def test_init_from_sets_the_preset_the_timing_network_and_the_step_ceiling(tmp_p
     assert (config.preset, config.batch_size, config.max_minutes, config.lr) == ("tiny", 64, 2.0, 3e-4)
     assert config.steps > start and config.condition_dropout == 0.1 and config.loss_weighting == "min-snr"
     assert config.init_from == str(checkpoint.resolve())
+
+
+def test_condition_adds_morphology_labels_after_redshift_to_the_training_run(tmp_path):
+    import torch
+
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    gpu_run = load_script()
+    checkpoint = make_tiny_checkpoint(tmp_path / "tiny.safetensors", seed=0)
+    args = gpu_run.parse_arguments(["--out", str(tmp_path / "out"), "--init-from", str(checkpoint), "--device", "cpu",
+                                    "--condition", "true_bulge_fraction", "--condition", "true_axis_ratio",
+                                    "--condition-dropout", "0.15"])
+    preset, _ = gpu_run.preset_and_start(args)
+    config = gpu_run.train_config(args, preset, 64, 120.0, tmp_path / "run", torch.device("cpu"))
+    assert config.conditions == ("redshift", "true_bulge_fraction", "true_axis_ratio")
+    # Without --condition the run stays redshift-only.
+    plain = gpu_run.parse_arguments(["--out", str(tmp_path / "out2"), "--init-from", str(checkpoint), "--device", "cpu"])
+    assert gpu_run.train_config(plain, preset, 64, 120.0, tmp_path / "run2", torch.device("cpu")).conditions == ("redshift",)

@@ -101,6 +101,9 @@ def parse_arguments(argv=None) -> argparse.Namespace:
                         help="per-noise-level loss weights (min-snr: Hang et al. 2023)")
     recipe.add_argument("--flat-redshift-fraction", type=float, default=None, metavar="F",
                         help="share of each synthetic batch with z uniform over the training range")
+    recipe.add_argument("--condition", action="append", default=[], metavar="COLUMN",
+                        help="a further condition after redshift (repeat for several), e.g. true_bulge_fraction; "
+                             "with --init-from a redshift checkpoint, its new condition embeddings start fresh")
     recipe.add_argument("--seed", type=int, default=0, metavar="S", help="training seed; also the evaluation's (default 0)")
     evaluation = parser.add_argument_group("evaluation")
     evaluation.add_argument("--eval-data", default=None, metavar="FILE",
@@ -474,6 +477,8 @@ def train_config(args, preset: str, batch_size: int, train_seconds: float, run_d
     recipe = {name: getattr(args, name) for name in ("lr", "ema_decay", "condition_dropout", "loss_weighting",
                                                       "flat_redshift_fraction") if getattr(args, name) is not None}
     _, start = preset_and_start(args)
+    if args.condition:
+        recipe["conditions"] = ("redshift", *args.condition)
     return TrainConfig(out_dir=run_dir, preset=preset, steps=args.steps or start + 10 ** 6, batch_size=batch_size,
                        max_minutes=max(train_seconds, 1.0) / 60.0, seed=args.seed, device=str(device),
                        threads=args.threads, init_from=args.init_from, bf16=True, checkpoint_every=2000,
