@@ -34,6 +34,7 @@ import param
 
 from galaxy_explorer import BANDS
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
+from galaxy_explorer.app_parts.conditions_panel import ConditionsPanel
 from galaxy_explorer.app_parts.export_panel import ExportPanel
 from galaxy_explorer.app_parts.resources import configure_torch_threads, loaded_generator, parse_app_arguments
 from galaxy_explorer.app_parts.server import (
@@ -48,8 +49,9 @@ from galaxy_explorer.app_parts.server import (
 )
 from galaxy_explorer.app_parts.session import SessionMessages, UiThread
 from galaxy_explorer.app_parts.survey_controller import SurveyController
+from galaxy_explorer.app_parts.url_state import checked_conditions, parse_query, query_of, to_query
 from galaxy_explorer.app_parts.views import COLOUR
-from galaxy_explorer.app_parts.walk import DEFAULT_GRID_FRAMES
+from galaxy_explorer.app_parts.walk import DEFAULT_GRID_FRAMES, REDSHIFT_AXIS
 from galaxy_explorer.app_parts.walk_controller import DEFAULT_REDSHIFT_RANGE, WalkController
 from galaxy_explorer.app_parts.worker import SessionWorker
 from galaxy_explorer.diffusion.samplers import SAMPLERS
@@ -82,24 +84,36 @@ class GalaxyExplorer(pn.viewable.Viewer):
     sampler = param.Selector(default="dpmpp2m", objects=list(SAMPLERS))
     steps = param.Integer(default=20, bounds=(2, 200))
     band = param.Selector(default=COLOUR, objects=[COLOUR, *BANDS])
+    guidance = param.Number(default=1.0, bounds=(0.0, 20.0),
+                            doc="Classifier-free guidance scale (1: none); set to the checkpoint's default on load")
+    reset_guidance = param.Event(doc="Back to the checkpoint's default guidance scale")
     load = param.Event(doc="Load (or switch to) the checkpoint and the survey named above")
     new_galaxy = param.Event(doc="Pick a random seed")
 
     def __init__(self, checkpoint: str | Path | None = None, data: str | Path | None = None,
-                 grid_frames: int = DEFAULT_GRID_FRAMES, **params):
-        super().__init__(checkpoint=str(checkpoint or ""), data=str(data or ""), **params)
+                 grid_frames: int = DEFAULT_GRID_FRAMES, query: dict[str, str] | None = None, **params):
         doc = pn.state.curdoc
         served = doc is not None and doc.session_context is not None
+        # The view a shared URL asks for (``query``: its query, for notebooks and tests; served, the page's own).
+        # It wins over the server's options; the conditions wait for the model (``_model_loaded``).
+        location = pn.state.location if served else None
+        if query is None and location is not None:
+            query = query_of(location.search or "")
+        url = parse_query(query or {}, type(self).param)
+        super().__init__(checkpoint=str(checkpoint or ""), data=str(data or ""), **{**params, **url.values})
+        self._location, self._url = location, url
+        self._settling = False  # a model is being put in place: its widget updates start no walks
+        self.url_problems: list[str] = []  # what of the URL could not be used, as told to the person
         self.messages = SessionMessages()
         self.ui = UiThread(doc if served else None, self.messages)
         self.worker = SessionWorker(on_error=self._worker_failed, name="galaxy-explorer-worker")
         self.walk = WalkController(self.worker, self.ui.call, self.messages, grid_frames=grid_frames)
         self.survey_side = SurveyController(self.worker, self.ui.call, self.messages)
-        self._condition_sliders: dict[str, pn.widgets.FloatSlider] = {}
         self.morphology_card: MorphologyCard | None = None
         self._closed = False
         self._build_widgets()
         self._build_page(pn.state.notifications if served else None, served)
+        self._report_url_problems(self._url.problems)
         self.walk.param.watch(self._model_loaded, "generator")
         if served:
             doc.on_session_destroyed(closer(self))
@@ -123,7 +137,15 @@ class GalaxyExplorer(pn.viewable.Viewer):
                                                           css_classes=["steps-input"])
         self.band_toggle = pn.widgets.RadioButtonGroup.from_param(p.band, label="Show", color="default",
                                                                   width=280)
-        self.condition_box = pn.Column()
+        self.conditions_panel = ConditionsPanel()
+        self.conditions_panel.param.watch(self._conditions_changed, ["conditions", "axis"])
+        self.conditions_panel.param.watch(self._label_dragged, "moving")
+        self.guidance_input = pn.widgets.FloatInput.from_param(
+            p.guidance, label="Guidance scale", step=0.1, width=130, css_classes=["guidance-input"],
+            description="Classifier-free guidance: above 1 the image follows its conditions more strongly")
+        self.guidance_reset = pn.widgets.Button.from_param(p.reset_guidance, label="Default", width=130,
+                                                           css_classes=["guidance-reset"], align="end")
+        self.guidance_note = pn.pane.HTML("", width=280, margin=(0, 10), css_classes=["guidance-note"])
         self.checkpoint_input = pn.widgets.TextInput.from_param(
             p.checkpoint, label="Checkpoint", placeholder="shipped: assets/diffusion-small.safetensors")
         self.data_input = pn.widgets.TextInput.from_param(
@@ -151,7 +173,8 @@ class GalaxyExplorer(pn.viewable.Viewer):
                                    sizing_mode="stretch_width")
         self.sidebar = pn.Column(
             "### Galaxy", pn.Row(self.seed_input, self.new_galaxy_button), pn.Row(self.sampler_select, self.steps_input),
-            self.condition_box, self.band_toggle,
+            pn.Row(self.guidance_input, self.guidance_reset), self.guidance_note, self.conditions_panel,
+            self.band_toggle,
             "### Export this walk", export,
             "### Model and data", self.checkpoint_input, self.data_input, self.load_button, self.model_info,
             width=300,
@@ -192,43 +215,110 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.survey_side.load(self.data.strip())
 
     def _model_loaded(self, _event=None) -> None:
-        """A model arrived: the slider spans its redshift range, one slider per further condition, a new walk."""
+        """A model arrived: the slider spans its redshift range, the guidance its default (or the URL's), one
+        slider per further condition (where the URL put them), a new walk."""
         generator = self.walk.generator
         low, high = self.walk.redshift_range
-        redshift = min(max(self.redshift, low), high)
-        self.param.redshift.bounds = (low, high)
-        self.slider.param.update(start=low, end=high)
-        self.redshift = redshift
-        # One slider per further condition; a change re-bakes, so it acts on release only.
-        self._condition_sliders = {}
-        for name, value in default_conditions(generator).items():
-            c_low, c_high = generator.condition_ranges[name]
-            slider = pn.widgets.FloatSlider(label=name, start=c_low, end=c_high, value=value,
-                                            step=(c_high - c_low) / 100 or 0.01, width=280)
-            slider.param.watch(lambda _event: self._start_walk(), "value_throttled")
-            self._condition_sliders[name] = slider
-        self.condition_box.objects = list(self._condition_sliders.values())
+        url, self._url = self._url, None  # a shared URL sets up the first model only
+        self._settling = True
+        try:
+            self.param.redshift.bounds = (low, high)
+            self.slider.param.update(start=low, end=high)
+            self.redshift = min(max(self.redshift, low), high)
+            self._show_guidance(generator, url)
+            ranges = {name: generator.condition_ranges[name] for name in generator.condition_names[1:]}
+            conditions, axis = default_conditions(generator), REDSHIFT_AXIS
+            if url is not None:
+                conditions, axis, problems = checked_conditions(url, ranges, generator.supports_guidance, conditions)
+                self._report_url_problems(problems)
+            self.conditions_panel.show_labels(ranges, generator.supports_guidance, conditions, axis)
+            code, args = self.galaxy_card.view.slider_js
+            self.conditions_panel.scrub_walk_with(code, args)
+        finally:
+            self._settling = False
         self._start_walk()
 
-    @param.depends("seed", "sampler", "steps", watch=True)
+    def _show_guidance(self, generator, url) -> None:
+        """The checkpoint's default guidance (or the URL's); fixed at 1, and said why, without condition dropout."""
+        default = float(generator.default_guidance)
+        asked = url.values.get("guidance") if url is not None else None
+        if not generator.supports_guidance:
+            if asked is not None and asked != 1.0:
+                self._report_url_problems([f"guidance={asked:g} in the URL: this checkpoint was trained without "
+                                           "condition dropout, so it samples without guidance (scale 1)"])
+            self.guidance = 1.0
+            note = ("Guidance is off: this checkpoint was trained without condition dropout, so it has no "
+                    "unconditional model to guide with.")
+        else:
+            self.guidance = default if asked is None else float(asked)
+            note = f"Checkpoint default: {default:g}. Above 1 the galaxy follows its conditions more strongly."
+        self.guidance_input.disabled = self.guidance_reset.disabled = not generator.supports_guidance
+        self.guidance_note.object = f"<small>{note}</small>"
+
+    @param.depends("reset_guidance", watch=True)
+    def _reset_guidance(self) -> None:
+        if self.walk.generator is not None:
+            self.guidance = float(self.walk.generator.default_guidance)
+
+    def _conditions_changed(self, _event=None) -> None:
+        """A label released, an "any" box or the walk mode changed: a new walk (or, for the walked label's own
+        slider, its exact frame, since the position is not part of the walk)."""
+        self._start_walk()
+
+    @param.depends("seed", "sampler", "steps", "guidance", watch=True)
     def _start_walk(self) -> None:
-        conditions = {name: float(slider.value) for name, slider in self._condition_sliders.items()}
-        self.walk.start(self.seed, self.sampler, self.steps, conditions, self.redshift)
+        if self._settling or self.walk.generator is None:
+            return
+        panel = self.conditions_panel
+        conditions = dict(panel.conditions)
+        if panel.axis != REDSHIFT_AXIS:
+            conditions[panel.axis] = panel.position()  # where along the label the walk is
+        self.walk.start(self.seed, self.sampler, self.steps, conditions, self.redshift, guidance=self.guidance,
+                        axis=panel.axis)
+        self._write_url()
 
     @param.depends("redshift", watch=True)
     def _on_drag(self) -> None:
         """Every slider movement (the page has shown the nearest frame already): note where the slider is; the
-        survey side follows a few times a second."""
-        self.walk.drag(self.redshift)
+        survey side follows a few times a second. Along a label the redshift is fixed until release."""
+        if self.conditions_panel.axis == REDSHIFT_AXIS:
+            self.walk.drag(self.redshift)
         self.ui.call_later("follow", FOLLOW_MS, self._follow)
+
+    def _label_dragged(self, _event=None) -> None:
+        """The walked label's slider moves (the page has shown the nearest frame already)."""
+        moving = self.conditions_panel.moving
+        if moving is not None and self.conditions_panel.axis != REDSHIFT_AXIS:
+            self.walk.drag(moving)
 
     def _follow(self) -> None:
         self.survey_side.follow(self.redshift)
 
     def _on_release(self, event) -> None:
         if event.new is not None:
-            self.walk.release(float(event.new))
+            if self.conditions_panel.axis == REDSHIFT_AXIS:
+                self.walk.release(float(event.new))
+                self._write_url()
+            else:  # a label walk at another redshift
+                self._start_walk()
             self._follow()
+
+    # -- the URL ----------------------------------------------------------------------------------------------
+    def url_query(self) -> dict[str, str]:
+        """The URL query that reopens this view (``url_state``)."""
+        values = {name: getattr(self, name) for name in ("seed", "redshift", "band", "sampler", "steps", "guidance")}
+        return to_query(values, self.conditions_panel.conditions, self.conditions_panel.axis)
+
+    @param.depends("band", watch=True)
+    def _write_url(self) -> None:
+        """Served: the page's URL says what it shows (merged: at most once per ``FOLLOW_MS``)."""
+        if self._location is not None and not self._closed:
+            self.ui.call_later("url", FOLLOW_MS, lambda: self._location.update_query(**self.url_query()))
+
+    def _report_url_problems(self, problems: list[str]) -> None:
+        self.url_problems += problems
+        if problems:
+            self.messages.notify("warning", "Link: " + "; ".join(problems) + ".", duration=15000)
 
     @param.depends("band", watch=True)
     def _on_band(self) -> None:

@@ -331,8 +331,8 @@ def test_one_slider_per_further_condition(make_app, tmp_path):
 
     checkpoint = make_tiny_checkpoint(tmp_path / "two.safetensors", condition_names=("redshift", "bulge_fraction"))
     app = make_app(checkpoint=checkpoint)
-    assert list(app._condition_sliders) == ["bulge_fraction"]
-    slider = app._condition_sliders["bulge_fraction"]
+    assert list(app.conditions_panel.sliders) == ["bulge_fraction"]
+    slider = app.conditions_panel.sliders["bulge_fraction"]
     assert (slider.start, slider.end) == (0.0, 1.0)
     first = app.walk.cache
     slider.value = 0.9

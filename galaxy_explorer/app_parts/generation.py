@@ -6,7 +6,8 @@ position is dropped, not queued). Kinds, most urgent first:
 
 - ``exact``: the frame where a session's slider came to rest (the interactive frame);
 - ``export``: frames for a requested export;
-- ``bake``: the walk's redshift grid, coarse to fine.
+- ``bake``: the walk's redshift grid, coarse to fine;
+- ``population``: side pictures (N seeds at one redshift, the seed's filmstrip), made when nothing else waits.
 
 Between kinds the order is strict; within a kind, clients take turns (the one served longest ago goes next). Frames
 land in the walk's shared ``FrameCache``: a frame that is there already is not made again, and sessions asking for
@@ -35,10 +36,10 @@ from .walk import COLOUR, Frame, FrameCache, redshift_key
 
 log = logging.getLogger(__name__)
 
-KINDS = ("exact", "export", "bake")
+KINDS = ("exact", "export", "bake", "population")
 # Frames per call of the model. On a CPU a batch of 4 costs ~25% less per frame than one frame at a time; an exact
 # frame is made alone (or with one other session's exact frame of the same walk), so it comes as soon as possible.
-BATCH = {"exact": 2, "export": 4, "bake": 4}
+BATCH = {"exact": 2, "export": 4, "bake": 4, "population": 2}
 
 
 def measure_frame(image: np.ndarray) -> dict[str, float]:
@@ -48,6 +49,21 @@ def measure_frame(image: np.ndarray) -> dict[str, float]:
 
     result = measure(np.asarray(image)[None], mode="fast")
     return {name: float(result[name][0]) for name in LIVE_COLUMNS} | {"flag": int(result["flag"][0])}
+
+
+def sample(generator, key, positions: list[float], on_step: Callable[[int], None] | None = None) -> np.ndarray:
+    """The frames of ``key``'s walk at ``positions`` along its axis, in one call of the model: a walk is one seed
+    (``Generator.frames``, one x_T for all), a population one seed per frame (``Generator.population``)."""
+    from .walk import SEED_AXIS
+
+    seeds, redshifts, conditions = key.sampling(positions)
+    settings = dict(sampler=key.sampler, steps=key.steps, batch_size=max(1, len(positions)),
+                    guidance_scale=key.guidance)
+    if key.axis == SEED_AXIS:
+        # Population batches are not interrupted between steps (``population`` has no step hook); they are the
+        # lowest kind and small (BATCH), so an exact frame waits at most one of them.
+        return generator.population(seeds, redshifts, **settings, **conditions)
+    return generator.frames(key.seed, redshifts, on_step=on_step, **settings, **conditions)
 
 
 class Interrupted(Exception):
@@ -240,10 +256,7 @@ class GenerationQueue:
         """Make ``batch``'s frames, keep them in its cache and tell the sessions (generation thread)."""
         key = batch.cache.key
         try:
-            images = batch.generator.frames(
-                key.seed, list(batch.redshifts), sampler=key.sampler, steps=key.steps,
-                batch_size=len(batch.redshifts), guidance_scale=key.guidance,
-                on_step=self._on_step(batch, key.steps), **key.condition_dict)
+            images = sample(batch.generator, key, list(batch.redshifts), self._on_step(batch, key.steps))
             frames = []
             for redshift, image in zip(batch.redshifts, images):
                 if batch.cache.get(redshift) is not None:  # made meanwhile (an exact frame while this batch paused)

@@ -33,21 +33,51 @@ DISPLAY_SCALE = 7
 DEFAULT_MAX_FRAMES = 1536
 
 
+REDSHIFT_AXIS = "redshift"
+SEED_AXIS = "seed"  # a population: one frame per seed, all at one redshift (``at_redshift``)
+
+
 @dataclass(frozen=True)
 class WalkKey:
-    """What fixes a walk's pixels apart from redshift. Hashable, so it can key caches."""
+    """What fixes a walk's pixels apart from the position along its axis. Hashable, so it can key caches.
+
+    The axis is the redshift (the app's main walk: the further conditions held fixed), one further condition (a
+    *label walk*: that label moves, everything else is held, the redshift at ``at_redshift``), or the seed (a
+    population at ``at_redshift``). Frames and caches call the position along the axis ``redshift`` whatever the
+    axis, so that the whole machinery (bake order, nearest frame, exact frame, the page's scrubbing) serves every
+    axis unchanged; ``sampling`` says what the position means for the model."""
 
     checkpoint: str  # the file, for people and FITS headers
     seed: int
     sampler: str
     steps: int
-    conditions: tuple[tuple[str, float], ...] = ()
+    conditions: tuple[tuple[str, float | None], ...] = ()  # None: the label left free (its null embedding)
     guidance: float = 1.0  # the effective classifier-free guidance scale (the checkpoint's default resolved)
     model: str = ""  # digest of the checkpoint's contents (resources.model_identity)
+    axis: str = REDSHIFT_AXIS
+    at_redshift: float | None = None  # the fixed redshift of a label walk or a population
 
     @property
-    def condition_dict(self) -> dict[str, float]:
+    def condition_dict(self) -> dict[str, float | None]:
         return dict(self.conditions)
+
+    def sampling(self, positions: list[float]) -> tuple[list[int], list[float], dict]:
+        """(seeds, redshifts, further conditions) that draw the frames at ``positions`` along this walk's axis."""
+        n = len(positions)
+        if self.axis == REDSHIFT_AXIS:
+            return [self.seed] * n, [float(z) for z in positions], self.condition_dict
+        redshifts = [float(self.at_redshift)] * n
+        if self.axis == SEED_AXIS:
+            return [int(round(seed)) for seed in positions], redshifts, self.condition_dict
+        return [self.seed] * n, redshifts, self.condition_dict | {self.axis: np.asarray(positions, dtype=np.float64)}
+
+    def describe(self, position: float, decimals: int = 2) -> str:
+        """Where ``position`` is on this walk, for people: 'z = 0.50', or 'true_axis_ratio = 0.30 at z = 0.50'."""
+        if self.axis == REDSHIFT_AXIS:
+            return f"z = {position:.{decimals}f}"
+        if self.axis == SEED_AXIS:
+            return f"seed {int(round(position))} at z = {self.at_redshift:.2f}"
+        return f"{self.axis} = {position:.{decimals}f} at z = {self.at_redshift:.2f}"
 
 
 def redshift_key(redshift: float) -> float:

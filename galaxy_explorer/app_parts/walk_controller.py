@@ -1,7 +1,9 @@
 """The walk controller: the frames of the current walk, and which of them answers the slider. No Panel in here.
 
-Inputs are calls from the app: ``load(checkpoint)``, ``start(seed, sampler, steps, conditions, redshift)``,
-``drag(redshift)`` (every slider movement) and ``release(redshift)``. Outputs are parameters that the views watch:
+Inputs are calls from the app: ``load(checkpoint)``, ``start(seed, sampler, steps, conditions, redshift,
+guidance, axis)``, ``drag(position)`` (every slider movement) and ``release(position)``. A walk moves along the
+redshift (the further conditions held) or along one further condition at a fixed redshift (a *label walk*); the
+position is the walk's slider, and ``requested`` and the frames' ``redshift`` are positions along that axis. Outputs are parameters that the views watch:
 ``generator``, ``model_state``, ``cache`` (the current walk's frames), ``revision`` (bumped when frames join it),
 ``frame`` (the one on screen), ``requested`` (the slider's redshift, which ``frame`` answers exactly or as the
 nearest one), ``dragging``, ``progress``, ``baked`` and ``bake_error``. Results come back through ``run_on_ui``
@@ -28,7 +30,7 @@ from ..errors import GalaxyExplorerError
 from .generation import GenerationQueue, Request, generation_queue
 from .resources import load_generator, model_identity
 from .session import SessionMessages
-from .walk import DEFAULT_GRID_FRAMES, Frame, FrameCache, FrameStore, WalkKey, frame_store
+from .walk import DEFAULT_GRID_FRAMES, REDSHIFT_AXIS, Frame, FrameCache, FrameStore, WalkKey, frame_store
 from .worker import Preempted, SessionWorker, TaskContext
 
 DEFAULT_REDSHIFT_RANGE = (0.0, 4.0)
@@ -43,11 +45,26 @@ def untrained(generator) -> bool:
     return isinstance(training, dict) and training.get("images_seen", training.get("step")) == 0
 
 
-def walk_key(generator, seed: int, sampler: str, steps: int, conditions: Mapping[str, float]) -> WalkKey:
-    """The walk of ``generator`` for these settings, with the guidance scale it samples with by default."""
-    return WalkKey(str(generator.checkpoint_path), int(seed), sampler, int(steps),
-                   tuple(sorted((name, float(value)) for name, value in conditions.items())),
-                   float(getattr(generator, "default_guidance", 1.0)), model_identity(generator))
+def walk_key(generator, seed: int, sampler: str, steps: int, conditions: Mapping[str, float | None],
+             guidance: float | None = None, axis: str = REDSHIFT_AXIS, redshift: float | None = None) -> WalkKey:
+    """The walk of ``generator`` for these settings. ``guidance`` None: the scale it samples with by default.
+    ``axis``: 'redshift', or the further condition a label walk moves at ``redshift`` (its own value in
+    ``conditions`` is then not part of the walk: it is the position along it). A condition None is left free."""
+    if guidance is None:
+        guidance = getattr(generator, "default_guidance", 1.0)
+    held = tuple(sorted((name, None if value is None else float(value))
+                        for name, value in conditions.items() if name != axis))
+    at = None if axis == REDSHIFT_AXIS else float(redshift)
+    return WalkKey(str(generator.checkpoint_path), int(seed), sampler, int(steps), held, float(guidance),
+                   model_identity(generator), axis, at)
+
+
+def axis_range(generator, axis: str = REDSHIFT_AXIS) -> tuple[float, float]:
+    """The training range of ``axis`` (the redshift or a further condition): the span of a walk along it."""
+    if generator is None:
+        return DEFAULT_REDSHIFT_RANGE
+    low, high = generator.condition_ranges.get(axis, DEFAULT_REDSHIFT_RANGE)
+    return float(low), float(high)
 
 
 class WalkController(param.Parameterized):
@@ -80,14 +97,20 @@ class WalkController(param.Parameterized):
     @property
     def redshift_range(self) -> tuple[float, float]:
         """The loaded model's training redshift range (the slider's range)."""
-        if self.generator is None:
-            return DEFAULT_REDSHIFT_RANGE
-        low, high = self.generator.condition_ranges.get("redshift", DEFAULT_REDSHIFT_RANGE)
-        return float(low), float(high)
+        return axis_range(self.generator)
+
+    @property
+    def axis(self) -> str:
+        """What the current walk moves: 'redshift', or the further condition of a label walk."""
+        return self.cache.key.axis if self.cache is not None else REDSHIFT_AXIS
 
     @property
     def grid(self) -> np.ndarray:
-        return np.linspace(*self.redshift_range, self.grid_frames)
+        return self.grid_for(REDSHIFT_AXIS)
+
+    def grid_for(self, axis: str) -> np.ndarray:
+        """The baking grid of a walk along ``axis``: ``grid_frames`` positions across its training range."""
+        return np.linspace(*axis_range(self.generator, axis), self.grid_frames)
 
     @property
     def queue(self) -> GenerationQueue:
@@ -126,11 +149,18 @@ class WalkController(param.Parameterized):
         self.model_state = "ready" if self.generator is not None else "none"
 
     # -- walks ----------------------------------------------------------------------------------------------------
-    def start(self, seed: int, sampler: str, steps: int, conditions: Mapping[str, float], redshift: float) -> None:
-        """A new walk (seed, sampler, steps or a condition changed): what is cached now, the rest made."""
+    def start(self, seed: int, sampler: str, steps: int, conditions: Mapping[str, float | None], redshift: float,
+              guidance: float | None = None, axis: str = REDSHIFT_AXIS) -> None:
+        """A new walk (seed, sampler, steps, guidance, a condition, the axis or, for a label walk, the redshift
+        changed): what is cached now, the rest made. Along the redshift the further conditions are held; along a
+        label (``axis``) the redshift is held and the walk starts at the label's value in ``conditions``."""
         if self.generator is None or self._closed:
             return
-        cache = self._store.get_or_create(walk_key(self.generator, seed, sampler, steps, conditions), self.grid)
+        key = walk_key(self.generator, seed, sampler, steps, conditions, guidance, axis, redshift)
+        cache = self._store.get_or_create(key, self.grid_for(axis))
+        if axis != REDSHIFT_AXIS:  # the position along a label walk: the label's slider (free: mid-range)
+            value = conditions.get(axis)
+            redshift = float(np.mean(axis_range(self.generator, axis))) if value is None else float(value)
         if cache is not self.cache:
             if self.cache is not None:
                 self.cache.unsubscribe(self._frames_made)
@@ -219,8 +249,9 @@ class WalkController(param.Parameterized):
         if request.cache is not self.cache or self._closed:
             return
         if request.kind == "exact" or self.frame is None or self.frame.walk != request.cache.key:
-            where = f"z = {request.redshifts[0]:.2f}" if request.kind == "exact" else \
-                f"{len(redshifts)} frame{'s' if len(redshifts) > 1 else ''} from z = {min(redshifts):.2f}"
+            key = request.cache.key
+            where = key.describe(request.redshifts[0]) if request.kind == "exact" else \
+                f"{len(redshifts)} frame{'s' if len(redshifts) > 1 else ''} from {key.describe(min(redshifts))}"
             self.progress = f"Generating seed {request.cache.key.seed} at {where}: step {step}/{steps}"
 
     def _show_failure(self, request: Request, exc: BaseException) -> None:

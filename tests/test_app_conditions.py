@@ -1,0 +1,202 @@
+"""Morphology conditions, guidance and the URL in the app, without a browser: tiny conditioned checkpoints, the real
+generation thread, results applied at once (a headless session)."""
+
+from __future__ import annotations
+
+import numpy as np
+import param
+import pytest
+
+from tests.test_app import GRID, WAIT, make_app, settle, survey_file, tiny_checkpoint  # noqa: F401 (fixtures)
+
+LABELS = ("true_bulge_fraction", "true_axis_ratio")
+
+
+@pytest.fixture(scope="module")
+def morph_checkpoint(tmp_path_factory):
+    """Redshift and two morphology labels, trained (nominally) with condition dropout: labels may be left free."""
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("morph") / "morph.safetensors",
+                                condition_names=("redshift", *LABELS), condition_dropout=0.15)
+
+
+@pytest.fixture(scope="module")
+def strict_checkpoint(tmp_path_factory):
+    """Redshift and an unknown column, without condition dropout: every label needs a value, no guidance."""
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("strict") / "strict.safetensors",
+                                condition_names=("redshift", "mystery_index"), condition_ranges=((0, 4), (2, 5)))
+
+
+def release(slider, value):
+    """What the browser does when a slider is dragged to ``value`` and let go."""
+    slider.value = value
+    with param.edit_constant(slider):
+        slider.value_throttled = value
+
+
+def recording(generator):
+    """Record the arguments of every ``Generator.frames`` call (the generation thread's)."""
+    calls = []
+    original = generator.frames
+
+    def frames(seed, redshifts, *args, **kwargs):
+        calls.append((list(redshifts), {k: v for k, v in kwargs.items() if k in LABELS}))
+        return original(seed, redshifts, *args, **kwargs)
+
+    generator.frames = frames
+    return calls
+
+
+def test_one_slider_per_label_with_what_it_means_and_where_it_came_from(make_app, morph_checkpoint):
+    app = make_app(checkpoint=morph_checkpoint)
+    panel = app.conditions_panel
+    assert list(panel.sliders) == list(LABELS)
+    assert "bulge" in panel.descriptions["true_bulge_fraction"].object
+    assert "survey column true_axis_ratio" in panel.descriptions["true_axis_ratio"].object
+    # Trained with dropout: each label may be left free.
+    assert not any(box.disabled for box in panel.free_boxes.values())
+    # The redshift walk holds both labels at their sliders' values.
+    assert app.walk.cache.key.axis == "redshift"
+    assert app.walk.cache.key.condition_dict == {name: pytest.approx(0.5) for name in LABELS}
+
+
+def test_an_unknown_label_is_described_by_its_column_and_range(make_app, strict_checkpoint):
+    app = make_app(checkpoint=strict_checkpoint)
+    text = app.conditions_panel.descriptions["mystery_index"].object
+    assert "survey column mystery_index, range 2–5" in text
+    assert app.conditions_panel.free_boxes["mystery_index"].disabled  # no dropout: no "any"
+
+
+def test_moving_a_label_slider_starts_a_walk_with_that_label(make_app, morph_checkpoint):
+    app = make_app(checkpoint=morph_checkpoint)
+    first = app.walk.cache
+    release(app.conditions_panel.sliders["true_axis_ratio"], 0.2)
+    settle(app)
+    assert app.walk.cache is not first
+    assert app.walk.cache.key.condition_dict["true_axis_ratio"] == pytest.approx(0.2)
+    assert app.galaxy_card.view.shown[1] == "exact" and app.walk.cache.complete
+
+
+def test_any_leaves_the_label_free_for_the_model(make_app, morph_checkpoint):
+    app = make_app(checkpoint=morph_checkpoint)
+    calls = recording(app.walk.generator)
+    try:
+        app.conditions_panel.free_boxes["true_bulge_fraction"].value = True
+        settle(app)
+    finally:
+        del app.walk.generator.frames
+    assert app.walk.cache.key.condition_dict["true_bulge_fraction"] is None
+    assert app.conditions_panel.sliders["true_bulge_fraction"].disabled
+    # The generator is asked with the label left out (None: its learned null embedding).
+    assert calls and all(kwargs["true_bulge_fraction"] is None for _, kwargs in calls)
+    assert app.galaxy_card.view.shown[1] == "exact"
+
+
+def test_walking_a_label_moves_it_across_its_range_at_the_fixed_redshift(make_app, morph_checkpoint):
+    app = make_app(checkpoint=morph_checkpoint)
+    app.set_redshift(1.3)
+    settle(app)
+    calls = recording(app.walk.generator)
+    try:
+        app.conditions_panel.mode.value = "true_axis_ratio"
+        settle(app)
+    finally:
+        del app.walk.generator.frames
+    key = app.walk.cache.key
+    assert key.axis == "true_axis_ratio" and key.at_redshift == pytest.approx(1.3)
+    assert "true_axis_ratio" not in key.condition_dict  # the walked label is the position, not part of the walk
+    assert key.condition_dict["true_bulge_fraction"] == pytest.approx(0.5)  # the other label is held
+    # Every frame at z = 1.3; the label takes one value per frame, across its whole range.
+    assert calls and all(np.allclose(redshifts, 1.3) for redshifts, _ in calls)
+    walked = np.concatenate([np.atleast_1d(kwargs["true_axis_ratio"]) for _, kwargs in calls])
+    assert walked.min() == pytest.approx(0.0) and walked.max() == pytest.approx(1.0)
+    assert app.walk.cache.complete and len(app.walk.cache.grid) == GRID
+    # The label's slider is the walk's slider: dragging shows the nearest frame, release makes the exact one.
+    slider = app.conditions_panel.sliders["true_axis_ratio"]
+    slider.value = 0.33
+    assert app.walk.dragging and app.walk.requested == pytest.approx(0.33)
+    cache = app.walk.cache
+    release(slider, 0.33)
+    settle(app)
+    assert app.walk.cache is cache  # the same walk: only its exact frame is new
+    assert app.walk.frame.redshift == pytest.approx(0.33) and app.galaxy_card.view.shown[1] == "exact"
+    # Releasing the redshift slider walks the label again at the new redshift.
+    app.set_redshift(2.0)
+    settle(app)
+    assert app.walk.cache.key.axis == "true_axis_ratio" and app.walk.cache.key.at_redshift == pytest.approx(2.0)
+
+
+def test_the_guidance_scale_starts_at_the_checkpoint_default_and_a_change_is_a_new_walk(make_app,
+                                                                                         morph_checkpoint):
+    app = make_app(checkpoint=morph_checkpoint)
+    default = app.walk.generator.default_guidance
+    assert app.guidance == default and not app.guidance_input.disabled
+    first = app.walk.cache
+    app.guidance = 2.5
+    settle(app)
+    assert app.walk.cache is not first and app.walk.cache.key.guidance == 2.5
+    app.param.trigger("reset_guidance")  # the Default button
+    assert app.guidance == default and app.walk.cache is first
+
+
+def test_guidance_is_disabled_and_explained_without_condition_dropout(make_app, strict_checkpoint):
+    app = make_app(checkpoint=strict_checkpoint)
+    assert app.guidance == 1.0
+    assert app.guidance_input.disabled and app.guidance_reset.disabled
+    assert "without condition dropout" in app.guidance_note.object
+
+
+def test_a_redshift_only_checkpoint_shows_no_label_widgets(make_app):
+    app = make_app()
+    assert app.conditions_panel.sliders == {} and app.conditions_panel._layout.objects == []
+    assert app.walk.cache.key.axis == "redshift" and app.walk.cache.key.conditions == ()
+    assert not any(key.startswith("c.") or key == "walk" for key in app.url_query())
+
+
+def test_the_url_reopens_the_view(make_app, morph_checkpoint):
+    query = {"seed": "11", "z": "1.25", "band": "i", "sampler": "ddim", "steps": "3", "guidance": "1.5",
+             "c.true_bulge_fraction": "any", "c.true_axis_ratio": "0.7", "walk": "true_axis_ratio"}
+    app = make_app(checkpoint=morph_checkpoint, query=query)
+    assert (app.seed, app.redshift, app.band, app.sampler, app.steps, app.guidance) == (11, 1.25, "i", "ddim", 3, 1.5)
+    key = app.walk.cache.key
+    assert key.axis == "true_axis_ratio" and key.condition_dict == {"true_bulge_fraction": None}
+    assert app.walk.requested == pytest.approx(0.7)
+    assert app.url_problems == []
+    assert app.url_query() == query
+
+
+def test_bad_values_in_the_url_are_named_and_the_defaults_kept(make_app, morph_checkpoint):
+    query = {"seed": "-4", "z": "far", "steps": "2.5", "band": "x", "c.true_axis_ratio": "7",
+             "c.colour_index": "0.1", "walk": "sideways", "unrelated": "kept out of it"}
+    app = make_app(checkpoint=morph_checkpoint, query=query)
+    defaults = type(app).param
+    assert app.seed == defaults.seed.default and app.band == defaults.band.default
+    assert app.redshift == defaults.redshift.default
+    assert app.walk.cache.key.axis == "redshift"
+    assert app.walk.cache.key.condition_dict["true_axis_ratio"] == pytest.approx(0.5)
+    warnings = " ".join(app.url_problems)
+    assert app.messages.notice.level == "warning" and "Link:" in app.messages.notice.text
+    for named in ("seed='-4'", "z='far'", "steps='2.5'", "band='x'", "c.true_axis_ratio=7", "'colour_index'",
+                  "walk='sideways'"):
+        assert named in warnings
+    assert app.galaxy_card.view.shown[1] == "exact"  # and the app works
+
+
+def test_parse_and_serialise_the_url_state():
+    from galaxy_explorer.app import GalaxyExplorer
+    from galaxy_explorer.app_parts.url_state import checked_conditions, parse_query, query_of, to_query
+
+    state = parse_query(query_of("?seed=5&z=0.5&guidance=inf&c.a=any&c.b=0.25&walk=b&band=g"), GalaxyExplorer.param)
+    assert state.values == {"seed": 5, "redshift": 0.5, "band": "g"}
+    assert len(state.problems) == 1 and "guidance='inf'" in state.problems[0]
+    values, axis, problems = checked_conditions(state, {"a": (0, 1), "b": (0, 1)}, True, {"a": 0.5, "b": 0.5})
+    assert (values, axis, problems) == ({"a": None, "b": 0.25}, "b", [])
+    values, axis, problems = checked_conditions(state, {"a": (0, 1), "b": (0, 1)}, False, {"a": 0.5, "b": 0.5})
+    assert values == {"a": 0.5, "b": 0.25} and "free" in problems[0]
+    query = to_query({"seed": 5, "redshift": 0.5, "band": "g", "sampler": "ddim", "steps": 20, "guidance": 1.0},
+                     {"a": None, "b": 0.25}, "b")
+    assert query == {"seed": "5", "z": "0.5", "band": "g", "sampler": "ddim", "steps": "20", "guidance": "1",
+                     "c.a": "any", "c.b": "0.25", "walk": "b"}
