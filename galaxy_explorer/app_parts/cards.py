@@ -19,6 +19,8 @@ import panel as pn
 import param
 
 from .. import BANDS
+from .physical import PhysicalOverlay
+from .player import WalkPlayer
 from .real import LIVE_COLUMNS, NEAR_TOLERANCE, Neighbours
 from .session import SessionMessages, UiThread
 from .survey_controller import SurveyController
@@ -70,13 +72,16 @@ class GalaxyCard(pn.viewable.Viewer):
         self.view = MainImageView()
         code, args = self.view.slider_js
         slider.jscallback(args=args, value=code)
+        self.overlay = PhysicalOverlay(self.view.figure, self.view.source, slider, pixels=self.view.pixels)
+        self.player = WalkPlayer(slider, self.view.frames_source)
         self.figure = pn.pane.Bokeh(self.view.figure)
         self.bake_progress = pn.indicators.Progress(value=0, max=walk.grid_frames, width=448, height=14,
                                                     bar_color="info")
         self.bake_status = pn.pane.HTML("", width=448, margin=(0, 10), css_classes=["bake-status"])
         self.frame_status = pn.pane.HTML("Loading the model…", width=448, margin=(0, 10),
                                              css_classes=["frame-status"])
-        self._layout = pn.Card(self.figure, slider, self.bake_progress, self.bake_status, self.frame_status,
+        self._layout = pn.Card(self.figure, slider, pn.pane.Bokeh(self.overlay.times, margin=(0, 10)), self.player,
+                               self.bake_progress, self.bake_status, self.frame_status,
                                title="Generated galaxy (one fixed noise seed)", collapsible=False, width=490)
         self._sent: set[float] = set()  # redshifts of the frames on the page…
         self._sent_for: tuple = (None, None)  # …for this (cache, band)
@@ -94,6 +99,7 @@ class GalaxyCard(pn.viewable.Viewer):
         return self._layout
 
     def _band_changed(self, *_events) -> None:
+        self.overlay.show_band(self.band)
         self._show_frames()
         self._show_frame()
 
@@ -135,6 +141,7 @@ class GalaxyCard(pn.viewable.Viewer):
                     self._sent.add(frame.redshift)
                 self.view.show(frame.data_url(self.band), frame.redshift, kind, requested=walk.requested,
                                dimmed=kind == "previous")
+            self.overlay.show_frame(frame.redshift if frame is not None else float("nan"))
             self._ui.push(self.figure)
         self._ui.call_later("frame-status", DRAG_DETAILS_MS if dragging else DETAILS_DELAY_MS, self._show_status)
 
@@ -150,6 +157,7 @@ class GalaxyCard(pn.viewable.Viewer):
 
     def _show_status(self, *_events) -> None:
         walk, frame = self._walk, self._walk.frame
+        self.overlay.show_times(walk.requested)
         if walk.generator is None:
             text = "Loading the model…" if walk.model_state == "loading" else NO_MODEL
         elif walk.cache is None:

@@ -1,0 +1,83 @@
+"""The served app in headless Chromium: playing the walk, the physical scale, the display controls, and a page that
+fits the screen and asks nothing of the network.
+
+What is read is what the page shows: the main image source's redshift (``SHOWN_JS``), the texts drawn on the image,
+the image's pixels, the requests the browser makes, and the boxes of the elements on the page.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.support.app_serving import SHOWN_JS as SHOWN
+from tests.support.app_serving import wait_until_baked
+
+pytestmark = pytest.mark.ui
+
+TIMEOUT_MS = 30_000
+LOCAL_HOSTS = {"127.0.0.1", "localhost", ""}
+
+MODEL_TEXT_JS = """(name) => {
+  const model = Bokeh.documents[0].get_model_by_name(name);
+  return model ? model.text : null;
+}"""
+
+
+def open_app(page, url):
+    page.goto(url)
+    wait_until_baked(page, TIMEOUT_MS / 1000)
+    page.set_default_timeout(TIMEOUT_MS)
+
+
+def shown(page):
+    return page.evaluate(SHOWN)
+
+
+def model_text(page, name: str) -> str:
+    return page.evaluate(MODEL_TEXT_JS, name)
+
+
+def kpc_of(label: str) -> float:
+    match = re.search(r"= ([0-9.]+) kpc", label)
+    assert match, label
+    return float(match.group(1))
+
+
+def test_play_steps_through_the_baked_frames_and_pause_brings_the_exact_frame(page, served_app):
+    open_app(page, served_app)
+    page.locator(".play-button button").first.click()
+    seen = set()
+    deadline = time.monotonic() + 15
+    while len(seen) < 5 and time.monotonic() < deadline:
+        seen.add(round(shown(page)["redshift"], 6))
+        page.wait_for_timeout(40)
+    assert len(seen) >= 5, f"the picture went through only {sorted(seen)} while playing"
+    page.locator(".play-button button").first.click()  # pause
+    # The server hears where the slider stopped, as a release: the frame there is the exact one.
+    page.wait_for_function(
+        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.redshift - s.requested) < 1e-6; }}")
+    stopped = shown(page)["redshift"]
+    page.locator(".frame-status").get_by_text(f"z = {stopped:.2f} (exact frame)").wait_for()
+
+
+def test_the_scale_bar_reads_kpc_at_the_frame_redshift_and_changes_with_it(page, served_app):
+    open_app(page, served_app)
+    before = model_text(page, "scale-bar-label")
+    assert "″ =" in before and before.endswith("kpc")
+    assert model_text(page, "redshift-label") == f"z = {shown(page)['redshift']:.2f}"
+    times_before = model_text(page, "cosmic-times")
+    assert "look-back time" in times_before and "age of the universe" in times_before
+    page.get_by_text("look-back time").first.wait_for()
+    handle = page.locator(".redshift-slider .noUi-handle").first
+    handle.focus()
+    for _ in range(60):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => ({MODEL_TEXT_JS})('scale-bar-label') !== {before!r}")
+    after = model_text(page, "scale-bar-label")
+    assert kpc_of(after) != kpc_of(before)
+    assert model_text(page, "redshift-label") == f"z = {shown(page)['redshift']:.2f}"
+    assert model_text(page, "cosmic-times") != times_before
