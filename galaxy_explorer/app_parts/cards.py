@@ -19,8 +19,9 @@ import panel as pn
 import param
 
 from .. import BANDS
-from .physical import PhysicalOverlay
+from .physical import PhysicalOverlay, shared_table
 from .player import WalkPlayer
+from .units import UNITS, WindowInUnit, convert_measurements, convert_series, relabel
 from .real import LIVE_COLUMNS, NEAR_TOLERANCE, Neighbours
 from .session import SessionMessages, UiThread
 from .survey_controller import SurveyController
@@ -248,14 +249,18 @@ class MorphologyCard(pn.viewable.Viewer):
         histograms = [pn.pane.Bokeh(self.view.histograms[name]) for name in LIVE_COLUMNS]
         series = [pn.pane.Bokeh(self.view.series[name]) for name in LIVE_COLUMNS]
         self._panes = [*histograms, *series]
+        self.unit = pn.widgets.RadioButtonGroup(options=list(UNITS), value="px", width=200,
+                                                css_classes=["morphology-unit"])
+        self.unit.param.watch(self._unit_changed, "value")
+        # FlexBox: the four plots wrap onto a second line where the page is too narrow for them side by side.
         self._layout = pn.Card(
-            self.table,
+            pn.Row(pn.pane.Markdown("Sizes in", margin=(12, 5, 0, 10)), self.unit), self.table,
             pn.pane.Markdown("**Real galaxies in the redshift window** (histograms; red line: this frame)",
                              margin=(0, 10)),
-            pn.Row(*histograms),
+            pn.FlexBox(*histograms),
             pn.pane.Markdown("**This seed along the baked redshift grid** (dashed line: the slider's redshift)",
                              margin=(0, 10)),
-            pn.Row(*series),
+            pn.FlexBox(*series),
             title="Morphology: this frame against real galaxies at this redshift",
             collapsible=True, sizing_mode="stretch_width",
         )
@@ -275,24 +280,36 @@ class MorphologyCard(pn.viewable.Viewer):
         delay = DRAG_DETAILS_MS if self._walk.dragging else DETAILS_DELAY_MS
         self._ui.call_later("morphology-frame", delay, self._show_frame)
 
+    def _unit_changed(self, *_events) -> None:
+        """Sizes in another unit: the same measurements, converted (nothing is measured again)."""
+        relabel(self.view, self.unit.value)
+        self._show_series()
+        self._show_window()
+        self._show_frame()
+
     def _show_frame(self) -> None:
         frame = self._walk.frame
         if frame is None:
             return
-        self.view.show_frame(frame.measurements, frame.redshift)
+        self.view.show_frame(convert_measurements(frame.measurements, frame.redshift, self.unit.value,
+                                                  shared_table()), frame.redshift)
         self._show_table()
         self._ui.push(*self._panes)
 
     def _show_window(self, *_events) -> None:
         if self._survey_side.window is None:
             return
-        self.view.show_real(self._survey_side.window)
+        window, survey = self._survey_side.window, self._survey_side.survey
+        if self.unit.value != "px" and survey is not None:  # each galaxy's size at its own redshift
+            window = WindowInUnit(window, np.asarray(survey.redshift)[window.rows], self.unit.value, shared_table())
+        self.view.show_real(window)
         self._show_table()
         self._ui.push(*self._panes)
 
     def _show_series(self, *_events) -> None:
         if self._walk.cache is not None:
-            self.view.show_series(self._walk.cache.grid_series(LIVE_COLUMNS))
+            self.view.show_series(convert_series(self._walk.cache.grid_series(LIVE_COLUMNS), self.unit.value,
+                                                 shared_table()))
             self._ui.push(*self._panes)
 
     def _show_table(self) -> None:

@@ -79,7 +79,7 @@ class WalkPlayer(pn.viewable.Viewer):
 
     def __init__(self, slider: pn.widgets.Widget, frames: ColumnDataSource, **params):
         super().__init__(**params)
-        self.play = pn.widgets.Toggle(label=PLAY_LABEL, value=False, width=90, button_type="primary",
+        self.play = pn.widgets.Toggle(label=PLAY_LABEL, value=False, width=90, color="primary",
                                       css_classes=["play-button"])
         self.loop = pn.widgets.Checkbox(label="loop", value=True, width=55, css_classes=["play-loop"])
         self.ping_pong = pn.widgets.Checkbox(label="ping-pong", value=False, width=90,

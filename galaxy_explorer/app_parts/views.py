@@ -253,6 +253,7 @@ class MorphologyView:
         self.hist_sources, self.series_sources = {}, {}
         self.value_spans, self.redshift_spans = {}, {}
         self.hist_ranges = {}
+        self.labels = dict(LABELS)  # the table's row names, in the unit shown (app_parts.units.relabel)
         self._window: WindowMorphology | None = None
         self._frame: dict[str, float] = {}
         for name in LIVE_COLUMNS:
@@ -332,7 +333,7 @@ class MorphologyView:
                 real, rank_text = "–", "–"
             value_text = f"{value:.3g}" if np.isfinite(value) else "not detected"
             rows.append(
-                f"<tr><td>{html.escape(LABELS[name])}</td><td class='frame-value'>{value_text}</td>"
+                f"<tr><td>{html.escape(self.labels[name])}</td><td class='frame-value'>{value_text}</td>"
                 f"<td>{real}</td><td>{rank_text}</td></tr>"
             )
         if window is None:

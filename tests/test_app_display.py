@@ -1,0 +1,73 @@
+"""The display side of the app without a browser: the physical scale and times the main image card writes at
+rest, the morphology card's units, and (stand-in controllers from ``test_app_cards``) what its sources would draw."""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import pytest
+from astropy.cosmology import Planck18
+
+from galaxy_explorer.app_parts.cards import GalaxyCard, MorphologyCard
+from galaxy_explorer.app_parts.real import LIVE_COLUMNS, WindowMorphology
+from galaxy_explorer.app_parts.session import SessionMessages, UiThread
+from tests.test_app_cards import Model, SurveySide, Walk, baked_cache, frame
+
+
+@pytest.fixture
+def ui():
+    return UiThread(None, SessionMessages())
+
+
+def kpc_per_arcsec(z: float) -> float:
+    return Planck18.kpc_proper_per_arcmin(z).value / 60
+
+
+def test_the_main_image_carries_a_kpc_scale_bar_its_redshift_and_band_and_the_slider_the_times(ui):
+    walk = Walk(generator=Model(), model_state="ready")
+    card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
+    walk.param.update(cache=baked_cache(3), frame=frame(1.0), requested=1.0)
+    overlay = card.overlay
+    assert overlay.scale_label.text == f"2″ = {2 * kpc_per_arcsec(1.0):.1f} kpc"
+    assert overlay.redshift_label.text == "z = 1.00"
+    assert overlay.band_label.text == "i, r, g → R, G, B"
+    assert overlay.times.text.startswith(f"z = 1.00: look-back time {Planck18.lookback_time(1.0).value:.2f} Gyr")
+    walk.param.update(frame=frame(2.0), requested=2.0)
+    assert overlay.scale_label.text == f"2″ = {2 * kpc_per_arcsec(2.0):.1f} kpc"
+    card.band = "i"
+    assert overlay.band_label.text == "i band"
+
+
+def window_with_sizes(size_px: float, redshifts: np.ndarray) -> tuple[WindowMorphology, SurveySide]:
+    window = WindowMorphology(0.9, 1.1, len(redshifts), np.arange(len(redshifts)), done=len(redshifts))
+    window.values = {name: np.full(len(redshifts), size_px) for name in LIVE_COLUMNS}
+
+    class Survey:
+        redshift = redshifts
+
+    return window, SurveySide(survey=Survey())
+
+
+def test_the_morphology_card_shows_sizes_in_arcsec_or_in_kpc_at_each_galaxys_own_redshift(ui):
+    walk = Walk(generator=Model())
+    window, side = window_with_sizes(10.0, np.array([0.5, 2.0]))
+    card = MorphologyCard(walk, side, ui)
+    walk.param.update(cache=baked_cache(3), frame=frame(1.0), requested=1.0)  # frame sizes: 2 px
+    side.window = window
+    card.unit.value = "arcsec"
+    assert card.view.value_spans["half_light_radius"].location == pytest.approx(2 * 0.168)
+    assert card.view.value_spans["isophotal_area"].location == pytest.approx(2 * 0.168 ** 2)
+    assert card.view.value_spans["ellipticity"].location == 2.0  # no unit
+    assert card.view.histograms["half_light_radius"].title.text == "half-light radius [″]"
+    card.unit.value = "kpc"
+    assert card.view.value_spans["half_light_radius"].location == pytest.approx(2 * 0.168 * kpc_per_arcsec(1.0),
+                                                                               rel=1e-3)
+    edges = card.view.hist_sources["half_light_radius"].data
+    # Two galaxies of 10 px, one at z = 0.5 and one at z = 2: two different sizes in kpc.
+    low, high = sorted(10 * 0.168 * kpc_per_arcsec(z) for z in (0.5, 2.0))
+    assert min(edges["left"]) == pytest.approx(low, rel=1e-3) and max(edges["right"]) == pytest.approx(high, rel=1e-3)
+    series = card.view.series_sources["half_light_radius"].data
+    assert list(series["value"]) == pytest.approx([0.0, 1.0 * 0.168 * kpc_per_arcsec(1.0), 2.0 * 0.168 *
+                                                   kpc_per_arcsec(2.0)], rel=1e-3)
+    assert "half-light radius [kpc]" in card.table.object
+    assert card.view.series["isophotal_area"].yaxis.axis_label == "area [kpc²]"
