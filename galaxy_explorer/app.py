@@ -36,6 +36,8 @@ from galaxy_explorer import BANDS
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
 from galaxy_explorer.app_parts.conditions_panel import ConditionsPanel
 from galaxy_explorer.app_parts.export_panel import ExportPanel
+from galaxy_explorer.app_parts.population import PopulationController
+from galaxy_explorer.app_parts.population_card import PopulationCard
 from galaxy_explorer.app_parts.resources import configure_torch_threads, loaded_generator, parse_app_arguments
 from galaxy_explorer.app_parts.server import (
     DEFAULT_REDSHIFT,
@@ -89,6 +91,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
     reset_guidance = param.Event(doc="Back to the checkpoint's default guidance scale")
     load = param.Event(doc="Load (or switch to) the checkpoint and the survey named above")
     new_galaxy = param.Event(doc="Pick a random seed")
+    filmstrip = param.Event(doc="Show this seed at a few redshifts across the range, in one row")
 
     def __init__(self, checkpoint: str | Path | None = None, data: str | Path | None = None,
                  grid_frames: int = DEFAULT_GRID_FRAMES, query: dict[str, str] | None = None, **params):
@@ -109,6 +112,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.worker = SessionWorker(on_error=self._worker_failed, name="galaxy-explorer-worker")
         self.walk = WalkController(self.worker, self.ui.call, self.messages, grid_frames=grid_frames)
         self.survey_side = SurveyController(self.worker, self.ui.call, self.messages)
+        self.population = PopulationController(self.ui.call, self.walk.client)
         self.morphology_card: MorphologyCard | None = None
         self._closed = False
         self._build_widgets()
@@ -146,6 +150,8 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.guidance_reset = pn.widgets.Button.from_param(p.reset_guidance, label="Default", width=130,
                                                            css_classes=["guidance-reset"], align="end")
         self.guidance_note = pn.pane.HTML("", width=280, margin=(0, 10), css_classes=["guidance-note"])
+        self.filmstrip_button = pn.widgets.Button.from_param(p.filmstrip, label="Filmstrip of this seed", width=200,
+                                                             css_classes=["filmstrip-button"])
         self.checkpoint_input = pn.widgets.TextInput.from_param(
             p.checkpoint, label="Checkpoint", placeholder="shipped: assets/diffusion-small.safetensors")
         self.data_input = pn.widgets.TextInput.from_param(
@@ -158,6 +164,8 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.survey_card = SurveyCard(self.survey_side, self.ui, band=self.band)
         self.model_info = ModelInfo(self.walk, self.survey_side)
         self.export = ExportPanel(self.walk, self.worker, self.ui, self.messages, band=self.band)
+        self.population_card = PopulationCard(self.population, self.ui, self.filmstrip_button, band=self.band)
+        population = self.population_card
         if served:
             # What the first picture does not need is put on the page a moment after it has rendered: built with the
             # page it would cost every visitor's first picture ~0.3 s of the server's time (the morphology card's
@@ -167,9 +175,10 @@ class GalaxyExplorer(pn.viewable.Viewer):
             morphology = self._later("Morphology: loading…", self._make_morphology_card, width=None)
             survey = self._later("Loading the survey galaxies…", lambda: self.survey_card, width=470)
             export = self._later("", lambda: self.export, width=250)
+            population = self._later("", lambda: self.population_card, width=470)
         else:
             morphology, survey, export = self._make_morphology_card(), self.survey_card, self.export
-        self.main_area = pn.Column(self.banners, pn.Row(self.galaxy_card, survey), morphology,
+        self.main_area = pn.Column(self.banners, pn.Row(self.galaxy_card, pn.Column(survey, population)), morphology,
                                    sizing_mode="stretch_width")
         self.sidebar = pn.Column(
             "### Galaxy", pn.Row(self.seed_input, self.new_galaxy_button), pn.Row(self.sampler_select, self.steps_input),
@@ -269,13 +278,28 @@ class GalaxyExplorer(pn.viewable.Viewer):
     def _start_walk(self) -> None:
         if self._settling or self.walk.generator is None:
             return
+        self.walk.start(self.seed, self.sampler, self.steps, self._conditions(), self.redshift,
+                        guidance=self.guidance, axis=self.conditions_panel.axis)
+        self._write_url()
+        self._show_population()
+
+    def _conditions(self) -> dict[str, float | None]:
+        """The further conditions as the sliders hold them (a walked label: where its slider is)."""
         panel = self.conditions_panel
         conditions = dict(panel.conditions)
         if panel.axis != REDSHIFT_AXIS:
-            conditions[panel.axis] = panel.position()  # where along the label the walk is
-        self.walk.start(self.seed, self.sampler, self.steps, conditions, self.redshift, guidance=self.guidance,
-                        axis=panel.axis)
-        self._write_url()
+            conditions[panel.axis] = panel.position()
+        return conditions
+
+    def _show_population(self) -> None:
+        """The generated population beside the survey grid, at the slider's redshift (on release only)."""
+        self.population.show_population(self.walk.generator, self.seed, self.redshift, self.sampler, self.steps,
+                                        self.guidance, self._conditions())
+
+    @param.depends("filmstrip", watch=True)
+    def _show_filmstrip(self) -> None:
+        self.population.show_filmstrip(self.walk.generator, self.seed, self.sampler, self.steps, self.guidance,
+                                       self._conditions(), self.walk.grid)
 
     @param.depends("redshift", watch=True)
     def _on_drag(self) -> None:
@@ -299,6 +323,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
             if self.conditions_panel.axis == REDSHIFT_AXIS:
                 self.walk.release(float(event.new))
                 self._write_url()
+                self._show_population()
             else:  # a label walk at another redshift
                 self._start_walk()
             self._follow()
@@ -322,7 +347,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     @param.depends("band", watch=True)
     def _on_band(self) -> None:
-        for view in (self.galaxy_card, self.survey_card, self.export):
+        for view in (self.galaxy_card, self.survey_card, self.export, self.population_card):
             view.band = self.band
 
     @param.depends("new_galaxy", watch=True)
@@ -375,6 +400,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
                 pass
         self.worker.close(timeout=0.0)
         self.export.close()
+        self.population.close()
 
 
 def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:

@@ -7,7 +7,7 @@ import numpy as np
 import param
 import pytest
 
-from tests.test_app import GRID, WAIT, make_app, settle, survey_file, tiny_checkpoint  # noqa: F401 (fixtures)
+from tests.test_app import GRID, make_app, settle, survey_file, tiny_checkpoint  # noqa: F401 (fixtures)
 
 LABELS = ("true_bulge_fraction", "true_axis_ratio")
 

@@ -3,10 +3,10 @@
 Inputs are calls from the app: ``load(checkpoint)``, ``start(seed, sampler, steps, conditions, redshift,
 guidance, axis)``, ``drag(position)`` (every slider movement) and ``release(position)``. A walk moves along the
 redshift (the further conditions held) or along one further condition at a fixed redshift (a *label walk*); the
-position is the walk's slider, and ``requested`` and the frames' ``redshift`` are positions along that axis. Outputs are parameters that the views watch:
-``generator``, ``model_state``, ``cache`` (the current walk's frames), ``revision`` (bumped when frames join it),
-``frame`` (the one on screen), ``requested`` (the slider's redshift, which ``frame`` answers exactly or as the
-nearest one), ``dragging``, ``progress``, ``baked`` and ``bake_error``. Results come back through ``run_on_ui``
+position is the walk's slider, and ``requested`` and the frames' ``redshift`` are positions along that axis.
+Outputs are parameters that the views watch: ``generator``, ``model_state``, ``cache`` (the current walk's
+frames), ``revision`` (bumped when frames join it), ``frame`` (the one on screen), ``requested`` (the slider's
+position, which ``frame`` answers exactly or as the nearest one), ``dragging``, ``progress``, ``baked`` and ``bake_error``. Results come back through ``run_on_ui``
 (the session's ``UiThread.call``), so the outputs change only on the UI thread.
 
 The model is loaded on the session's worker; frames are made by the process-wide generation queue
