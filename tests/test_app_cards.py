@@ -20,7 +20,7 @@ from galaxy_explorer.app_parts.cards import (
     inline_html,
 )
 from galaxy_explorer.app_parts.real import LIVE_COLUMNS, Neighbours, WindowMorphology
-from galaxy_explorer.app_parts.session import Notice, SessionMessages, UiThread
+from galaxy_explorer.app_parts.session import ERROR_TOAST_MS, Notice, SessionMessages, UiThread
 from galaxy_explorer.app_parts.walk import Frame, FrameCache, WalkKey
 
 
@@ -206,7 +206,7 @@ def test_banners_say_what_is_synthetic_show_problems_and_toast_only_when_served(
     assert toasts == [("warning", "careful", 100)] and not headless.problem.visible
     messages.error("broken file")
     assert served.problem.visible and served.problem.object == "**Problem:** broken file"
-    assert headless.problem.visible and toasts[-1] == ("error", "broken file", 0)
+    assert headless.problem.visible and toasts[-1] == ("error", "broken file", ERROR_TOAST_MS)
     messages.clear_problem()
     assert not served.problem.visible
     assert isinstance(messages.notice, Notice)

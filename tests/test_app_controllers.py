@@ -290,6 +290,7 @@ def test_messages_keep_errors_on_screen_and_announce_each_notice():
     messages.notify("warning", "careful")
     assert seen == [("warning", "careful")] * 2 and messages.problem == ""
     messages.task_failed("exact", RuntimeError("boom"))
-    assert messages.problem == "Computing the exact frame failed: boom" and messages.notice.duration == 0
+    # The toast goes after a few seconds; the problem stays in the banner.
+    assert messages.problem == "Computing the exact frame failed: boom" and 0 < messages.notice.duration <= 10_000
     messages.clear_problem()
     assert messages.problem == ""

@@ -71,3 +71,32 @@ def test_the_morphology_card_shows_sizes_in_arcsec_or_in_kpc_at_each_galaxys_own
                                                    kpc_per_arcsec(2.0)], rel=1e-3)
     assert "half-light radius [kpc]" in card.table.object
     assert card.view.series["isophotal_area"].yaxis.axis_label == "area [kpc²]"
+
+
+def test_error_toasts_expire_and_the_problem_banner_clears_once_that_work_succeeds_again(ui):
+    from galaxy_explorer.app_parts.cards import Banners
+    from galaxy_explorer.app_parts.session import ERROR_TOAST_MS
+
+    messages, walk, side = SessionMessages(), Walk(), SurveySide()
+    toasts = []
+
+    class Notifications:
+        def __getattr__(self, level):
+            return lambda text, duration: toasts.append((level, duration))
+
+    banners = Banners(messages, walk, side, Notifications())
+    messages.task_failed("exact", RuntimeError("out of memory"))
+    assert banners.problem.visible and toasts[-1] == ("error", ERROR_TOAST_MS) and 0 < ERROR_TOAST_MS <= 10_000
+    side.neighbours = None  # other work succeeding leaves it
+    walk.frame = frame(1.0)  # a frame arrives: generation works again
+    assert not banners.problem.visible
+    messages.notify("error", "Cannot export: z stop is beyond the model's range")
+    walk.frame = frame(1.5)
+    assert banners.problem.visible  # a new frame does not fix an export
+    messages.notify("success", "Export ready: walk.gif")
+    assert not banners.problem.visible
+    messages.error("could not load checkpoint nowhere.safetensors")
+    walk.frame = frame(2.0)
+    assert banners.problem.visible  # only a new load clears a load problem
+    messages.clear_problem()
+    assert not banners.problem.visible

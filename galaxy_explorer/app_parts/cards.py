@@ -375,6 +375,9 @@ class Banners(pn.viewable.Viewer):
         messages.param.watch(self._toast, "notice")
         walk.param.watch(self._show_honesty, "generator")
         survey_side.param.watch(self._show_honesty, "survey")
+        # Work that succeeds again resolves the problem its failure left: a new frame, new survey galaxies.
+        walk.param.watch(lambda _event: messages.resolve("exact", "bake"), "frame")
+        survey_side.param.watch(lambda _event: messages.resolve("view"), "neighbours")
         self._show_honesty()
 
     def __panel__(self):

@@ -34,28 +34,45 @@ class Notice:
     duration: int = 6000  # milliseconds on screen; 0: until closed
 
 
+# An error's toast goes after this long (ms): the problem itself stays in the banner until it is resolved, so the
+# toasts need not pile up over the page.
+ERROR_TOAST_MS = 8000
+
+
 class SessionMessages(param.Parameterized):
-    """What the session has to tell the person using it. Controllers write; the banners and toasts read."""
+    """What the session has to tell the person using it. Controllers write; the banners and toasts read.
+
+    A problem has a kind: a worker task's (``TASK_NAMES``), 'load' for a model or survey that did not load, or
+    'notice' for an error toast. It stays in the banner until it is resolved: ``resolve(kind)`` when that kind of
+    work succeeds again (a success toast resolves an error toast's problem), or ``clear_problem`` (a new load)."""
 
     problem = param.String(default="", doc="A problem shown in the main area until cleared ('': none)")
+    problem_kind = param.String(default="", doc="What kind of work the problem came from")
     notice = param.ClassSelector(class_=Notice, default=None, doc="The latest toast notification")
 
-    def notify(self, level: str, text: str, duration: int = 6000) -> None:
-        """A toast (when served) and the log; an error also stays in the main area."""
+    def notify(self, level: str, text: str, duration: int = 6000, kind: str = "notice") -> None:
+        """A toast (when served) and the log; an error also stays in the main area until resolved."""
         (log.info if level in ("info", "success") else log.warning)(text)
         if level == "error":
-            self.problem = text
+            self.problem, self.problem_kind = text, kind
+        elif level == "success":
+            self.resolve(kind)
         self.notice = Notice(level, text, duration)
 
-    def error(self, text: str) -> None:
-        """An error that stays on screen until the person closes it."""
-        self.notify("error", text, duration=0)
+    def error(self, text: str, kind: str = "load") -> None:
+        """An error: a toast for a few seconds, and the banner until it is resolved."""
+        self.notify("error", text, duration=ERROR_TOAST_MS, kind=kind)
 
     def task_failed(self, kind: str, exc: BaseException) -> None:
-        self.error(f"{TASK_NAMES.get(kind, kind)} failed: {exc}")
+        self.error(f"{TASK_NAMES.get(kind, kind)} failed: {exc}", kind=kind)
+
+    def resolve(self, *kinds: str) -> None:
+        """Work of these kinds has succeeded since: a problem it caused is gone."""
+        if self.problem and self.problem_kind in kinds:
+            self.clear_problem()
 
     def clear_problem(self) -> None:
-        self.problem = ""
+        self.problem, self.problem_kind = "", ""
 
 
 class UiThread:
@@ -148,4 +165,4 @@ class UiThread:
             except Exception as exc:  # keep the worker and the session alive; say what went wrong
                 log.exception("app update failed")
                 if self._messages is not None:
-                    self._messages.problem = f"display update failed: {exc}"
+                    self._messages.param.update(problem=f"display update failed: {exc}", problem_kind="display")
