@@ -305,8 +305,9 @@ def write_fits(
         fits.Column(name="frame", format="J", array=np.arange(len(images), dtype=np.int32)),
         fits.Column(name="redshift", format="D", array=np.asarray(redshifts, dtype=np.float64)),
     ]
-    for name, value in (conditions or {}).items():
-        columns.append(fits.Column(name=name, format="D", array=np.full(len(images), float(value))))
+    for name, value in (conditions or {}).items():  # a number for every frame, or one per frame (a label walk)
+        column = np.broadcast_to(np.asarray(value, dtype=np.float64), (len(images),))
+        columns.append(fits.Column(name=name, format="D", array=np.array(column)))
     table = fits.BinTableHDU.from_columns(columns, name="REDSHIFT")
     fits.HDUList([primary, table]).writeto(path, overwrite=True)
 

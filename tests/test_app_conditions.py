@@ -200,3 +200,35 @@ def test_parse_and_serialise_the_url_state():
                      {"a": None, "b": 0.25}, "b")
     assert query == {"seed": "5", "z": "0.5", "band": "g", "sampler": "ddim", "steps": "20", "guidance": "1",
                      "c.a": "any", "c.b": "0.25", "walk": "b"}
+
+
+def test_a_label_walk_is_exported_and_its_fits_header_says_which_label_moves(make_app, morph_checkpoint):
+    from astropy.io import fits
+
+    app = make_app(checkpoint=morph_checkpoint)
+    app.set_redshift(0.8)
+    app.conditions_panel.free_boxes["true_bulge_fraction"].value = True
+    app.conditions_panel.mode.value = "true_axis_ratio"
+    settle(app)
+    assert app.export.start_input.label == "true_axis_ratio start"
+    assert (app.export.z_start, app.export.z_stop) == (0.0, 1.0)  # the label's whole range
+    app.export.param.update(frames=GRID, format="fits")  # the walk's own grid: every frame is baked already
+    app.export.button.clicks += 1
+    settle(app)
+    assert app.export.download.filename == "galaxy-seed7-true_axis_ratio0.00-1.00-z0.80.fits"
+    with fits.open(app.export.download.file) as hdus:
+        header, table = hdus[0].header, hdus["REDSHIFT"].data
+        assert header["WALKAXIS"] == "true_axis_ratio" and header["ZFIXED"] == pytest.approx(0.8)
+        assert header["FREE"] == "true_bulge_fraction"
+        np.testing.assert_allclose(table["true_axis_ratio"], np.linspace(0.0, 1.0, GRID))
+        np.testing.assert_allclose(table["redshift"], 0.8)
+        np.testing.assert_array_equal(hdus[0].data[2], app.walk.cache.get(table["true_axis_ratio"][2]).image)
+
+
+def test_a_label_walk_export_outside_the_label_range_is_refused(make_app, morph_checkpoint):
+    app = make_app(checkpoint=morph_checkpoint)
+    app.conditions_panel.mode.value = "true_bulge_fraction"
+    settle(app)
+    app.export.param.update(z_start=0.0, z_stop=1.5, format="gif")
+    app.export.button.clicks += 1
+    assert "true_bulge_fraction stop = 1.5 is outside" in app.banners.problem.object

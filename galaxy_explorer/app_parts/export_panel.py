@@ -33,8 +33,8 @@ from ..export import (
 )
 from .session import SessionMessages, UiThread
 from .views import COLOUR
-from .walk import FrameCache
-from .walk_controller import WalkController
+from .walk import REDSHIFT_AXIS, FrameCache, WalkKey
+from .walk_controller import WalkController, axis_range
 from .worker import Preempted, SessionWorker, TaskContext
 
 
@@ -45,8 +45,9 @@ class ExportPanel(pn.viewable.Viewer):
     frames from ``walk.frames_for`` on the session's worker; problems go to the session's messages.
     """
 
-    z_start = param.Number(default=0.0, doc="First redshift of the walk")
-    z_stop = param.Number(default=3.0, doc="Last redshift of the walk")
+    # Along the walk's axis: redshifts, or the walked label's values (a label walk, at its fixed redshift).
+    z_start = param.Number(default=0.0, doc="First position of the walk (redshift, or the walked label)")
+    z_stop = param.Number(default=3.0, doc="Last position of the walk (redshift, or the walked label)")
     # Bounds are checked by export.validate_request, which says which value is out of bounds and why.
     frames = param.Integer(default=60, doc=f"{MIN_FRAMES}-{MAX_FRAMES} frames")
     fps = param.Integer(default=12, doc=f"{MIN_FPS}-{MAX_FPS} frames per second")
@@ -69,13 +70,13 @@ class ExportPanel(pn.viewable.Viewer):
             label="Nothing exported yet", disabled=True, auto=True, embed=False, color="success", width=240,
             css_classes=["export-download"],
         )
+        self.start_input = pn.widgets.FloatInput.from_param(p.z_start, label="z start", step=0.1, width=110,
+                                                            css_classes=["export-z-start"])
+        self.stop_input = pn.widgets.FloatInput.from_param(p.z_stop, label="z stop", step=0.1, width=110,
+                                                           css_classes=["export-z-stop"])
+        self._axis = REDSHIFT_AXIS
         self._layout = pn.Column(
-            pn.Row(
-                pn.widgets.FloatInput.from_param(p.z_start, label="z start", step=0.1, width=110,
-                                                 css_classes=["export-z-start"]),
-                pn.widgets.FloatInput.from_param(p.z_stop, label="z stop", step=0.1, width=110,
-                                                 css_classes=["export-z-stop"]),
-            ),
+            pn.Row(self.start_input, self.stop_input),
             pn.Row(
                 pn.widgets.IntInput.from_param(p.frames, label="frames", width=70, css_classes=["export-frames"]),
                 pn.widgets.IntInput.from_param(p.fps, label="fps", width=70, css_classes=["export-fps"]),
@@ -89,6 +90,7 @@ class ExportPanel(pn.viewable.Viewer):
             self.download,
         )
         walk.param.watch(self._model_loaded, "generator")
+        walk.param.watch(self._walk_changed, "cache")
 
     def __panel__(self):
         return self._layout
@@ -101,19 +103,44 @@ class ExportPanel(pn.viewable.Viewer):
         low, high = self._walk.redshift_range
         self.param.update(z_start=low, z_stop=high)
 
+    def _walk_changed(self, *_events) -> None:
+        """The walk now moves along another axis (redshift or a label): export its whole range along it."""
+        axis = self._walk.axis
+        if axis == self._axis:
+            return
+        self._axis = axis
+        name = "z" if axis == REDSHIFT_AXIS else axis
+        self.start_input.label, self.stop_input.label = f"{name} start", f"{name} stop"
+        low, high = axis_range(self._walk.generator, axis)
+        self.param.update(z_start=low, z_stop=high)
+
     def request(self) -> ExportRequest:
         """The export these settings describe, for the current walk; GalaxyExplorerError names what is wrong."""
         cache = self._walk.cache
         if self._walk.generator is None or cache is None:
             raise GalaxyExplorerError("no model is loaded, so there is nothing to export")
         key = cache.key
-        name = f"galaxy-seed{key.seed}-z{self.z_start:.2f}-{self.z_stop:.2f}.{self.format}"
+        if key.axis == REDSHIFT_AXIS:
+            name = f"galaxy-seed{key.seed}-z{self.z_start:.2f}-{self.z_stop:.2f}.{self.format}"
+        else:
+            name = (f"galaxy-seed{key.seed}-{key.axis}{self.z_start:.2f}-{self.z_stop:.2f}-z{key.at_redshift:.2f}"
+                    f".{self.format}")
         request = ExportRequest(
             out=self.directory / name, seed=key.seed, z_start=float(self.z_start), z_stop=float(self.z_stop),
             frames=int(self.frames), fps=int(self.fps), size=int(self.size), sampler=key.sampler, steps=key.steps,
-            label=bool(self.label), band=None if self.band == COLOUR else self.band, conditions=key.condition_dict,
+            label=bool(self.label), band=None if self.band == COLOUR else self.band,
+            conditions={name: value for name, value in key.condition_dict.items() if value is not None},
+            guidance_scale=key.guidance,
         )
-        validate_request(request, self._walk.redshift_range)
+        if key.axis == REDSHIFT_AXIS:
+            validate_request(request, self._walk.redshift_range)
+        else:  # the positions are the label's values: its own range, and the bounds of everything else
+            validate_request(request)
+            low, high = axis_range(self._walk.generator, key.axis)
+            for which, value in (("start", request.z_start), ("stop", request.z_stop)):
+                if not low - 1e-9 <= value <= high + 1e-9:
+                    raise GalaxyExplorerError(f"{key.axis} {which} = {value:g} is outside the checkpoint's "
+                                              f"training range [{low:g}, {high:g}]")
         return request
 
     def start(self, _event=None) -> None:
@@ -137,10 +164,10 @@ class ExportPanel(pn.viewable.Viewer):
             redshifts = [float(z) for z in request.redshifts]
             frames = self._walk.frames_for(
                 cache, redshifts, ctx, progress=lambda done, total: self._ui.call(partial(self._progressed, done, total)))
+            frame_redshifts, conditions, header = export_description(request, cache.key)
             out = write_export(
-                request.out, np.stack([frame.image for frame in frames]), request.redshifts, fps=request.fps,
-                size=request.size, label=request.label, band=request.band,
-                header=walk_header(request, cache.key.checkpoint), conditions=request.conditions,
+                request.out, np.stack([frame.image for frame in frames]), frame_redshifts, fps=request.fps,
+                size=request.size, label=request.label, band=request.band, header=header, conditions=conditions,
             )
         except Preempted:
             raise
@@ -165,3 +192,21 @@ class ExportPanel(pn.viewable.Viewer):
         self.status.object = f"Ready: `{out.name}` ({out.stat().st_size / 1024:.0f} KiB)"
         self.download.param.update(file=str(out), filename=out.name, label=f"Download {out.name}", disabled=False)
         self._messages.notify("success", f"Export ready: {out.name} — click Download")
+
+
+def export_description(request: ExportRequest, key: WalkKey) -> tuple[list[float], dict, dict]:
+    """(each frame's redshift, the conditions per frame for the FITS table, the FITS header cards) of an export of
+    ``key``'s walk: along the redshift, or along a label at one redshift (the header says which label moves)."""
+    positions = [float(position) for position in request.redshifts]
+    _seeds, redshifts, conditions = key.sampling(positions)
+    header = walk_header(request, key.checkpoint)
+    header["GUIDANCE"] = (key.guidance, "classifier-free guidance scale (1: none)")
+    free = [name for name, value in conditions.items() if value is None]
+    if free:
+        header["FREE"] = (",".join(free), "conditions left free (the model's null embedding)")
+    if key.axis != REDSHIFT_AXIS:
+        header["WALKAXIS"] = (key.axis, "the condition that changes frame to frame (HDU REDSHIFT column)")
+        header["ZFIXED"] = (key.at_redshift, "the redshift of every frame")
+    else:
+        header["WALKAXIS"] = ("redshift", "what changes frame to frame")
+    return redshifts, {name: value for name, value in conditions.items() if value is not None}, header
