@@ -9,19 +9,6 @@ from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
 from galaxy_explorer.errors import CheckpointError, GalaxyExplorerError
 
 
-@pytest.fixture(scope="module")
-def generator(tmp_path_factory):
-    return Generator.load(make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.safetensors", seed=0))
-
-
-@pytest.fixture(scope="module")
-def guided_generator(tmp_path_factory):
-    path = make_tiny_checkpoint(tmp_path_factory.mktemp("tiny2") / "tiny2.safetensors", seed=1,
-                                condition_names=("redshift", "sersic_index"), condition_ranges=((0, 4), (0.5, 6)),
-                                condition_dropout=0.1)
-    return Generator.load(path)
-
-
 def test_describes_its_conditions_bands_and_normalization(generator):
     assert generator.condition_names == ("redshift",)
     assert generator.condition_ranges == {"redshift": (0.0, 4.0)}

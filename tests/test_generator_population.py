@@ -3,24 +3,10 @@
 import numpy as np
 import pytest
 
-from galaxy_explorer.diffusion import GenerationError, Generator
-from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+from galaxy_explorer.diffusion import GenerationError
 
 SEEDS = [3, 10, 7, 2 ** 40, 0]
 REDSHIFTS = [0.3, 1.2, 2.5, 0.8, 3.9]
-
-
-@pytest.fixture(scope="module")
-def generator(tmp_path_factory):
-    return Generator.load(make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.safetensors", seed=0))
-
-
-@pytest.fixture(scope="module")
-def guided_generator(tmp_path_factory):
-    path = make_tiny_checkpoint(tmp_path_factory.mktemp("tiny2") / "tiny2.safetensors", seed=1,
-                                condition_names=("redshift", "sersic_index"), condition_ranges=((0, 4), (0.5, 6)),
-                                condition_dropout=0.1)
-    return Generator.load(path)
 
 
 def _model_space(generator, flux):
