@@ -164,12 +164,12 @@ class GalaxyCard(pn.viewable.Viewer):
         elif walk.cache is None:
             return
         elif frame is None or frame_kind(walk) == "previous":
-            text = f"Generating seed {walk.cache.key.seed} at z = {walk.requested:.2f}…"
+            text = f"Generating seed {walk.cache.key.seed} at {walk.cache.key.describe(walk.requested)}…"
         elif frame_kind(walk) == "exact":
-            text = f"Seed {walk.cache.key.seed} at z = {frame.redshift:.2f} (exact frame)"
-        else:
-            text = (f"Seed {walk.cache.key.seed}: nearest baked frame, z = {frame.redshift:.3f} "
-                    f"— exact frame for z = {walk.requested:.2f} on release")
+            text = f"Seed {walk.cache.key.seed} at {walk.cache.key.describe(frame.redshift)} (exact frame)"
+        else:  # (a label walk's positions are the label's values: WalkKey.describe says so)
+            text = (f"Seed {walk.cache.key.seed}: nearest baked frame, {walk.cache.key.describe(frame.redshift, 3)} "
+                    f"— exact frame for {walk.cache.key.describe(walk.requested)} on release")
         self.frame_status.object = inline_html(text)
 
     def _show_bake(self, *_events) -> None:
