@@ -107,6 +107,8 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self._location, self._url = location, url
         self._settling = False  # a model is being put in place: its widget updates start no walks
         self.url_problems: list[str] = []  # what of the URL could not be used, as told to the person
+        self._url_problems_told = 0
+        self._page_shown = not served  # served, a toast sent before the page has rendered is lost
         self.messages = SessionMessages()
         self.ui = UiThread(doc if served else None, self.messages)
         self.worker = SessionWorker(on_error=self._worker_failed, name="galaxy-explorer-worker")
@@ -123,6 +125,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
             doc.on_session_destroyed(closer(self))
             self._connection_check = doc.add_periodic_callback(self._check_connection, CONNECTION_CHECK_MS)
             pn.state.onload(self.galaxy_card.page_ready)
+            pn.state.onload(self._page_rendered)
             quiet_closed_websockets()
         # A model this process has loaded already is taken now, so the first picture is in the page as it opens.
         self._load(now=loaded_generator(self.checkpoint.strip()) is not None)
@@ -342,8 +345,13 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     def _report_url_problems(self, problems: list[str]) -> None:
         self.url_problems += problems
-        if problems:
-            self.messages.notify("warning", "Link: " + "; ".join(problems) + ".", duration=15000)
+        if self._page_shown and len(self.url_problems) > self._url_problems_told:
+            told, self._url_problems_told = self._url_problems_told, len(self.url_problems)
+            self.messages.notify("warning", "Link: " + "; ".join(self.url_problems[told:]) + ".", duration=15000)
+
+    def _page_rendered(self) -> None:
+        self._page_shown = True
+        self._report_url_problems([])
 
     @param.depends("band", watch=True)
     def _on_band(self) -> None:
