@@ -54,6 +54,13 @@ def _validated_seed(seed) -> int:
     return int(seed)
 
 
+def _redshift_array(redshifts) -> np.ndarray:
+    redshifts = np.atleast_1d(np.asarray(redshifts, dtype=np.float64))
+    if redshifts.ndim != 1:
+        raise GenerationError(f"redshifts must be a number or a 1-D sequence, got shape {redshifts.shape}")
+    return redshifts
+
+
 class Generator:
     """A loaded diffusion model that draws images at given redshifts (and further conditions) from a seed."""
 
@@ -147,9 +154,99 @@ class Generator:
         """
         seed = _validated_seed(seed)
         guidance_scale = self._checked_settings(sampler, steps, batch_size, guidance_scale)
-        redshifts = np.atleast_1d(np.asarray(redshifts, dtype=np.float64))
-        if redshifts.ndim != 1:
-            raise GenerationError(f"redshifts must be a number or a 1-D sequence, got shape {redshifts.shape}")
+
+        def batch(rows: slice, conditions, left_out) -> np.ndarray:
+            return self._sample_batch(seed, conditions, left_out, sampler, int(steps), guidance_scale, on_step)
+
+        return self._in_batches(redshifts, other_conditions, batch_size, progress, batch)
+
+    def frames_from_noise(self, x_T, redshifts, sampler: str = "ddim", steps: int = 20, batch_size: int = 8,
+                          progress: Optional[Callable[[int, int], None]] = None, *,
+                          guidance_scale: Optional[float] = None, on_step: Optional[Callable[[int], None]] = None,
+                          **other_conditions) -> np.ndarray:
+        """As ``frames``, from an explicit initial noise instead of a seed (the output of ``invert``).
+
+        ``x_T`` (5,64,64) or (1,5,64,64) starts every frame (a walk); (n,5,64,64) gives row i at ``redshifts[i]``.
+        Only the deterministic samplers ('ddim', 'dpmpp2m') are defined by x_T alone: DDPM adds fresh noise at every
+        step. To reproduce an inverted image, sample with 'ddim' and the steps it was inverted with.
+        """
+        guidance_scale = self._checked_settings(sampler, steps, batch_size, guidance_scale)
+        if sampler == "ddpm":
+            raise GenerationError("sampler 'ddpm' adds fresh noise at every step, so an explicit x_T does not fix "
+                                  "its images; use 'ddim' (or 'dpmpp2m')")
+        redshifts = _redshift_array(redshifts)
+        noise = self._checked_noise(x_T, len(redshifts))
+
+        def batch(rows: slice, conditions, left_out) -> np.ndarray:
+            start = noise[rows] if noise.shape[0] > 1 else noise.expand(conditions.shape[0], *self.image_shape)
+            return self._denoise(start.contiguous().to(self.device), None, conditions, left_out, sampler,
+                                 int(steps), guidance_scale, on_step)
+
+        return self._in_batches(redshifts, other_conditions, batch_size, progress, batch)
+
+    def invert(self, image_flux, redshift, steps: int = 20, batch_size: int = 8, refine: int = 0,
+               progress: Optional[Callable[[int, int], None]] = None, *,
+               on_step: Optional[Callable[[int], None]] = None, **other_conditions) -> torch.Tensor:
+        """The initial noise x_T from which DDIM with ``steps`` steps at ``redshift`` draws (about) ``image_flux``.
+
+        ``image_flux``: one image (5,64,64) or several (n,5,64,64) in survey flux, like ``frames``'s output;
+        ``redshift``: a number or one per image; ``other_conditions`` as for ``frames``. Returns (n,5,64,64) float32
+        on the CPU, for ``frames_from_noise(x_T, …, sampler='ddim', steps=steps)``. The ODE is run backwards without
+        guidance (scale 1), and ``refine`` fixed-point iterations per step make each step a closer inverse of the
+        sampler's (see ``inversion``). Row i of the answer does not depend on the other rows.
+        """
+        from .inversion import invert_ddim
+
+        self._checked_settings("ddim", steps, batch_size, 1.0)
+        if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or int(refine) < 0:
+            raise GenerationError(f"refine must be an integer >= 0, got {refine!r}")
+        refine = int(refine)
+        images = self._checked_images(image_flux)
+        redshifts = np.asarray(redshift, dtype=np.float64)
+        if redshifts.ndim == 0:
+            redshifts = np.full(images.shape[0], float(redshifts))
+        if redshifts.shape != (images.shape[0],):
+            raise GenerationError(f"redshift must be a number or one per image ({images.shape[0]}), "
+                                  f"got shape {redshifts.shape}")
+
+        def batch(rows: slice, conditions, left_out) -> np.ndarray:
+            x_0 = self.normalization.to_model(torch.from_numpy(images[rows])).to(self.device)
+            eps = make_eps_function(self.model, self.schedule, self.prediction, conditions.to(self.device),
+                                    left_out.to(self.device), 1.0)
+            with torch.inference_mode():
+                x_T = invert_ddim(eps, self.schedule, x_0, int(steps), refine=refine, on_step=on_step)
+            return x_T.float().to("cpu").numpy()
+
+        return torch.from_numpy(self._in_batches(redshifts, other_conditions, batch_size, progress, batch))
+
+    def _checked_images(self, image_flux) -> np.ndarray:
+        images = np.asarray(image_flux, dtype=np.float32)
+        if images.shape == self.image_shape:
+            images = images[None]
+        if images.ndim != 4 or images.shape[1:] != self.image_shape:
+            raise GenerationError(f"images must be shaped {self.image_shape} or (n, {', '.join(map(str, self.image_shape))})"
+                                  f" in survey flux, got shape {images.shape}")
+        if not np.isfinite(images).all():
+            bad = int(np.argwhere(~np.isfinite(images).reshape(images.shape[0], -1).all(axis=1))[0][0])
+            raise GenerationError(f"image {bad} has non-finite pixels (NaN or inf); fill or mask them before inverting")
+        return np.ascontiguousarray(images)
+
+    def _checked_noise(self, x_T, n: int) -> torch.Tensor:
+        noise = x_T if isinstance(x_T, torch.Tensor) else torch.from_numpy(np.asarray(x_T, dtype=np.float32))
+        noise = noise.detach().to("cpu", torch.float32)
+        if tuple(noise.shape) == self.image_shape:
+            noise = noise[None]
+        if noise.ndim != 4 or tuple(noise.shape[1:]) != self.image_shape or noise.shape[0] not in (1, n):
+            raise GenerationError(f"x_T must be shaped {self.image_shape}, (1, …) or one per redshift ({n}, …), "
+                                  f"got shape {tuple(noise.shape)}")
+        if not torch.isfinite(noise).all():
+            raise GenerationError("x_T has non-finite values (NaN or inf)")
+        return noise
+
+    def _in_batches(self, redshifts, other_conditions: Mapping[str, object], batch_size: int,
+                    progress: Optional[Callable[[int, int], None]], batch) -> np.ndarray:
+        """(n,5,64,64) float32 made by ``batch(rows, conditions, left_out)`` a batch at a time, one row per redshift."""
+        redshifts = _redshift_array(redshifts)
         conditions, left_out = self._condition_matrix(redshifts, other_conditions)
         n = len(redshifts)
         out = np.empty((n,) + self.image_shape, dtype=np.float32)
@@ -157,8 +254,7 @@ class Generator:
             return out
         for start in range(0, n, int(batch_size)):
             stop = min(start + int(batch_size), n)
-            out[start:stop] = self._sample_batch(seed, conditions[start:stop], left_out[start:stop], sampler,
-                                                 int(steps), guidance_scale, on_step)
+            out[start:stop] = batch(slice(start, stop), conditions[start:stop], left_out[start:stop])
             if progress is not None:
                 progress(stop, n)
         return out
