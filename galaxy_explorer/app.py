@@ -36,6 +36,7 @@ from galaxy_explorer import BANDS
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
 from galaxy_explorer.app_parts.conditions_panel import ConditionsPanel
 from galaxy_explorer.app_parts.export_panel import ExportPanel
+from galaxy_explorer.app_parts.offline import FastWithoutWebFonts, use_local_stylesheets
 from galaxy_explorer.app_parts.population import PopulationController
 from galaxy_explorer.app_parts.population_card import PopulationCard
 from galaxy_explorer.app_parts.resources import configure_torch_threads, loaded_generator, parse_app_arguments
@@ -181,8 +182,9 @@ class GalaxyExplorer(pn.viewable.Viewer):
             population = self._later("", lambda: self.population_card, width=470)
         else:
             morphology, survey, export = self._make_morphology_card(), self.survey_card, self.export
-        self.main_area = pn.Column(self.banners, pn.Row(self.galaxy_card, pn.Column(survey, population)), morphology,
-                                   sizing_mode="stretch_width")
+        # A FlexBox: on a screen too narrow for both cards side by side the survey side goes under the galaxy.
+        self.main_area = pn.Column(self.banners, pn.FlexBox(self.galaxy_card, pn.Column(survey, population)),
+                                   morphology, sizing_mode="stretch_width")
         self.sidebar = pn.Column(
             "### Galaxy", pn.Row(self.seed_input, self.new_galaxy_button), pn.Row(self.sampler_select, self.steps_input),
             pn.Row(self.guidance_input, self.guidance_reset), self.guidance_note, self.conditions_panel,
@@ -214,7 +216,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
     def template(self):
         """The served page: sidebar with controls, main area with the galaxy, real galaxies and statistics."""
         return pn.template.FastListTemplate(title="Galaxy Explorer", sidebar=[self.sidebar], main=[self.main_area],
-                                            sidebar_width=330, accent="#3b5b92")
+                                            sidebar_width=330, accent="#3b5b92", design=FastWithoutWebFonts)
 
     # -- widgets -> parameters -> controllers -----------------------------------------------------------------
     @param.depends("load", watch=True)
@@ -430,3 +432,4 @@ def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:
 
 if pn.state.served:
     app_from_arguments().template().servable(title="Galaxy Explorer")
+    use_local_stylesheets(pn.state.curdoc)

@@ -69,6 +69,8 @@ class ExportPanel(pn.viewable.Viewer):
         self.download = pn.widgets.FileDownload(
             label="Nothing exported yet", disabled=True, auto=True, embed=False, color="success", width=240,
             css_classes=["export-download"],
+            # A long file name wraps onto a second line instead of being cut off.
+            stylesheets=[".bk-btn { white-space: normal; overflow-wrap: anywhere; height: auto; }"],
         )
         self.start_input = pn.widgets.FloatInput.from_param(p.z_start, label="z start", step=0.1, width=110,
                                                             css_classes=["export-z-start"])

@@ -81,3 +81,52 @@ def test_the_scale_bar_reads_kpc_at_the_frame_redshift_and_changes_with_it(page,
     assert kpc_of(after) != kpc_of(before)
     assert model_text(page, "redshift-label") == f"z = {shown(page)['redshift']:.2f}"
     assert model_text(page, "cosmic-times") != times_before
+
+
+# Every visible element, shadow roots included, whose box reaches past the viewport's right edge, and every button
+# or plot whose content is wider than its box (a clipped label or plot).
+OVERFLOW_JS = """() => {
+  const found = [];
+  const describe = (el) => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`;
+  const visit = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      const box = el.getBoundingClientRect();
+      const style = getComputedStyle(el);
+      if (box.width > 0 && box.height > 0 && style.visibility !== 'hidden' && style.display !== 'none') {
+        if (box.right > window.innerWidth + 1) { found.push(`${describe(el)} reaches x = ${box.right}`); }
+        if (el.tagName === 'BUTTON' && el.scrollWidth > el.clientWidth + 1) {
+          found.push(`${describe(el)} label clipped: ${el.scrollWidth} > ${el.clientWidth}`);
+        }
+      }
+      if (el.shadowRoot) { visit(el.shadowRoot); }
+    }
+  };
+  visit(document);
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (1920, 1080)])
+def test_nothing_is_clipped_and_no_request_leaves_the_machine(browser, served_app, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    try:
+        open_app(page, served_app)
+        page.locator("table.morphology-table").first.wait_for()  # the parts put on the page after the first render
+        page.locator(".export-button").first.wait_for()
+        page.wait_for_timeout(500)
+        assert page.evaluate(OVERFLOW_JS) == []
+        # The download button's long label, after an export.
+        page.locator(".export-frames input").first.fill("3")
+        page.locator(".export-frames input").first.press("Enter")
+        page.locator(".export-format").get_by_text("gif", exact=True).click()
+        page.locator(".export-button button").first.click()
+        page.locator(".export-download").get_by_text("Download galaxy-seed7").wait_for()
+        assert page.evaluate(OVERFLOW_JS) == []
+        away = sorted({url for url in requests if urlparse(url).scheme in ("http", "https", "ws", "wss")
+                       and urlparse(url).hostname not in LOCAL_HOSTS})
+        assert away == []
+    finally:
+        context.close()
