@@ -100,3 +100,23 @@ def test_error_toasts_expire_and_the_problem_banner_clears_once_that_work_succee
     assert banners.problem.visible  # only a new load clears a load problem
     messages.clear_problem()
     assert not banners.problem.visible
+
+
+def test_the_statistics_plots_have_explicit_ranges_that_follow_their_data(ui):
+    from bokeh.models import Range1d
+
+    from galaxy_explorer.app_parts.views import padded_range
+
+    assert padded_range([]) == (0.0, 1.0) and padded_range([np.nan]) == (0.0, 1.0)
+    assert padded_range([1.0, 2.0]) == pytest.approx((0.94, 2.06))
+    walk, side = Walk(generator=Model()), SurveySide()
+    card = MorphologyCard(walk, side, ui)
+    for figure in (*card.view.histograms.values(), *card.view.series.values()):
+        assert isinstance(figure.x_range, Range1d) and isinstance(figure.y_range, Range1d)
+    walk.param.update(cache=baked_cache(3), baked=3)
+    series = card.view.series["semi_major_axis"]
+    assert (series.x_range.start, series.x_range.end) == pytest.approx((-0.12, 2.12))
+    window, side_with_survey = window_with_sizes(10.0, np.full(12, 1.0))
+    side.window = window
+    assert card.view.histograms["semi_major_axis"].y_range.end == pytest.approx(12 * 1.08)
+

@@ -65,6 +65,7 @@ class PhysicalOverlay:
 
     def __init__(self, figure, main_source: ColumnDataSource, slider: pn.widgets.Widget, pixels: int = 64):
         self.table = shared_table()
+        self._main = main_source
         self.table_source = ColumnDataSource(self.table.as_lists(), name="cosmology-table")
         length = cosmology.scale_bar_pixels()
         x1 = pixels - BAR_MARGIN_PX
@@ -92,6 +93,9 @@ class PhysicalOverlay:
 
     def show_frame(self, redshift: float) -> None:
         """The scale and redshift of the frame on screen (the browser writes the same while it plays or drags)."""
+        tags = self._main.tags
+        if len(tags) > 1:  # a label walk (MainImageView.set_axis): every frame is at this redshift
+            redshift = float(tags[1])
         if redshift != redshift:  # NaN: no frame
             self.scale_label.text = self.redshift_label.text = ""
             return

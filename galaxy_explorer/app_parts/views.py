@@ -244,6 +244,17 @@ def display_range(sample: np.ndarray, marker: float) -> tuple[float, float]:
     return low - pad, high + pad
 
 
+def padded_range(values, pad: float = 0.06) -> tuple[float, float]:
+    """(low, high) around the finite ``values`` with a margin; (0, 1) when there are none."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    margin = pad * (high - low) if high > low else max(abs(high), 1.0) * 0.1
+    return low - margin, high + margin
+
+
 class MorphologyView:
     """Per quantity: the real distribution in the redshift window with this frame's value marked, and this
     seed's value along the baked redshift grid with the current redshift marked. Plus a table of the numbers."""
@@ -259,8 +270,10 @@ class MorphologyView:
         for name in LIVE_COLUMNS:
             hist_source = ColumnDataSource({"left": [], "right": [], "top": []}, name=f"hist-{name}")
             x_range = Range1d(0, 1)
-            fig = figure(width=width, height=height, x_range=x_range, toolbar_location=None, tools="",
-                         title=LABELS[name], name=f"hist-fig-{name}")
+            # Explicit ranges (Range1d), set as the data change: a DataRange1d over an empty or all-NaN source
+            # makes BokehJS warn "could not set initial ranges" on every render.
+            fig = figure(width=width, height=height, x_range=x_range, y_range=Range1d(0, 1), toolbar_location=None,
+                         tools="", title=LABELS[name], name=f"hist-fig-{name}")
             fig.quad(left="left", right="right", top="top", bottom=0, source=hist_source,
                      fill_color="#7f9cc8", line_color="#4a6590", fill_alpha=0.8)
             span = Span(location=0, dimension="height", line_color="#e4572e", line_width=3, visible=False)
@@ -271,8 +284,8 @@ class MorphologyView:
             self.value_spans[name], self.hist_ranges[name] = span, x_range
 
             series_source = ColumnDataSource({"redshift": [], "value": []}, name=f"series-{name}")
-            series_fig = figure(width=width, height=int(height * 0.85), toolbar_location=None, tools="",
-                                name=f"series-fig-{name}")
+            series_fig = figure(width=width, height=int(height * 0.85), x_range=Range1d(0, 1), y_range=Range1d(0, 1),
+                                toolbar_location=None, tools="", name=f"series-fig-{name}")
             series_fig.line("redshift", "value", source=series_source, line_color="#e4572e", line_width=2)
             series_fig.scatter("redshift", "value", source=series_source, size=3, color="#e4572e")
             z_span = Span(location=0, dimension="height", line_color="#444", line_dash="dashed", line_width=1)
@@ -292,6 +305,7 @@ class MorphologyView:
             sample = window.detected(name)
             counts, edges = histogram(sample)
             self.hist_sources[name].data = {"left": edges[:-1], "right": edges[1:], "top": counts}
+            self.histograms[name].y_range.update(start=0, end=1.08 * max(counts.max(initial=0), 1))
             self._rescale(name)
 
     # -- this frame ---------------------------------------------------------------------------------------------
@@ -309,6 +323,9 @@ class MorphologyView:
     def show_series(self, series: dict[str, np.ndarray]) -> None:
         for name in LIVE_COLUMNS:
             self.series_sources[name].data = {"redshift": series["redshift"], "value": series[name]}
+            figure_ = self.series[name]
+            figure_.x_range.update(**dict(zip(("start", "end"), padded_range(series["redshift"]))))
+            figure_.y_range.update(**dict(zip(("start", "end"), padded_range(series[name]))))
 
     def _rescale(self, name: str) -> None:
         sample = self._window.detected(name) if self._window is not None else np.zeros(0)
