@@ -123,6 +123,10 @@ def test_walking_a_label_moves_it_across_its_range_at_the_fixed_redshift(make_ap
     settle(app)
     assert app.walk.cache is cache  # the same walk: only its exact frame is new
     assert app.walk.frame.redshift == pytest.approx(0.33) and app.galaxy_card.view.shown[1] == "exact"
+    # The image says which label is at which value, and its redshift and scale are the walk's fixed redshift.
+    assert app.galaxy_card.view.caption.text == "true_axis_ratio = 0.33 · exact frame"
+    assert app.galaxy_card.overlay.redshift_label.text == "z = 1.30"
+    assert "true_axis_ratio = 0.33 at z = 1.30" in app.galaxy_card.frame_status.object
     # Releasing the redshift slider walks the label again at the new redshift.
     app.set_redshift(2.0)
     settle(app)
@@ -210,7 +214,7 @@ def test_a_label_walk_is_exported_and_its_fits_header_says_which_label_moves(mak
     app.conditions_panel.free_boxes["true_bulge_fraction"].value = True
     app.conditions_panel.mode.value = "true_axis_ratio"
     settle(app)
-    assert app.export.start_input.label == "true_axis_ratio start"
+    assert app.export.start_input.label == "start" and "axis ratio" in app.export.axis_note.object
     assert (app.export.z_start, app.export.z_stop) == (0.0, 1.0)  # the label's whole range
     app.export.param.update(frames=GRID, format="fits")  # the walk's own grid: every frame is baked already
     app.export.button.clicks += 1

@@ -140,9 +140,14 @@ class GalaxyCard(pn.viewable.Viewer):
                         and self._sent_for == (walk.cache, self.band):  # keep the page's frames in step
                     self.view.add_frames([frame.redshift], [frame.data_url(self.band)])
                     self._sent.add(frame.redshift)
+                key = frame.walk
+                label_walk = key is not None and key.axis != "redshift"
+                self.view.set_axis(key.axis if label_walk else None, key.at_redshift if label_walk else None)
                 self.view.show(frame.data_url(self.band), frame.redshift, kind, requested=walk.requested,
                                dimmed=kind == "previous")
-            self.overlay.show_frame(frame.redshift if frame is not None else float("nan"))
+            physical = float("nan") if frame is None else \
+                frame.walk.physical_redshift(frame.redshift) if frame.walk is not None else frame.redshift
+            self.overlay.show_frame(physical)
             self._ui.push(self.figure)
         self._ui.call_later("frame-status", DRAG_DETAILS_MS if dragging else DETAILS_DELAY_MS, self._show_status)
 
@@ -158,7 +163,8 @@ class GalaxyCard(pn.viewable.Viewer):
 
     def _show_status(self, *_events) -> None:
         walk, frame = self._walk, self._walk.frame
-        self.overlay.show_times(walk.requested)
+        self.overlay.show_times(walk.cache.key.physical_redshift(walk.requested) if walk.cache is not None
+                                else walk.requested)
         if walk.generator is None:
             text = "Loading the model…" if walk.model_state == "loading" else NO_MODEL
         elif walk.cache is None:

@@ -33,6 +33,7 @@ from ..export import (
 )
 from .session import SessionMessages, UiThread
 from .views import COLOUR
+from .conditions_panel import label_title
 from .walk import REDSHIFT_AXIS, FrameCache, WalkKey
 from .walk_controller import WalkController, axis_range
 from .worker import Preempted, SessionWorker, TaskContext
@@ -77,7 +78,9 @@ class ExportPanel(pn.viewable.Viewer):
         self.stop_input = pn.widgets.FloatInput.from_param(p.z_stop, label="z stop", step=0.1, width=110,
                                                            css_classes=["export-z-stop"])
         self._axis = REDSHIFT_AXIS
+        self.axis_note = pn.pane.HTML("", width=240, margin=(0, 10), visible=False, css_classes=["export-axis"])
         self._layout = pn.Column(
+            self.axis_note,
             pn.Row(self.start_input, self.stop_input),
             pn.Row(
                 pn.widgets.IntInput.from_param(p.frames, label="frames", width=70, css_classes=["export-frames"]),
@@ -107,12 +110,18 @@ class ExportPanel(pn.viewable.Viewer):
 
     def _walk_changed(self, *_events) -> None:
         """The walk now moves along another axis (redshift or a label): export its whole range along it."""
-        axis = self._walk.axis
+        axis, cache = self._walk.axis, self._walk.cache
+        if axis != REDSHIFT_AXIS and cache is not None:
+            self.axis_note.param.update(visible=True, object=f"<small>The walk along <b>{label_title(axis)}</b> "
+                                                             f"({axis}) at z = {cache.key.at_redshift:.2f}:</small>")
+        else:
+            self.axis_note.visible = False
         if axis == self._axis:
             return
         self._axis = axis
-        name = "z" if axis == REDSHIFT_AXIS else axis
-        self.start_input.label, self.stop_input.label = f"{name} start", f"{name} stop"
+        # (a label's name is too long for the field: the note above says what start and stop are)
+        self.start_input.label, self.stop_input.label = ("z start", "z stop") if axis == REDSHIFT_AXIS else \
+            ("start", "stop")
         low, high = axis_range(self._walk.generator, axis)
         self.param.update(z_start=low, z_stop=high)
 

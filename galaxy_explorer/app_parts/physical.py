@@ -26,7 +26,8 @@ BAR_MARGIN_PX = 3.0  # stamp pixels between the bar and the image's edge
 TEXT = "#e8e8f0"
 
 SHOW_SCALE_JS = cosmology.INTERPOLATE_JS + """
-const z = main.data.redshift[0];
+// A label walk's frames all sit at one redshift, carried in the source's tags (MainImageView.set_axis).
+const z = main.tags.length ? main.tags[1] : main.data.redshift[0];
 if (!Number.isFinite(z)) {
   scale_label.setv({text: ''}, {sync: false});
   redshift_label.setv({text: ''}, {sync: false});

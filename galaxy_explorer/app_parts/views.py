@@ -78,18 +78,20 @@ function show_nearest(z) {
   caption.setv({text: caption_text(f.redshift[best], kind, z)}, {sync: false});
 }
 function caption_text(redshift, kind, z) {
-  return kind === 'exact' ? `z = ${redshift.toFixed(2)} · exact frame`
-                          : `z = ${redshift.toFixed(3)} · nearest baked frame (slider ${z.toFixed(2)})`;
+  const name = main.tags.length ? main.tags[0] : 'z';  // a label walk's positions are its label's values (set_axis)
+  return kind === 'exact' ? `${name} = ${redshift.toFixed(2)} · exact frame`
+                          : `${name} = ${redshift.toFixed(3)} · nearest baked frame (slider ${z.toFixed(2)})`;
 }
 """
 
 
-def caption_text(redshift: float, kind: str, requested: float) -> str:
-    """The line drawn on the image (the browser writes the same while dragging: ``SHOW_NEAREST_JS``)."""
+def caption_text(redshift: float, kind: str, requested: float, name: str = "z") -> str:
+    """The line drawn on the image (the browser writes the same while dragging: ``SHOW_NEAREST_JS``); ``name``:
+    what the walk moves (a label walk's label)."""
     if kind == "exact":
-        return f"z = {redshift:.2f} · exact frame"
+        return f"{name} = {redshift:.2f} · exact frame"
     if kind == "baked":
-        return f"z = {redshift:.3f} · nearest baked frame (slider {requested:.2f})"
+        return f"{name} = {redshift:.3f} · nearest baked frame (slider {requested:.2f})"
     return ""
 
 
@@ -142,7 +144,16 @@ class MainImageView:
         """Put a picture on screen (``url`` '' for none)."""
         requested = float(redshift if requested is None else requested)
         self.source.data = self._data(url, redshift, kind, requested, DIMMED_ALPHA if dimmed else 1.0)
-        self.caption.text = caption_text(redshift, kind, requested) if url else ""
+        name = self.source.tags[0] if self.source.tags else "z"
+        self.caption.text = caption_text(redshift, kind, requested, name) if url else ""
+
+    def set_axis(self, label: str | None, redshift: float | None = None) -> None:
+        """A label walk (``label``; None: a redshift walk): the frames' 'redshift' is the label's value, and every
+        frame is at ``redshift``. Carried in the image source's ``tags``, so the browser's caption names the label
+        and the scale bar (``physical``) uses the true redshift; set it before ``show``."""
+        tags = [] if label is None else [label, float(redshift)]
+        if self.source.tags != tags:
+            self.source.tags = tags
 
     def set_frames(self, redshifts: list[float], urls: list[str]) -> None:
         """The walk's frames on the page, replacing what was there (a new walk, another band)."""

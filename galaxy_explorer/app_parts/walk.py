@@ -79,6 +79,10 @@ class WalkKey:
             return f"seed {int(round(position))} at z = {self.at_redshift:.2f}"
         return f"{self.axis} = {position:.{decimals}f} at z = {self.at_redshift:.2f}"
 
+    def physical_redshift(self, position: float) -> float:
+        """The redshift the model was conditioned on for the frame at ``position`` (a label walk's is fixed)."""
+        return float(position) if self.axis == REDSHIFT_AXIS else float(self.at_redshift)
+
 
 def redshift_key(redshift: float) -> float:
     return round(float(redshift), REDSHIFT_KEY_DECIMALS)
