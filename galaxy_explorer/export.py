@@ -288,8 +288,11 @@ def write_fits(
     header: dict | None = None,
     conditions: dict[str, float] | None = None,
 ) -> None:
-    """FITS cube (frames × bands × H × W, survey flux) with a table HDU giving the redshift of each frame."""
+    """FITS cube (frames × bands × H × W, survey flux) with HSC's pixel scale in a simple celestial WCS
+    (``fits_wcs``), and a table HDU giving the redshift of each frame."""
     from astropy.io import fits
+
+    from .fits_wcs import WCS_COMMENT, cube_wcs_cards
 
     images = np.asarray(images, dtype=np.float32)
     primary = fits.PrimaryHDU(images)
@@ -299,6 +302,9 @@ def write_fits(
     primary.header["NFRAMES"] = (len(images), "frame redshifts: HDU REDSHIFT")
     for key, value in (header or {}).items():
         primary.header[key[:8].upper()] = value
+    for key, value in cube_wcs_cards(images.shape[-2], images.shape[-1]).items():
+        primary.header[key] = value
+    primary.header["COMMENT"] = WCS_COMMENT
     primary.header["COMMENT"] = "Model samples for ONE fixed noise seed at each conditioning redshift."
     primary.header["COMMENT"] = "This is not the history of one galaxy."
     columns = [
