@@ -64,3 +64,17 @@ def test_the_filmstrip_shows_this_seed_at_redshifts_across_the_range_from_its_wa
     film = app.population_card.film.object
     assert film.count("<img") == 8 and "z 0.00" in film and f"z {high:.2f}" in film
     assert f"seed {app.seed} at 8 redshifts" in app.population_card.film_status.object
+
+
+def test_a_population_batch_reports_each_sampler_step_and_stops_where_the_queue_says(generator):
+    from galaxy_explorer.app_parts.generation import Interrupted
+
+    steps = []
+    generator.population([1, 2], [0.5, 1.0], steps=3, on_step=steps.append)
+    assert steps == [1, 2, 3]  # so the generation queue can pause it for an exact frame, or drop it
+
+    def stop(step):
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        generator.population([1, 2], [0.5, 1.0], steps=3, on_step=stop)

@@ -261,13 +261,14 @@ class Generator:
 
     def population(self, seeds, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
                    progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
-                   **other_conditions) -> np.ndarray:
+                   on_step: Optional[Callable[[int], None]] = None, **other_conditions) -> np.ndarray:
         """Images (n, 5, 64, 64) float32 in survey flux units: row i is galaxy ``seeds[i]`` at ``redshifts[i]``.
 
         Row i is what ``frames(seeds[i], [redshifts[i]])`` draws (same x_T; for 'ddpm' the same per-step noise, from
         the row's own CPU stream), up to float rounding, but ``batch_size`` galaxies share each network call: the
         way to draw a population on a GPU. ``other_conditions`` give a number or one value per row; the other
-        arguments are as for ``frames``. ``progress(done, total)`` is called with galaxies finished.
+        arguments are as for ``frames``. ``progress(done, total)`` is called with galaxies finished, and ``on_step``
+        as for ``frames`` (the app's generation queue interrupts a population between sampler steps with it).
         """
         guidance_scale = self._checked_settings(sampler, steps, batch_size, guidance_scale)
         redshifts = np.atleast_1d(np.asarray(redshifts, dtype=np.float64))
@@ -283,7 +284,7 @@ class Generator:
         for start in range(0, n, int(batch_size)):
             stop = min(start + int(batch_size), n)
             out[start:stop] = self._sample_rows(seeds[start:stop], conditions[start:stop], left_out[start:stop],
-                                                sampler, int(steps), guidance_scale)
+                                                sampler, int(steps), guidance_scale, on_step)
             if progress is not None:
                 progress(stop, n)
         return out
@@ -321,7 +322,7 @@ class Generator:
         return self._denoise(x_T, step_noise, conditions, left_out, sampler, steps, guidance_scale, on_step)
 
     def _sample_rows(self, seeds: Sequence[int], conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
-                     steps: int, guidance_scale: float) -> np.ndarray:
+                     steps: int, guidance_scale: float, on_step=None) -> np.ndarray:
         """Row i from seed ``seeds[i]``: its own CPU stream gives its x_T and (DDPM) its noise at every step."""
         streams = [noise_stream(seed) for seed in seeds]
         shape = (1,) + self.image_shape
@@ -331,7 +332,8 @@ class Generator:
             fresh = [torch.randn(shape, generator=stream, dtype=torch.float32) for stream in streams]
             return torch.cat(fresh).to(self.device)
 
-        return self._denoise(x_T.to(self.device), step_noise, conditions, left_out, sampler, steps, guidance_scale)
+        return self._denoise(x_T.to(self.device), step_noise, conditions, left_out, sampler, steps, guidance_scale,
+                             on_step)
 
     def _denoise(self, x_T: torch.Tensor, step_noise, conditions: torch.Tensor, left_out: torch.Tensor,
                  sampler: str, steps: int, guidance_scale: float, on_step=None) -> np.ndarray:
