@@ -35,6 +35,7 @@ import param
 from galaxy_explorer import BANDS
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
 from galaxy_explorer.app_parts.conditions_panel import ConditionsPanel
+from galaxy_explorer.app_parts.display import DisplayControls
 from galaxy_explorer.app_parts.export_panel import ExportPanel
 from galaxy_explorer.app_parts.offline import FastWithoutWebFonts, use_local_stylesheets
 from galaxy_explorer.app_parts.population import PopulationController
@@ -145,6 +146,8 @@ class GalaxyExplorer(pn.viewable.Viewer):
                                                           css_classes=["steps-input"])
         self.band_toggle = pn.widgets.RadioButtonGroup.from_param(p.band, label="Show", color="default",
                                                                   width=280)
+        self.display_controls = DisplayControls()
+        self.display_controls.param.watch(self._on_look, "look")
         self.conditions_panel = ConditionsPanel()
         self.conditions_panel.param.watch(self._conditions_changed, ["conditions", "axis"])
         self.conditions_panel.param.watch(self._label_dragged, "moving")
@@ -188,7 +191,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.sidebar = pn.Column(
             "### Galaxy", pn.Row(self.seed_input, self.new_galaxy_button), pn.Row(self.sampler_select, self.steps_input),
             pn.Row(self.guidance_input, self.guidance_reset), self.guidance_note, self.conditions_panel,
-            self.band_toggle,
+            self.band_toggle, self.display_controls,
             "### Export this walk", export,
             "### Model and data", self.checkpoint_input, self.data_input, self.load_button, self.model_info,
             width=300,
@@ -359,6 +362,12 @@ class GalaxyExplorer(pn.viewable.Viewer):
     def _on_band(self) -> None:
         for view in (self.galaxy_card, self.survey_card, self.export, self.population_card):
             view.band = self.band
+
+    def _on_look(self, _event=None) -> None:
+        """A new stretch, Q or upscaling: every picture on screen is drawn again from its flux, the same way."""
+        for view in (self.galaxy_card, self.survey_card, self.population_card):
+            if "look" in view.param:
+                view.look = self.display_controls.look
 
     @param.depends("new_galaxy", watch=True)
     def _pick_seed(self) -> None:

@@ -120,3 +120,83 @@ def test_the_statistics_plots_have_explicit_ranges_that_follow_their_data(ui):
     side.window = window
     assert card.view.histograms["semi_major_axis"].y_range.end == pytest.approx(12 * 1.08)
 
+
+
+def galaxy_frames(card):
+    return list(card.view.frames_source.data["url"])
+
+
+def test_a_new_stretch_redraws_every_frame_on_the_page_from_its_flux_without_generating(ui):
+    from galaxy_explorer.app_parts.display import Look
+
+    walk = Walk(generator=Model(), model_state="ready")
+    card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
+    cache = baked_cache(3)
+    for f in cache.frames():  # some light, so the stretch shows
+        f.image[:] = np.linspace(0, 2, 64)[None, None, :]
+    walk.param.update(cache=cache, frame=cache.frames()[1], requested=1.0)
+    images = [f.image.copy() for f in cache.frames()]
+    before, shown_before = galaxy_frames(card), card.view.source.data["url"][0]
+    card.look = Look(stretch=0.1, Q=3.0)
+    after = galaxy_frames(card)
+    assert len(after) == 3 and all(a != b for a, b in zip(after, before))
+    assert card.view.source.data["url"][0] != shown_before
+    assert all(np.array_equal(f.image, image) for f, image in zip(cache.frames(), images))  # nothing regenerated
+    assert cache.frames()[0].data_url() == before[0]  # the shared default picture is untouched
+    card.look = Look()
+    assert galaxy_frames(card) == before
+
+
+def test_smooth_upscaling_interpolates_where_pixelated_keeps_blocks():
+    from galaxy_explorer.app_parts.display import PIXELATED, SMOOTH, upscale
+
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    rgb[0, 0] = 255
+    blocks, smooth = upscale(rgb, 4, PIXELATED), upscale(rgb, 4, SMOOTH)
+    assert blocks.shape == smooth.shape == (8, 8, 3)
+    assert set(np.unique(blocks)) == {0, 255}
+    assert len(np.unique(smooth)) > 2
+
+
+def test_the_survey_galaxies_take_the_same_look_as_the_generated_one(ui):
+    from galaxy_explorer.app_parts.cards import SurveyCard
+    from galaxy_explorer.app_parts.display import SMOOTH, Look, render
+    from galaxy_explorer.app_parts.real import Neighbours
+
+    side = SurveySide()
+    card = SurveyCard(side, ui)
+    images = np.random.default_rng(1).random((4, 5, 64, 64)).astype(np.float32)
+    side.neighbours = Neighbours(1.0, np.arange(4), np.full(4, 1.0), np.arange(4), images)
+    before = list(card.view.image_source.data["image"])
+    look = Look(stretch=0.2, Q=2.0)
+    card.look = look
+    after = card.view.image_source.data["image"]
+    assert not np.array_equal(after[0], before[0])
+    from galaxy_explorer.app_parts.views import rgba_image
+
+    assert np.array_equal(after[0], rgba_image(render(images[0], "colour", look)))
+    card.look = Look(stretch=0.2, Q=2.0, upscaling=SMOOTH)
+    assert card.view.image_source.data["image"][0].shape == (128, 128)  # twice as many pixels, interpolated
+    assert card.view.image_source.data["dw"][0] == 64  # in the same place
+
+
+def test_the_colour_bar_labels_grey_levels_with_the_flux_the_stretch_gives_them():
+    from galaxy_explorer.app_parts.display import ColourBar, Look, colour_bar_ticks, flux_at_grey, grey_at_flux
+    from galaxy_explorer.composite import band_image
+
+    look = Look(stretch=0.5, Q=8.0)
+    flux = np.array([0.0, 0.1, 1.0, 10.0])
+    assert flux_at_grey(grey_at_flux(flux, look), look) == pytest.approx(flux)
+    # The bar's grey at a flux is what a single band draws at that flux.
+    from galaxy_explorer import BANDS
+
+    stamp = np.zeros((5, 1, 4))
+    stamp[BANDS.index("r"), 0, :] = [0.0, 0.1, 0.3, 1.0]
+    drawn = band_image(stamp, "r", stretch=look.stretch, Q=look.Q)[0, :, 0] / 255
+    assert drawn == pytest.approx(np.clip(grey_at_flux(stamp[BANDS.index("r"), 0], look), 0, 1), abs=1 / 255)
+    ticks = colour_bar_ticks(look)
+    assert all(0 <= grey <= 1 for grey in ticks) and "1" in ticks.values()
+    bar = ColourBar()
+    assert not bar.figure.visible
+    bar.show("i", look)
+    assert bar.figure.visible and "i-band flux" in bar.figure.xaxis.axis_label

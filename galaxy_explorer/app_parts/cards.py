@@ -19,6 +19,7 @@ import panel as pn
 import param
 
 from .. import BANDS
+from .display import DEFAULT_LOOK, ColourBar, Look, frame_url, survey_pictures
 from .physical import PhysicalOverlay, shared_table
 from .player import WalkPlayer
 from .units import UNITS, WindowInUnit, convert_measurements, convert_series, relabel
@@ -66,6 +67,7 @@ class GalaxyCard(pn.viewable.Viewer):
     """
 
     band = param.Selector(default=COLOUR, objects=[COLOUR, *BANDS])
+    look = param.ClassSelector(class_=Look, default=DEFAULT_LOOK, doc="Stretch, Q and upscaling of the pictures")
 
     def __init__(self, walk: WalkController, ui: UiThread, slider: pn.widgets.Widget, **params):
         super().__init__(**params)
@@ -81,26 +83,33 @@ class GalaxyCard(pn.viewable.Viewer):
         self.bake_status = pn.pane.HTML("", width=448, margin=(0, 10), css_classes=["bake-status"])
         self.frame_status = pn.pane.HTML("Loading the model…", width=448, margin=(0, 10),
                                              css_classes=["frame-status"])
-        self._layout = pn.Card(self.figure, slider, pn.pane.Bokeh(self.overlay.times, margin=(0, 10)), self.player,
+        self.colour_bar = ColourBar()
+        self._layout = pn.Card(self.figure, pn.pane.Bokeh(self.colour_bar.figure), slider,
+                               pn.pane.Bokeh(self.overlay.times, margin=(0, 10)), self.player,
                                self.bake_progress, self.bake_status, self.frame_status,
                                title="Generated galaxy (one fixed noise seed)", collapsible=False, width=490)
         self._sent: set[float] = set()  # redshifts of the frames on the page…
-        self._sent_for: tuple = (None, None)  # …for this (cache, band)
+        self._sent_for: tuple = (None, None, None)  # …for this (cache, band, look)
         self._page_ready = not ui.served  # served: frames go once the page has rendered (page_ready)
         walk.param.watch(self._show_frames, ["cache", "revision"])
         walk.param.watch(self._show_frame, ["cache", "frame", "requested", "dragging"])
         walk.param.watch(self._show_note, ["progress", "frame", "cache"])
         walk.param.watch(self._show_bake, ["cache", "baked", "bake_error"])
         walk.param.watch(self._show_status, ["model_state"])
-        self.param.watch(self._band_changed, "band")
+        self.param.watch(self._band_changed, ["band", "look"])
         self._show_frames()
         self._show_frame()
 
     def __panel__(self):
         return self._layout
 
+    def _url(self, frame) -> str:
+        """The frame's picture in the band and look on screen."""
+        return frame_url(frame, self.band, self.look)
+
     def _band_changed(self, *_events) -> None:
         self.overlay.show_band(self.band)
+        self.colour_bar.show(self.band, self.look)
         self._show_frames()
         self._show_frame()
 
@@ -117,12 +126,12 @@ class GalaxyCard(pn.viewable.Viewer):
         if cache is None or not self._page_ready:
             return
         frames = [f for f in cache.frames() if f.exact_grid or f.matches(walk.requested) or f is walk.frame]
-        if self._sent_for != (cache, self.band):
-            self.view.set_frames([f.redshift for f in frames], [f.data_url(self.band) for f in frames])
-            self._sent_for, self._sent = (cache, self.band), {f.redshift for f in frames}
+        if self._sent_for != (cache, self.band, self.look):
+            self.view.set_frames([f.redshift for f in frames], [self._url(f) for f in frames])
+            self._sent_for, self._sent = (cache, self.band, self.look), {f.redshift for f in frames}
         else:
             new = [f for f in frames if f.redshift not in self._sent]
-            self.view.add_frames([f.redshift for f in new], [f.data_url(self.band) for f in new])
+            self.view.add_frames([f.redshift for f in new], [self._url(f) for f in new])
             self._sent.update(f.redshift for f in new)
         self._ui.push(self.figure)
 
@@ -137,13 +146,13 @@ class GalaxyCard(pn.viewable.Viewer):
             else:
                 kind = frame_kind(walk)
                 if kind != "previous" and self._page_ready and frame.redshift not in self._sent \
-                        and self._sent_for == (walk.cache, self.band):  # keep the page's frames in step
-                    self.view.add_frames([frame.redshift], [frame.data_url(self.band)])
+                        and self._sent_for == (walk.cache, self.band, self.look):  # keep the page's frames in step
+                    self.view.add_frames([frame.redshift], [self._url(frame)])
                     self._sent.add(frame.redshift)
                 key = frame.walk
                 label_walk = key is not None and key.axis != "redshift"
                 self.view.set_axis(key.axis if label_walk else None, key.at_redshift if label_walk else None)
-                self.view.show(frame.data_url(self.band), frame.redshift, kind, requested=walk.requested,
+                self.view.show(self._url(frame), frame.redshift, kind, requested=walk.requested,
                                dimmed=kind == "previous")
             physical = float("nan") if frame is None else \
                 frame.walk.physical_redshift(frame.redshift) if frame.walk is not None else frame.redshift
@@ -212,6 +221,7 @@ class SurveyCard(pn.viewable.Viewer):
     """The survey galaxies nearest the slider's redshift, with the same stretch as the generated galaxy."""
 
     band = param.Selector(default=COLOUR, objects=[COLOUR, *BANDS])
+    look = param.ClassSelector(class_=Look, default=DEFAULT_LOOK, doc="Stretch, Q and upscaling (as the galaxy's)")
 
     def __init__(self, survey_side: SurveyController, ui: UiThread, **params):
         super().__init__(**params)
@@ -223,7 +233,7 @@ class SurveyCard(pn.viewable.Viewer):
                                collapsible=False, width=470)
         survey_side.param.watch(self._show_galaxies, "neighbours")
         survey_side.param.watch(self._show_state, "state")
-        self.param.watch(self._show_galaxies, "band")
+        self.param.watch(self._show_galaxies, ["band", "look"])
 
     def __panel__(self):
         return self._layout
@@ -232,7 +242,7 @@ class SurveyCard(pn.viewable.Viewer):
         neighbours = self._survey_side.neighbours
         if neighbours is None:
             return
-        self.view.show(neighbours, neighbours.pictures(self.band))
+        self.view.show(neighbours, survey_pictures(neighbours, self.band, self.look))
         self._ui.push(self.figure)
         self.status.object = inline_html(neighbours_text(neighbours))
 
