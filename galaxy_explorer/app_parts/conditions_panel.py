@@ -156,7 +156,8 @@ class ConditionsPanel(pn.viewable.Viewer):
         (``MainImageView.slider_js``), run only while that label is the walk mode."""
         for name, slider in self.sliders.items():
             label = next(text for text, value in self.mode.options.items() if value == name)
-            guard = f"if (mode.value !== {json.dumps(label)}) {{ return; }}\n"
+            # (Bokeh's Select holds the option's value, or in older Panel its label)
+            guard = f"if (mode.value !== {json.dumps(name)} && mode.value !== {json.dumps(label)}) {{ return; }}\n"
             slider.jscallback(args={**args, "mode": self.mode}, value=guard + code)
 
     def position(self) -> float | None:

@@ -82,3 +82,28 @@ def test_the_generated_population_stands_beside_the_survey_grid(page, morph_app)
     page.locator(".population-status").get_by_text("seeds 8–19 at z = 0.50").wait_for()
     page.locator(".filmstrip-button button").first.click()
     expect(page.locator(".filmstrip img")).to_have_count(8)
+
+
+CAPTION = "() => Bokeh.documents[0].get_model_by_name('galaxy-caption').text"
+ON_IMAGE = "() => Bokeh.documents[0].get_model_by_name('redshift-label').text"
+
+
+def test_a_label_walk_scrubs_in_the_browser_at_its_fixed_redshift(page, morph_app):
+    page.goto(morph_app + "?z=1.5&walk=true_axis_ratio")
+    wait_until_baked(page, TIMEOUT_MS / 1000)
+    page.set_default_timeout(TIMEOUT_MS)
+    page.wait_for_function(f"() => ({CAPTION})().startsWith('true_axis_ratio = 0.50 · exact')")
+    handle = page.locator(".condition-true_axis_ratio .noUi-handle").first
+    box = handle.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 50, y, steps=5)
+    # While dragging the page shows the walk's nearest frame by itself; the image stays at the walk's redshift.
+    page.wait_for_function(f"() => ({CAPTION})().includes('nearest baked frame')")
+    assert page.evaluate(CAPTION).startswith("true_axis_ratio = ")
+    assert page.evaluate(ON_IMAGE) == "z = 1.50"
+    page.mouse.up()
+    page.wait_for_function(f"() => ({CAPTION})().includes('exact frame') && !({CAPTION})().includes('0.50 ·')")
+    assert page.evaluate(ON_IMAGE) == "z = 1.50"
+    assert query(page)["walk"] == "true_axis_ratio" and query(page)["z"] == "1.5"
