@@ -74,7 +74,9 @@ class GalaxyCard(pn.viewable.Viewer):
         self._walk, self._ui = walk, ui
         self.view = MainImageView()
         code, args = self.view.slider_js
-        slider.jscallback(args=args, value=code)
+        # Along a label walk (the image source's tags, MainImageView.set_axis) the frames are the label's values:
+        # the redshift slider then picks no frame (its release starts the walk at the new redshift).
+        slider.jscallback(args=args, value="if (main.tags.length) { return; }\n" + code)
         self.overlay = PhysicalOverlay(self.view.figure, self.view.source, slider, pixels=self.view.pixels)
         self.player = WalkPlayer(slider, self.view.frames_source)
         self.figure = pn.pane.Bokeh(self.view.figure)

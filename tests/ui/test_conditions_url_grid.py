@@ -107,3 +107,13 @@ def test_a_label_walk_scrubs_in_the_browser_at_its_fixed_redshift(page, morph_ap
     page.wait_for_function(f"() => ({CAPTION})().includes('exact frame') && !({CAPTION})().includes('0.50 ·')")
     assert page.evaluate(ON_IMAGE) == "z = 1.50"
     assert query(page)["walk"] == "true_axis_ratio" and query(page)["z"] == "1.5"
+    # Dragging the redshift slider meanwhile picks no frame of the label walk (its positions are not redshifts).
+    shown = page.evaluate(CAPTION)
+    handle = page.locator(".redshift-slider .noUi-handle").first
+    box = handle.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 - 60, box["y"] + box["height"] / 2, steps=5)
+    page.wait_for_timeout(300)
+    assert page.evaluate(CAPTION) == shown
+    page.mouse.up()
