@@ -135,6 +135,7 @@ def main() -> None:
     for row in result["by_magnitude_i"]:
         print(line(f"i {row['low']:.0f}-{row['high']:.0f} mag", row))
     if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))
         print(f"wrote {args.out}")
 

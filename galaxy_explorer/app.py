@@ -37,6 +37,7 @@ from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, Morp
 from galaxy_explorer.app_parts.conditions_panel import ConditionsPanel
 from galaxy_explorer.app_parts.display import DisplayControls
 from galaxy_explorer.app_parts.export_panel import ExportPanel
+from galaxy_explorer.app_parts.inversion_panel import InversionController, InversionPanel
 from galaxy_explorer.app_parts.offline import FastWithoutWebFonts, use_local_stylesheets
 from galaxy_explorer.app_parts.population import PopulationController
 from galaxy_explorer.app_parts.population_card import PopulationCard
@@ -169,6 +170,9 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.banners = Banners(self.messages, self.walk, self.survey_side, notifications)
         self.galaxy_card = GalaxyCard(self.walk, self.ui, self.slider, band=self.band)
         self.survey_card = SurveyCard(self.survey_side, self.ui, band=self.band)
+        # Clicking a survey galaxy inverts it and walks its noise; "Back to seed" restarts the seed's walk.
+        self.inversion = InversionPanel(InversionController(self.walk, self.worker, self.ui.call, self.messages),
+                                        self.survey_card, self.survey_side, self._start_walk, self.ui, band=self.band)
         self.model_info = ModelInfo(self.walk, self.survey_side)
         self.export = ExportPanel(self.walk, self.worker, self.ui, self.messages, band=self.band)
         self.population_card = PopulationCard(self.population, self.ui, self.filmstrip_button, band=self.band)
@@ -186,7 +190,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
         else:
             morphology, survey, export = self._make_morphology_card(), self.survey_card, self.export
         # A FlexBox: on a screen too narrow for both cards side by side the survey side goes under the galaxy.
-        self.main_area = pn.Column(self.banners, pn.FlexBox(self.galaxy_card, pn.Column(survey, population)),
+        self.main_area = pn.Column(self.banners, pn.FlexBox(self.galaxy_card, pn.Column(survey, self.inversion, population)),
                                    morphology, sizing_mode="stretch_width")
         self.sidebar = pn.Column(
             "### Galaxy", pn.Row(self.seed_input, self.new_galaxy_button), pn.Row(self.sampler_select, self.steps_input),

@@ -167,7 +167,7 @@ class GalaxyCard(pn.viewable.Viewer):
         walk = self._walk
         note = walk.progress
         if not note and frame_kind(walk) == "previous":
-            note = f"Generating seed {walk.cache.key.seed}…"
+            note = f"Generating {walk.cache.key.name}…"
         if self.view.note.text != note:
             self.view.note.text = note
             self._ui.push(self.figure)
@@ -181,11 +181,11 @@ class GalaxyCard(pn.viewable.Viewer):
         elif walk.cache is None:
             return
         elif frame is None or frame_kind(walk) == "previous":
-            text = f"Generating seed {walk.cache.key.seed} at {walk.cache.key.describe(walk.requested)}…"
+            text = f"Generating {walk.cache.key.name} at {walk.cache.key.describe(walk.requested)}…"
         elif frame_kind(walk) == "exact":
-            text = f"Seed {walk.cache.key.seed} at {walk.cache.key.describe(frame.redshift)} (exact frame)"
+            text = f"{walk.cache.key.name.capitalize()} at {walk.cache.key.describe(frame.redshift)} (exact frame)"
         else:  # (a label walk's positions are the label's values: WalkKey.describe says so)
-            text = (f"Seed {walk.cache.key.seed}: nearest baked frame, {walk.cache.key.describe(frame.redshift, 3)} "
+            text = (f"{walk.cache.key.name.capitalize()}: nearest baked frame, {walk.cache.key.describe(frame.redshift, 3)} "
                     f"— exact frame for {walk.cache.key.describe(walk.requested)} on release")
         self.frame_status.object = inline_html(text)
 
@@ -204,7 +204,7 @@ class GalaxyCard(pn.viewable.Viewer):
             text = (f"All {len(cache.grid)} frames baked{took}: dragging shows the nearest baked frame, releasing "
                     "computes the exact one.")
         else:
-            text = f"Baking frames for smooth dragging: {n}/{len(cache.grid)} (seed {cache.key.seed})"
+            text = f"Baking frames for smooth dragging: {n}/{len(cache.grid)} ({cache.key.name})"
         self.bake_status.object = inline_html(text)
 
 

@@ -61,6 +61,8 @@ def sample(generator, key, positions: list[float], on_step: Callable[[int], None
                     guidance_scale=key.guidance, on_step=on_step)
     if key.axis == SEED_AXIS:
         return generator.population(seeds, redshifts, **settings, **conditions)
+    if key.noise is not None:  # an inverted survey galaxy: its x_T stands in for the seed's
+        return generator.frames_from_noise(key.noise, redshifts, **settings, **conditions)
     return generator.frames(key.seed, redshifts, **settings, **conditions)
 
 

@@ -56,6 +56,17 @@ class WalkKey:
     model: str = ""  # digest of the checkpoint's contents (resources.model_identity)
     axis: str = REDSHIFT_AXIS
     at_redshift: float | None = None  # the fixed redshift of a label walk or a population
+    # An inverted survey galaxy's walk (``inversion_panel``): ``noise`` is its x_T from ``Generator.invert``, used
+    # instead of the seed's; ``source`` names it for people ("survey object <id>") and ``noise_digest`` identifies
+    # that noise for the caches (a tensor is not hashable, so ``noise`` itself is not compared).
+    source: str = ""
+    noise_digest: str = ""
+    noise: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        """What this walk starts from, for people: 'seed 7' or 'survey object 42'."""
+        return self.source or f"seed {self.seed}"
 
     @property
     def condition_dict(self) -> dict[str, float | None]:

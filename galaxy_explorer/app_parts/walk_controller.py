@@ -157,10 +157,16 @@ class WalkController(param.Parameterized):
         if self.generator is None or self._closed:
             return
         key = walk_key(self.generator, seed, sampler, steps, conditions, guidance, axis, redshift)
-        cache = self._store.get_or_create(key, self.grid_for(axis))
         if axis != REDSHIFT_AXIS:  # the position along a label walk: the label's slider (free: mid-range)
             value = conditions.get(axis)
             redshift = float(np.mean(axis_range(self.generator, axis))) if value is None else float(value)
+        self.start_key(key, redshift)
+
+    def start_key(self, key: WalkKey, redshift: float) -> None:
+        """Start the walk ``key`` at position ``redshift``: a seed's (``start``), or an inverted survey galaxy's."""
+        if self.generator is None or self._closed:
+            return
+        cache = self._store.get_or_create(key, self.grid_for(key.axis))
         if cache is not self.cache:
             if self.cache is not None:
                 self.cache.unsubscribe(self._frames_made)
@@ -252,7 +258,7 @@ class WalkController(param.Parameterized):
             key = request.cache.key
             where = key.describe(request.redshifts[0]) if request.kind == "exact" else \
                 f"{len(redshifts)} frame{'s' if len(redshifts) > 1 else ''} from {key.describe(min(redshifts))}"
-            self.progress = f"Generating seed {request.cache.key.seed} at {where}: step {step}/{steps}"
+            self.progress = f"Generating {request.cache.key.name} at {where}: step {step}/{steps}"
 
     def _show_failure(self, request: Request, exc: BaseException) -> None:
         if request.kind == "bake" and request.cache is self.cache:
