@@ -143,6 +143,8 @@ def test_a_new_stretch_redraws_every_frame_on_the_page_from_its_flux_without_gen
     assert card.view.source.data["url"][0] != shown_before
     assert all(np.array_equal(f.image, image) for f, image in zip(cache.frames(), images))  # nothing regenerated
     assert cache.frames()[0].data_url() == before[0]  # the shared default picture is untouched
+    card.look = Look(stretch=0.1, Q=3.0, upscaling="smooth")
+    assert all(url.startswith("data:image/jpeg;base64,") for url in galaxy_frames(card))
     card.look = Look()
     assert galaxy_frames(card) == before
 

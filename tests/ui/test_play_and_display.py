@@ -158,3 +158,6 @@ def test_the_stretch_redraws_the_pictures_without_generating_anything(page, serv
     assert page.locator(".real-grid").first.screenshot() != grid_before  # the survey galaxies alike
     page.locator(".display-reset button").first.click()
     page.wait_for_function(f"() => ({URL_JS})() === {url_before!r}")
+    page.locator(".display-upscaling").get_by_text("smooth", exact=True).click()
+    page.wait_for_function(f"() => ({URL_JS})().startsWith('data:image/jpeg')")
+    assert page.evaluate(FRAMES_JS) == frames_before
