@@ -19,7 +19,7 @@ import panel as pn
 import param
 
 from .. import BANDS
-from .display import DEFAULT_LOOK, ColourBar, Look, frame_url, survey_pictures
+from .display import DEFAULT_LOOK, ColourBar, Look, encode_in_background, frame_url, survey_pictures
 from .physical import PhysicalOverlay, shared_table
 from .player import WalkPlayer
 from .units import UNITS, WindowInUnit, convert_measurements, convert_series, relabel
@@ -112,6 +112,14 @@ class GalaxyCard(pn.viewable.Viewer):
     def _band_changed(self, *_events) -> None:
         self.overlay.show_band(self.band)
         self.colour_bar.show(self.band, self.look)
+        cache = self._walk.cache
+        if self._ui.served and cache is not None and not self.look.is_default:
+            encode_in_background(cache.frames(), self.band, self.look, lambda: self._ui.call(self._redraw))
+        else:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        """Every frame on the page, and the one on screen, in the band and look now chosen."""
         self._show_frames()
         self._show_frame()
 
