@@ -11,6 +11,7 @@ import re
 import time
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 
 from tests.support.app_serving import SHOWN_JS as SHOWN
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.ui
 TIMEOUT_MS = 30_000
 LOCAL_HOSTS = {"127.0.0.1", "localhost", ""}
 
+FRAMES_JS = """() => Array.from(Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.redshift)
+                   .sort((a, b) => a - b)"""
 MODEL_TEXT_JS = """(name) => {
   const model = Bokeh.documents[0].get_model_by_name(name);
   return model ? model.text : null;
@@ -62,6 +65,40 @@ def test_play_steps_through_the_baked_frames_and_pause_brings_the_exact_frame(pa
         f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.redshift - s.requested) < 1e-6; }}")
     stopped = shown(page)["redshift"]
     page.locator(".frame-status").get_by_text(f"z = {stopped:.2f} (exact frame)").wait_for()
+
+
+PROBE_JS = """() => { const m = Bokeh.documents[0].get_model_by_name('galaxy-image-source');
+  window.__shown = []; m.connect(m.properties.data.change, () => window.__shown.push(m.data.redshift[0])); }"""
+
+
+def set_fps(page, fps: int):
+    handle = page.locator(".play-fps .noUi-handle").first
+    handle.focus()
+    for _ in range(40):
+        page.keyboard.press("ArrowLeft")
+    for _ in range(fps - 1):
+        page.keyboard.press("ArrowRight")
+
+
+def test_ping_pong_turns_back_at_the_ends_and_a_single_pass_stops_at_the_last_frame(page, served_app):
+    open_app(page, served_app)
+    grid = sorted(set(page.evaluate(FRAMES_JS)))
+    set_fps(page, 30)
+    page.evaluate(PROBE_JS)
+    page.locator(".play-ping-pong input").first.check()
+    page.locator(".play-button button").first.click()
+    page.wait_for_timeout(2500)  # ~75 steps over 16 frames: both ends reached
+    page.locator(".play-button button").first.click()
+    steps = np.diff(page.evaluate("() => window.__shown"))
+    assert (steps > 0).any() and (steps < 0).any()
+    jump = grid[-1] - grid[0]
+    assert np.abs(steps).max() < jump / 2  # it turned back, never jumped from one end to the other
+    page.locator(".play-ping-pong input").first.uncheck()
+    page.locator(".play-loop input").first.uncheck()
+    page.locator(".play-button button").first.click()
+    page.locator(".play-button button").get_by_text("Play").wait_for()  # it paused by itself at the end
+    page.wait_for_function(
+        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.redshift - {grid[-1]}) < 1e-6; }}")
 
 
 def test_the_scale_bar_reads_kpc_at_the_frame_redshift_and_changes_with_it(page, served_app):
@@ -135,8 +172,6 @@ def test_nothing_is_clipped_and_no_request_leaves_the_machine(browser, served_ap
         context.close()
 
 
-FRAMES_JS = """() => Array.from(Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.redshift)
-                   .sort((a, b) => a - b)"""
 URL_JS = "() => Bokeh.documents[0].get_model_by_name('galaxy-image-source').data.url[0]"
 
 
