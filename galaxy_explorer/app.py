@@ -364,7 +364,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     @param.depends("band", watch=True)
     def _on_band(self) -> None:
-        for view in (self.galaxy_card, self.survey_card, self.export, self.population_card):
+        for view in (self.galaxy_card, self.survey_card, self.export, self.population_card, self.inversion):
             view.band = self.band
 
     def _on_look(self, _event=None) -> None:
