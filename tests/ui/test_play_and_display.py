@@ -109,11 +109,14 @@ def test_the_scale_bar_reads_kpc_at_the_frame_redshift_and_changes_with_it(page,
     times_before = model_text(page, "cosmic-times")
     assert "look-back time" in times_before and "age of the universe" in times_before
     page.get_by_text("look-back time").first.wait_for()
+    start = shown(page)["redshift"]
     handle = page.locator(".redshift-slider .noUi-handle").first
     handle.focus()
     for _ in range(60):
         page.keyboard.press("ArrowRight")
-    page.wait_for_function(f"() => ({MODEL_TEXT_JS})('scale-bar-label') !== {before!r}")
+    target = round(start + 0.60, 2)
+    page.wait_for_function(  # the slider has come to rest there and its exact frame is shown
+        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.redshift - {target}) < 1e-6; }}")
     after = model_text(page, "scale-bar-label")
     assert kpc_of(after) != kpc_of(before)
     assert model_text(page, "redshift-label") == f"z = {shown(page)['redshift']:.2f}"
