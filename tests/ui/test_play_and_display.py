@@ -150,11 +150,12 @@ OVERFLOW_JS = """() => {
 
 
 @pytest.mark.parametrize("width,height", [(1280, 800), (1920, 1080)])
-def test_nothing_is_clipped_and_no_request_leaves_the_machine(browser, served_app, width, height):
+def test_nothing_is_clipped_no_request_leaves_the_machine_and_no_plot_warns(browser, served_app, width, height):
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
-    requests = []
+    requests, console = [], []
     page.on("request", lambda request: requests.append(request.url))
+    page.on("console", lambda message: console.append(message.text))
     try:
         open_app(page, served_app)
         page.locator("table.morphology-table").first.wait_for()  # the parts put on the page after the first render
@@ -171,6 +172,7 @@ def test_nothing_is_clipped_and_no_request_leaves_the_machine(browser, served_ap
         away = sorted({url for url in requests if urlparse(url).scheme in ("http", "https", "ws", "wss")
                        and urlparse(url).hostname not in LOCAL_HOSTS})
         assert away == []
+        assert [text for text in console if "could not set initial ranges" in text] == []
     finally:
         context.close()
 
