@@ -7,9 +7,11 @@ browser would show.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import imageio.v3 as iio
+
 import numpy as np
 import panel as pn
 import param
@@ -299,7 +301,12 @@ def test_closing_a_session_stops_its_worker_and_removes_its_files(make_app):
     directory = app.export.directory
     assert any(directory.iterdir())
     app.close()
-    assert not app.worker.alive and not directory.exists()
+    assert not directory.exists()
+    # close() does not wait for the worker (served, it runs on the event loop); the worker stops at once after.
+    deadline = time.monotonic() + 5.0
+    while app.worker.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not app.worker.alive
 
 
 def test_the_app_renders_for_a_notebook_and_as_a_served_page(make_app):
