@@ -37,16 +37,19 @@ class StandInGenerator:
         self.step_seconds = step_seconds
         self.gate: threading.Event | None = None
         self.calls = []
+        self.steps_done = []  # (call number, step), in the order the steps ran
 
     def frames(self, seed, redshifts, sampler, steps, batch_size, guidance_scale=None, on_step=None,
                **conditions):
         self.calls.append((threading.current_thread().name, list(redshifts), steps, seed))
+        call = len(self.calls) - 1
         if self.gate is not None:
             self.gate.wait(WAIT)
         if self.fail:
             raise RuntimeError("simulated out of memory")
         for step in range(1, steps + 1):
             time.sleep(self.step_seconds)
+            self.steps_done.append((call, step))
             if on_step is not None:
                 on_step(step)
         return np.stack([np.full((5, 64, 64), z, np.float32) for z in redshifts])
@@ -234,17 +237,28 @@ def test_a_superseded_request_stops_between_sampler_steps(walk):
 
 def test_an_exact_frame_pauses_a_bake_between_steps_and_the_bake_resumes(walk):
     loaded(walk)
-    walk.generator.step_seconds = 0.01
-    walk.start(seed=6, sampler="ddim", steps=50, conditions={}, redshift=0.0)  # a grid frame: only baking to do
-    time.sleep(0.1)  # the first bake batch (0.5 s) is under way
-    asked = time.perf_counter()
+    generator = walk.generator
+    generator.step_seconds = 0.01
+    walk.start(seed=6, sampler="ddim", steps=50, conditions={}, redshift=0.0)
+
+    def bake_batch_running():  # a call making several grid frames has done a step
+        return next((call for call, _ in generator.steps_done if len(generator.calls[call][1]) > 1), None)
+
+    deadline = time.monotonic() + WAIT
+    while (bake := bake_batch_running()) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
     walk.release(1.37)
-    while walk.cache.get(1.37) is None:
-        assert time.perf_counter() - asked < 1.0, "the exact frame waited for the bake batch"
-        time.sleep(0.01)
     settle(walk)
     assert walk.frame.matches(1.37) and walk.cache.complete and walk.queue.interrupted == 0  # nothing thrown away
-    made = [z for _, redshifts, _, _ in walk.generator.calls for z in redshifts]
+    exact = next(k for k, (_, redshifts, _, _) in enumerate(generator.calls) if redshifts == [1.37])
+    order = [call for call, _ in generator.steps_done]
+    first_exact, last_exact = order.index(exact), len(order) - 1 - order[::-1].index(exact)
+    # The bake batch running when the exact frame was asked for stopped between two of its steps, the exact frame
+    # ran all its steps, then the batch went on from where it was (its steps on both sides, none repeated).
+    assert bake in order[:first_exact] and bake in order[last_exact + 1:]
+    assert [step for call, step in generator.steps_done if call == bake] == list(range(1, 51))
+    made = [z for _, redshifts, _, _ in generator.calls for z in redshifts]
     assert len(made) == len(set(made))
 
 
