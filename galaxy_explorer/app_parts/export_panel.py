@@ -211,13 +211,17 @@ def export_description(request: ExportRequest, key: WalkKey) -> tuple[list[float
     positions = [float(position) for position in request.redshifts]
     _seeds, redshifts, conditions = key.sampling(positions)
     header = walk_header(request, key.checkpoint)
-    header["GUIDANCE"] = (key.guidance, "classifier-free guidance scale (1: none)")
+    # Card comments stay short (a card is 80 characters; a long label name leaves ~40 for the comment): the
+    # longer explanations go in COMMENT cards.
+    header["GUIDANCE"] = (key.guidance, "classifier-free guidance (1: none)")
     free = [name for name, value in conditions.items() if value is None]
     if free:
-        header["FREE"] = (",".join(free), "conditions left free (the model's null embedding)")
+        header["FREE"] = (",".join(free), "labels left free")
+        header["COMMENT"] = "FREE: conditions left out; the model used its learned null embedding for them."
     if key.axis != REDSHIFT_AXIS:
-        header["WALKAXIS"] = (key.axis, "the condition that changes frame to frame (HDU REDSHIFT column)")
+        header["WALKAXIS"] = (key.axis, "changes frame to frame")
         header["ZFIXED"] = (key.at_redshift, "the redshift of every frame")
+        header["COMMENT"] = "WALKAXIS: its value for each frame is in the REDSHIFT HDU's table."
     else:
-        header["WALKAXIS"] = ("redshift", "what changes frame to frame")
+        header["WALKAXIS"] = ("redshift", "changes frame to frame")
     return redshifts, {name: value for name, value in conditions.items() if value is not None}, header
