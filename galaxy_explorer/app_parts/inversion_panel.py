@@ -186,7 +186,7 @@ class InversionPanel(pn.viewable.Viewer):
         super().__init__(**params)
         self.controller, self._grid, self._survey_side, self._ui = controller, grid, survey_side, ui
         self.text = pn.pane.HTML(HELP, width=440, css_classes=["inversion-panel"])
-        self.back = pn.widgets.Button(name="Back to seed", width=140, visible=False,
+        self.back = pn.widgets.Button(label="Back to seed", width=140, visible=False,
                                       css_classes=["inversion-back"])
         self.back.on_click(lambda _event: back_to_seed())
         self._layout = pn.Card(self.text, self.back, title="Walk a survey galaxy (inversion)", collapsible=False,
