@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     gif = args.out_dir / "evolution.gif"
     command = [shutil.which("galaxy-explorer") or "galaxy-explorer", "export", "--checkpoint", str(checkpoint),
                "--seed", str(args.seed), "--z-start", "0", "--z-stop", "3", "--frames", "48", "--fps", "12",
-               "--size", "256", "--out", str(gif)]
+               "--size", "256", "--out", str(gif), "--overwrite"]  # the README shows the newest
     print("running:", " ".join(command[1:]), flush=True)
     subprocess.run(command, check=True, cwd=REPO)
     return 0
