@@ -39,6 +39,8 @@ from galaxy_explorer.app_parts.display import DisplayControls
 from galaxy_explorer.app_parts.export_panel import ExportPanel
 from galaxy_explorer.app_parts.inversion_panel import InversionController, InversionPanel
 from galaxy_explorer.app_parts.offline import FastWithoutWebFonts, use_local_stylesheets
+from galaxy_explorer.app_parts.page_scripts import serve_lean_pages
+from galaxy_explorer.app_parts.page_openings import page_opened, page_opening, pages_opening
 from galaxy_explorer.app_parts.population import PopulationController
 from galaxy_explorer.app_parts.population_card import PopulationCard
 from galaxy_explorer.app_parts.resources import configure_torch_threads, loaded_generator, parse_app_arguments
@@ -67,8 +69,10 @@ pn.extension(notifications=True)
 FOLLOW_MS = 1000
 # How often a served session checks that its browser is still connected (ms).
 CONNECTION_CHECK_MS = 1000
-# How long after the page has rendered the parts the first picture does not need are put on it (ms).
+# How long after the page has rendered the parts the first picture does not need are put on it (ms), and how often
+# it looks again while other visitors' pages are still opening (``app_parts.page_openings``).
 LATER_MS = 1500
+LATER_RETRY_MS = 250
 
 
 class RedshiftSlider(pn.widgets.FloatSlider):
@@ -125,6 +129,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self._report_url_problems(self._url.problems)
         self.walk.param.watch(self._model_loaded, "generator")
         if served:
+            page_opening(self)
             doc.on_session_destroyed(closer(self))
             self._connection_check = doc.add_periodic_callback(self._check_connection, CONNECTION_CHECK_MS)
             pn.state.onload(self.galaxy_card.page_ready)
@@ -202,14 +207,19 @@ class GalaxyExplorer(pn.viewable.Viewer):
         )
 
     def _later(self, placeholder: str, make, width: int | None) -> pn.Column:
-        """A place on the page that ``make()``'s result fills ``LATER_MS`` after the page has rendered."""
+        """A place on the page that ``make()``'s result fills ``LATER_MS`` after the page has rendered, once no
+        other page of this process is opening (its first picture goes first)."""
         sizing = {"sizing_mode": "stretch_width"} if width is None else {"width": width}
         slot = pn.Column(pn.pane.HTML(placeholder, margin=(10, 20)), **sizing)
+        key = f"later-{id(slot)}"
 
         def fill() -> None:
+            if pages_opening():
+                self.ui.call_later(key, LATER_RETRY_MS, fill)
+                return
             slot.objects = [make()]
 
-        pn.state.onload(lambda: self.ui.call_later(f"later-{id(slot)}", LATER_MS, fill))
+        pn.state.onload(lambda: self.ui.call_later(key, LATER_MS, fill))
         return slot
 
     def _make_morphology_card(self) -> MorphologyCard:
@@ -360,6 +370,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     def _page_rendered(self) -> None:
         self._page_shown = True
+        page_opened(self)
         self._report_url_problems([])
 
     @param.depends("band", watch=True)
@@ -405,6 +416,10 @@ class GalaxyExplorer(pn.viewable.Viewer):
         if self.ui.connected is False:
             closer(self)(None)
 
+    def js_callback_sources(self) -> list:
+        """Every widget of this page given a browser-side callback (``jscallback``), for ``server.closer``."""
+        return [self.slider, self.galaxy_card.player.play, *self.conditions_panel.sliders.values()]
+
     def close(self) -> None:
         """The session has gone: drop its requests for frames, stop its worker, remove its export files and stop
         sending to its page (the shared model, survey and frames stay). Safe to call more than once.
@@ -434,6 +449,7 @@ def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:
     show_app_log()
     limit_malloc_arenas()
     favour_the_event_loop()
+    serve_lean_pages()
     options = {name: value for name, value in (("steps", arguments.steps), ("grid_frames", arguments.grid_frames),
                                                ("seed", arguments.seed)) if value is not None}
     defaults = GalaxyExplorer.param

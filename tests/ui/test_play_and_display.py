@@ -172,6 +172,9 @@ def test_nothing_is_clipped_no_request_leaves_the_machine_and_no_plot_warns(brow
         away = sorted({url for url in requests if urlparse(url).scheme in ("http", "https", "ws", "wss")
                        and urlparse(url).hostname not in LOCAL_HOSTS})
         assert away == []
+        # Only the BokehJS bundles the page uses (app_parts.page_scripts): no MathJax, no WebGL, and nothing missed.
+        assert [url for url in requests if "bokeh-mathjax" in url or "bokeh-gl" in url] == []
+        assert [text for text in console if "Cannot find module" in text] == []
         assert [text for text in console if "could not set initial ranges" in text] == []
     finally:
         context.close()
