@@ -217,7 +217,7 @@ class Survey:
         """
         file_rows = self._rows(indices)
         images = self._read_image_rows(file_rows)
-        finite = np.isfinite(images).reshape(len(images), -1).all(axis=1)
+        finite = np.isfinite(images).all(axis=tuple(range(1, images.ndim)))  # (an empty selection has no -1 axis)
         if not finite.all():
             bad = file_rows[~finite]
             raise SurveyError(f"{self.path}: dataset 'image' has NaN/inf pixels in file row(s) "

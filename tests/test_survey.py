@@ -55,6 +55,12 @@ def test_images_come_back_in_the_requested_order_with_exact_values(tiny):
     np.testing.assert_array_equal(got[3], expected[2])
 
 
+def test_an_empty_selection_gives_no_images_not_an_error(tiny):
+    with Survey(tiny) as survey:
+        got = survey.images(np.array([], dtype=int))
+    assert got.shape == (0, 5, 64, 64)
+
+
 def test_out_of_range_rows_are_refused_with_the_row_named(tiny):
     with Survey(tiny) as survey, pytest.raises(SurveyError, match="row 40 is out of range"):
         survey.images([0, 40])
