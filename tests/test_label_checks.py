@@ -71,6 +71,16 @@ def test_checks_are_skipped_with_a_reason():
     assert "--mode full" in with_bulge["skipped"]["bulge_fraction_vs_concentration"]
 
 
+def test_a_quantity_left_unmeasured_by_fast_morphology_is_skipped_not_failed():
+    reference = survey_like(200, 1)
+    unmeasured = {**reference.measured, "sersic_index": np.full(200, np.nan), "concentration": np.full(200, np.nan)}
+    fast = LabelSample(reference.redshift, reference.labels, unmeasured, reference.arm_probability)
+    result = label_checks(fast, fast, fast, conditioned=CONDITIONED, resplits=5)
+    assert "--mode full" in result["skipped"]["bulge_fraction_vs_sersic_index"]
+    assert "--mode full" in result["skipped"]["bulge_fraction_vs_concentration"]
+    assert set(result["checks"]) == {"axis_ratio", "arms_detected"}
+
+
 @pytest.mark.parametrize("reference, compared, expected", [(0.5, 0.45, 0.9), (0.0, 0.4, None), (-0.2, 0.1, None)])
 def test_ratio_comparison_needs_a_positive_survey_relation(reference, compared, expected):
     value = labels.comparison("axis_ratio", reference, compared)

@@ -185,7 +185,8 @@ def applicable(check: str, reference: LabelSample, generated: LabelSample, other
         if quantity == "arm_probability":
             if sample.arm_probability is None:
                 return "no arm classifier"
-        elif quantity not in sample.measured:
+        elif quantity not in sample.measured or not np.isfinite(sample.measured[quantity]).any():
+            # (fast morphology fills the full-mode columns with NaN: not measured, rather than "no relation")
             return f"{quantity} was not measured (it needs --mode full)" if quantity != "ellipticity" else \
                 "ellipticity was not measured"
     return None
