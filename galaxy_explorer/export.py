@@ -164,10 +164,13 @@ def render_frames(
     *,
     label: bool = True,
     band: str | None = None,
+    captions: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Frames for an animation: composite, upscale to size×size, and burn in the redshift if asked.
 
-    Upscaling is nearest-neighbour, so the model's 64×64 pixels stay visible rather than invented detail.
+    ``captions``: the text to burn into each frame instead of its redshift (a walk along a label, at one redshift,
+    says which label moves). Upscaling is nearest-neighbour, so the model's 64×64 pixels stay visible rather than
+    invented detail.
     """
     from PIL import Image, ImageDraw
 
@@ -176,18 +179,21 @@ def render_frames(
         raise ExportError(f"expected frames shaped (n, {len(BANDS)}, H, W), got {images.shape}")
     if len(redshifts) != len(images):
         raise ExportError(f"{len(images)} frames but {len(redshifts)} redshifts")
+    if captions is not None and len(captions) != len(images):
+        raise ExportError(f"{len(images)} frames but {len(captions)} captions")
+    texts = list(captions) if captions is not None else [label_text(redshift) for redshift in redshifts]
     size = even_size(size)
     rgb = rgb_frames(images, band)
     font = _font(max(10, size // 14))
     margin = max(3, size // 40)
     out = np.empty((len(rgb), size, size, 3), dtype=np.uint8)
-    for k, (frame, redshift) in enumerate(zip(rgb, redshifts)):
+    for k, (frame, text) in enumerate(zip(rgb, texts)):
         picture = Image.fromarray(frame).resize((size, size), Image.NEAREST)
         if label:
             draw = ImageDraw.Draw(picture)
             # A dark outline keeps the white text readable over bright galaxy centres.
             draw.text(
-                (margin, margin), label_text(redshift), fill=(255, 255, 255), font=font,
+                (margin, margin), text, fill=(255, 255, 255), font=font,
                 stroke_width=max(1, size // 200), stroke_fill=(0, 0, 0),
             )
         out[k] = np.asarray(picture)
@@ -330,6 +336,7 @@ def write_export(
     header: dict | None = None,
     conditions: dict[str, float] | None = None,
     overwrite: bool = True,
+    captions: Sequence[str] | None = None,
 ) -> Path:
     """Write frames already computed to ``out`` (format from the suffix), atomically.
 
@@ -343,7 +350,7 @@ def write_export(
         if kind == "fits":
             write_fits(tmp, images, redshifts, header=header, conditions=conditions)
         else:
-            frames = render_frames(images, redshifts, size, label=label, band=band)
+            frames = render_frames(images, redshifts, size, label=label, band=band, captions=captions)
             (write_gif if kind == "gif" else write_mp4)(tmp, frames, fps)
     return out
 

@@ -231,6 +231,22 @@ def test_a_label_walk_is_exported_and_its_fits_header_says_which_label_moves(mak
         np.testing.assert_array_equal(hdus[0].data[2], app.walk.cache.get(table["true_axis_ratio"][2]).image)
 
 
+def test_a_label_walks_animation_frames_say_the_moving_label_and_the_fixed_redshift(make_app, morph_checkpoint):
+    from galaxy_explorer.app_parts.export_panel import export_captions
+
+    app = make_app(checkpoint=morph_checkpoint)
+    app.set_redshift(0.8)
+    app.conditions_panel.mode.value = "true_axis_ratio"
+    settle(app)
+    app.export.param.update(frames=3, format="gif")
+    assert export_captions(app.export.request(), app.walk.cache.key) == [
+        "true_axis_ratio = 0.00\nz = 0.80", "true_axis_ratio = 0.50\nz = 0.80", "true_axis_ratio = 1.00\nz = 0.80"]
+    app.conditions_panel.mode.value = "redshift"
+    settle(app)
+    app.export.param.update(z_start=0.5, z_stop=1.5, frames=2)
+    assert export_captions(app.export.request(), app.walk.cache.key) == ["z = 0.50", "z = 1.50"]
+
+
 def test_a_label_walk_export_outside_the_label_range_is_refused(make_app, morph_checkpoint):
     app = make_app(checkpoint=morph_checkpoint)
     app.conditions_panel.mode.value = "true_bulge_fraction"

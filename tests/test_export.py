@@ -114,6 +114,18 @@ def test_the_redshift_label_is_burned_into_the_top_left_only():
     assert not np.array_equal(labelled[0][corner], labelled[1][corner])
 
 
+def test_a_caption_per_frame_replaces_the_redshift_and_must_match_the_frames():
+    images = blob_frames(2)
+    default = render_frames(images, [0.5, 0.5], 256)
+    captioned = render_frames(images, [0.5, 0.5], 256, captions=["true_axis_ratio = 0.20\nz = 0.50",
+                                                                 "true_axis_ratio = 0.90\nz = 0.50"])
+    corner = (slice(0, 80), slice(0, 256))
+    assert not np.array_equal(captioned[0][corner], default[0][corner])
+    assert not np.array_equal(captioned[0][corner], captioned[1][corner])  # the moving label's value is shown
+    with pytest.raises(GalaxyExplorerError, match="2 frames but 1 captions"):
+        render_frames(images, [0.5, 0.5], 256, captions=["only one"])
+
+
 def test_upscaling_keeps_the_models_pixels_nearest_neighbour():
     frame = render_frames(blob_frames(1), [0.0], 128, label=False)[0]
     np.testing.assert_array_equal(frame[0::2, 0::2], frame[1::2, 1::2])

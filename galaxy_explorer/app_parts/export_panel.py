@@ -179,6 +179,7 @@ class ExportPanel(pn.viewable.Viewer):
             out = write_export(
                 request.out, np.stack([frame.image for frame in frames]), frame_redshifts, fps=request.fps,
                 size=request.size, label=request.label, band=request.band, header=header, conditions=conditions,
+                captions=export_captions(request, cache.key),
             )
         except Preempted:
             raise
@@ -203,6 +204,12 @@ class ExportPanel(pn.viewable.Viewer):
         self.status.object = f"Ready: `{out.name}` ({out.stat().st_size / 1024:.0f} KiB)"
         self.download.param.update(file=str(out), filename=out.name, label=f"Download {out.name}", disabled=False)
         self._messages.notify("success", f"Export ready: {out.name} — click Download")
+
+
+def export_captions(request: ExportRequest, key: WalkKey) -> list[str]:
+    """The text burnt into each frame of a GIF or MP4: its redshift, or on a walk along a label the label's value
+    over the fixed redshift ('true_axis_ratio = 0.30' / 'z = 0.50')."""
+    return [key.describe(float(position)).replace(" at ", "\n") for position in request.redshifts]
 
 
 def export_description(request: ExportRequest, key: WalkKey) -> tuple[list[float], dict, dict]:
