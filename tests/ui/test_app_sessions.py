@@ -66,9 +66,9 @@ def test_closing_a_tab_in_the_middle_of_a_bake_leaves_no_traceback(browser, slow
     time.sleep(2.0)  # whatever was running for it has stopped by now
     log = log_path.read_text()
     assert app_serving.tracebacks(log) == [], log[-5000:]
-    # Messages already on their way when the tab closed may fail (one warning line each, no traceback); nothing is
-    # sent after the server has seen the tab go.
-    assert log.count("Failed sending message") <= 5, log[-5000:]
+    # Messages already on their way when the tab closed may fail (one warning line each, no traceback; how many
+    # depends on what the bake had queued in that moment); nothing is sent after the server has seen the tab go.
+    assert "Failed sending message" not in log[log.rindex("session closed"):], log[-5000:]
     # The server carries on: a new tab gets its picture.
     page = open_page(browser, url)
     page.close()
