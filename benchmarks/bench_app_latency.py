@@ -2,7 +2,7 @@
 
     python benchmarks/bench_app_latency.py [--checkpoint C] [--data D] [--steps 20] [--grid-frames 64] [--moves 30]
 
-Serves the app as the README says (``panel serve … --warm --reuse-sessions``), opens it in Debian's headless
+Serves the app as the README says (``panel serve … --warm --reuse-sessions warm``), opens it in Debian's headless
 Chromium at 1400x1000, and measures, in the browser's clock:
 - the default walk's bake at server start (the app reports it);
 - slider key press -> picture painted: the nearest baked frame, shown by the page's own JavaScript (target p50 <=

@@ -3,14 +3,14 @@
     python benchmarks/bench_load.py [--sessions 1 4 8 16] [--checkpoint C] [--data D] [--steps 20]
                                     [--grid-frames 64] [--drags 6] [--cycles 3]
 
-Serves the app as the README says (``panel serve galaxy_explorer/app.py --warm --reuse-sessions``, plus a
+Serves the app as the README says (``panel serve galaxy_explorer/app.py --warm --reuse-sessions warm``, plus a
 1-second session expiry so closed sessions are destroyed promptly) and waits for the default walk to be baked at
-server start. Then, for each N, N sessions open at once: N - 1 light clients (``bokeh.client`` sessions, no browser:
+server start. Then, for each N, N sessions open at once: N - 1 light clients (protocol-level sessions, no browser:
 each moves the slider like a drag, ~20 moves a second, releases it at a random redshift and waits for the exact
 frame, again and again; every fourth also picks a new seed, so its walk is baked meanwhile) and one headless
 Chromium page at 1400x1000, which measures what a person sees:
 - time to first image: from opening the page (the browser: navigation start; a light client: connecting) until
-  the galaxy is painted (a light client: until its document holds a picture);
+  the galaxy is painted (a light client: until the page it was sent holds a picture);
 - drag latency, on the Chromium page only: mouse drags over the slider once the walk is baked; for each mouse
   move, from the browser's input event to the nearest frame painted;
 - exact-frame latency: from the slider's release until the exact frame for that redshift is painted (the page) or
@@ -27,6 +27,7 @@ is written to a temporary directory. Timings on a shared machine are noisy: the 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import re
@@ -40,16 +41,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_app_common import REPO, chromium_page, served_app, untrained_small_checkpoint  # noqa: E402
+from bench_app_common import chromium_page, served_app, untrained_small_checkpoint  # noqa: E402
+from tests.support.protocol_session import ProtocolSession, attribute  # noqa: E402
 
-from tests.support.app_serving import FAST_SESSION_EXPIRY, SERVE_ARGS, rss_mb, tracebacks  # noqa: E402
+from tests.support.app_serving import SERVE_ARGS, rss_mb, tracebacks  # noqa: E402
 
 WAIT_S = 90.0  # the longest any one thing may take before it counts as failed
 THINK_S = (3.0, 6.0)  # a light client looks at each exact frame this long (uniform) before the next drag
-# bokeh.client handles each incoming message one call deeper than the last (an await chain), so a session that
-# receives thousands of messages needs a deep stack: light clients run in threads with room for it.
-RECURSION_LIMIT = 200_000
-CLIENT_STACK_BYTES = 256 * 1024 * 1024
 
 # The main image's glyph view in the page, to tell when a picture has been painted (not merely received).
 FIND_VIEW_JS = """
@@ -128,27 +126,9 @@ class ClientResult:
     errors: list[str] = field(default_factory=list)
 
 
-SKIPPED_PATCHES = []  # (client thread, reason) of patches a light client could not apply
-
-
-def tolerate_unknown_references() -> None:
-    """bokeh.client stops reading its connection at the first patch it cannot apply, and it cannot apply the patch
-    that adds the parts of the page built after the first render (a model it was never sent); a browser can. A light
-    client skips such a patch (counted and reported) and carries on, as it does not look at those parts."""
-    from bokeh.client.session import ClientSession
-    from bokeh.core.serialization import UnknownReferenceError
-
-    def handle_patch(self, message) -> None:
-        try:
-            message.apply_to_document(self.document, self)
-        except UnknownReferenceError as exc:
-            SKIPPED_PATCHES.append((threading.current_thread().name, str(exc)))
-
-    ClientSession._handle_patch = handle_patch
-
-
 class LightClient(threading.Thread):
-    """One session without a browser: a ``bokeh.client`` session on its own IO loop, moving the slider."""
+    """One session without a browser: a protocol-level session (``light_client.ProtocolSession``) on its own
+    asyncio loop, moving the slider as a browser's drag does."""
 
     def __init__(self, url: str, index: int, stop: threading.Event, new_seed: int | None = None,
                  grid_frames: int | None = None):
@@ -159,100 +139,94 @@ class LightClient(threading.Thread):
         self.closed = threading.Event()
 
     def run(self) -> None:
-        from bokeh.client import pull_session
-        from tornado.ioloop import IOLoop
-
-        loop = IOLoop()
-        started = time.perf_counter()
         try:
-            session = pull_session(url=self.url, io_loop=loop)
+            asyncio.run(self._visit())
         except Exception as exc:  # counted as an error of the run
-            self.result.errors.append(f"connect: {exc}")
+            self.result.errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
             self.closed.set()
-            return
-        self.session, self.loop = session, loop
-        doc = session.document
-        self.main = doc.get_model_by_name("galaxy-image-source")
-        self.slider = next(m for m in doc.models if type(m).__name__ == "Slider" and "Redshift" in str(m.title))
-        self.seed_input = next((m for m in doc.models if type(m).__name__ == "Spinner" and m.title == "Seed"), None)
-        self._waiting: tuple[float, float] | None = None  # (redshift, released at)
-        self.main.on_change("data", self._picture)
-        if self.main.data["url"][0]:
-            self.result.first_image = time.perf_counter() - started
-        self._started = started
-        loop.add_callback(self._begin)
-        session._loop_until_closed()
-        self.closed.set()
 
-    def _picture(self, _attr, _old, _new) -> None:
-        data = self.main.data
-        if self.result.first_image is None and data["url"][0]:
-            self.result.first_image = time.perf_counter() - self._started
-        waiting = self._waiting
-        if waiting is not None and data["kind"][0] == "exact" and abs(data["requested"][0] - waiting[0]) < 1e-6:
-            self.result.exact.append(time.perf_counter() - self._waiting[1])
-            self._waiting = None
-            self.loop.call_later(self.random.uniform(*THINK_S), self._drag)
-
-    def _begin(self) -> None:
-        from bokeh.document.events import MessageSentEvent
+    async def _visit(self) -> None:
         from bokeh.events import DocumentReady
 
-        doc = self.session.document
-        # What a browser says once the page has rendered: the deferred parts of the page are built now.
-        doc.callbacks.trigger_on_change(MessageSentEvent(doc, "bokeh_event", DocumentReady()))
-        if self.new_seed is not None and self.seed_input is not None:
-            self.seed_input.value = self.new_seed
-        self.loop.call_later(0.5, self._drag)
-
-    def _drag(self, moves: int = 12) -> None:
-        if self.stop.is_set():
-            self._leave()
+        started = time.perf_counter()
+        self._exact_arrived = asyncio.Event()
+        self._waiting: float | None = None  # the redshift released on, until its exact frame arrives
+        self.session = session = ProtocolSession(self.url, on_data=self._picture)
+        try:
+            await session.open()
+        except Exception as exc:  # counted as an error of the run
+            self.result.errors.append(f"connect: {exc}")
             return
-        start, end = self.slider.start, self.slider.end
+        main = session.find(lambda m: attribute(m, "name") == "galaxy-image-source")
+        self.slider = session.find(lambda m: m["name"] == "Slider" and str(attribute(m, "title")).startswith("Redshift"))
+        seed = session.find(lambda m: m["name"] == "Spinner" and attribute(m, "title") == "Seed")
+        session.followed.add(main["id"])
+        self.data = attribute(main, "data")
+        if self.data["url"][0]:
+            self.result.first_image = time.perf_counter() - started
+        self._started = started
+        listening = asyncio.create_task(session.listen())
+        try:
+            # What a browser says once the page has rendered: the deferred parts of the page are built now.
+            await session.event(DocumentReady())
+            if self.new_seed is not None and seed is not None:
+                await session.patch(seed["id"], "value", self.new_seed)
+            self.value = attribute(self.slider, "value")
+            await self._pause(0.5)
+            while not self.stop.is_set() and not session.closed:
+                await self._drag()
+                await self._pause(self.random.uniform(*THINK_S))
+            await asyncio.sleep(1.0)  # like a person closing the tab after looking at the last picture
+        finally:
+            session.close()
+            await asyncio.wait([listening], timeout=10)
+
+    def _picture(self, _model: str, data: dict) -> None:
+        self.data = data
+        if self.result.first_image is None and data["url"][0]:
+            self.result.first_image = time.perf_counter() - self._started
+        if (self._waiting is not None and data["kind"][0] == "exact"
+                and abs(data["requested"][0] - self._waiting) < 1e-6):
+            self._exact_arrived.set()
+
+    async def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.1, deadline - time.monotonic()))
+
+    async def _drag(self, moves: int = 12) -> None:
+        """~20 moves a second towards a random redshift, the release there, and the wait for its exact frame."""
+        start, end = attribute(self.slider, "start"), attribute(self.slider, "end")
         z = round(self.random.uniform(start, end), 2)
         if self.grid_frames:  # the leak test: only frames baked already (the default walk's grid)
             z = round(start + (end - start) * self.random.randrange(self.grid_frames) / (self.grid_frames - 1), 6)
-        now = self.slider.value
+        now, slider = self.value, self.slider["id"]
         for i in range(1, moves + 1):
-            self.loop.call_later(0.05 * i, self._move, round(now + (z - now) * i / moves, 4))
-        self.loop.call_later(0.05 * moves + 0.05, self._release, z)
-
-    def _move(self, z: float) -> None:
-        if not self.stop.is_set():
-            self.slider.value = z
-
-    def _release(self, z: float) -> None:
-        if self.stop.is_set():
-            self._leave()
-            return
-        self.slider.value = z
-        data = self.main.data
+            await asyncio.sleep(0.05)
+            if self.stop.is_set():
+                return
+            await self.session.patch(slider, "value", round(now + (z - now) * i / moves, 4))
+        await asyncio.sleep(0.05)
+        self.value = z
+        await self.session.patch(slider, "value", z)
         released = time.perf_counter()
-        self.slider.set_from_json("value_throttled", z)
-        if data["kind"][0] == "exact" and abs(data["requested"][0] - z) < 1e-6:  # the picture is there already
+        if self.data["kind"][0] == "exact" and abs(self.data["requested"][0] - z) < 1e-6:  # there already
             self.result.exact.append(0.0)
-            self.loop.call_later(self.random.uniform(*THINK_S), self._drag)
             return
-        self._waiting = (z, released)
-        self.loop.call_later(WAIT_S, self._timeout, z, released)
-
-    def _timeout(self, z: float, released: float) -> None:
-        if self._waiting == (z, released):
+        self._waiting = z
+        self._exact_arrived.clear()
+        await self.session.patch(slider, "value_throttled", z)
+        try:
+            await asyncio.wait_for(self._exact_arrived.wait(), WAIT_S)
+            self.result.exact.append(time.perf_counter() - released)
+        except asyncio.TimeoutError:
             self.result.errors.append(f"no exact frame for z = {z} within {WAIT_S:.0f} s")
+        finally:
             self._waiting = None
-            self._drag()
-
-    def _leave(self) -> None:
-        """Like a person closing the tab after looking at the last picture: a moment of quiet, then the close."""
-        if not getattr(self, "_leaving", False):
-            self._leaving = True
-            self.loop.call_later(1.0, self.session.close)
 
     def close(self) -> None:
         self.stop.set()
-        if hasattr(self, "loop"):
-            self.loop.add_callback(self._leave)
 
 
 SLIDER_VALUE_JS = """() => [...Bokeh.documents[0]._all_models.values()]
@@ -419,12 +393,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=3, help="open/close rounds of the leak test (0: none)")
     args = parser.parse_args(argv)
 
-    import panel  # noqa: F401  (registers Panel's Bokeh models, which the light clients' documents hold)
-
-    sys.setrecursionlimit(RECURSION_LIMIT)
-    threading.stack_size(CLIENT_STACK_BYTES)
-    tolerate_unknown_references()
-
     from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
@@ -470,9 +438,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"leak test (8 light sessions open, drag and close, {args.cycles} times): RSS "
               + " -> ".join(f"{mb:.0f}" for mb in leak) + f" MB; worst {100 * (worst / leak[0] - 1):+.1f}% "
               "(target within 10%)")
-    if SKIPPED_PATCHES:
-        print(f"light clients skipped {len(SKIPPED_PATCHES)} patch(es) adding parts of the page they were never sent "
-              "(a bokeh.client limit; the server's side of them was done)")
     print(f"tracebacks in the whole server log: {len(tracebacks(log_text))}; "
           f"'Failed sending' warnings: {log_text.count('Failed sending')}; load average now {load_average()}")
     return 0

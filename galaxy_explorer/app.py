@@ -33,6 +33,7 @@ import panel as pn
 import param
 
 from galaxy_explorer import BANDS
+from galaxy_explorer.app_parts.build_turns import order_page_builds
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
 from galaxy_explorer.app_parts.conditions_panel import ConditionsPanel
 from galaxy_explorer.app_parts.display import DisplayControls
@@ -450,6 +451,7 @@ def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:
     limit_malloc_arenas()
     favour_the_event_loop()
     serve_lean_pages()
+    order_page_builds()
     options = {name: value for name, value in (("steps", arguments.steps), ("grid_frames", arguments.grid_frames),
                                                ("seed", arguments.seed)) if value is not None}
     defaults = GalaxyExplorer.param

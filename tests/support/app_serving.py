@@ -85,8 +85,9 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(5)
 
 
-# How the app is served: baked default walk at start (--warm), the page's HTML at once (--reuse-sessions).
-SERVE_ARGS = ("--warm", "--reuse-sessions")
+# How the app is served: baked default walk at start (--warm), the page's HTML at once and its session built
+# while the browser loads the scripts (--reuse-sessions warm).
+SERVE_ARGS = ("--warm", "--reuse-sessions", "warm")
 # Sessions whose browser has gone are destroyed within about a second (Bokeh's defaults: 15-30 s).
 FAST_SESSION_EXPIRY = ("--check-unused-sessions", "500", "--unused-session-lifetime", "500")
 

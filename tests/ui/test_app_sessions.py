@@ -91,3 +91,34 @@ def test_two_tabs_on_the_same_walk_share_its_frames(browser, slow_app):
     assert first.evaluate(frames) == second.evaluate(frames) == 17
     first.close()
     second.close()
+
+
+def test_pages_asked_for_together_are_all_sent_with_their_galaxy(slow_app):
+    """Five visitors at once, without a browser each (the load benchmark's protocol-level sessions): the server
+    builds their pages one at a time, each sent before the next is built, and every one arrives whole."""
+    import asyncio
+    import concurrent.futures
+
+    from tests.support.protocol_session import ProtocolSession, attribute
+
+    url, log_path = slow_app
+    log_before = len(log_path.read_text())
+
+    async def visit() -> dict:
+        session = ProtocolSession(url)
+        try:
+            await asyncio.wait_for(session.open(), 60)
+            return session.find(lambda model: attribute(model, "name") == "galaxy-image-source")
+        finally:
+            session.close()
+
+    async def together():
+        return await asyncio.gather(*(visit() for _ in range(5)))
+
+    # On a thread of its own: Playwright's sync API keeps an event loop running on this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        sources = pool.submit(asyncio.run, together()).result(timeout=120)
+    assert all(source is not None for source in sources)
+    assert all("url" in attribute(source, "data") for source in sources)
+    log = log_path.read_text()[log_before:]
+    assert app_serving.tracebacks(log) == [], log[-5000:]
