@@ -63,6 +63,7 @@ from galaxy_explorer.app_parts.walk import DEFAULT_GRID_FRAMES, REDSHIFT_AXIS
 from galaxy_explorer.app_parts.walk_controller import DEFAULT_REDSHIFT_RANGE, WalkController
 from galaxy_explorer.app_parts.worker import SessionWorker
 from galaxy_explorer.diffusion.samplers import SAMPLERS
+from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT, shipped_checkpoints, shipped_or_given
 
 pn.extension(notifications=True)
 
@@ -171,6 +172,12 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.data_input = pn.widgets.TextInput.from_param(
             p.data, label="Survey (HDF5)", placeholder="built-in SYNTHETIC survey, test split")
         self.load_button = pn.widgets.Button.from_param(p.load, label="Load", width=100, css_classes=["load-button"])
+        self.model_select = pn.widgets.Select(label="Shipped model", options=shipped_model_options(),
+                                              css_classes=["model-select"], width=280,
+                                              description="The diffusion models that come with Galaxy Explorer, by "
+                                                          "what they are conditioned on; pick one to load it")
+        self._show_checkpoint_choice()
+        self.model_select.param.watch(self._pick_shipped_model, "value")
 
     def _build_page(self, notifications, served: bool = False) -> None:
         self.banners = Banners(self.messages, self.walk, self.survey_side, notifications)
@@ -203,7 +210,8 @@ class GalaxyExplorer(pn.viewable.Viewer):
             pn.Row(self.guidance_input, self.guidance_reset), self.guidance_note, self.conditions_panel,
             self.band_toggle, self.display_controls,
             "### Export this walk", export,
-            "### Model and data", self.checkpoint_input, self.data_input, self.load_button, self.model_info,
+            "### Model and data", self.model_select, self.checkpoint_input, self.data_input, self.load_button,
+            self.model_info,
             width=300,
         )
 
@@ -237,6 +245,20 @@ class GalaxyExplorer(pn.viewable.Viewer):
                                             sidebar_width=330, accent="#3b5b92", design=FastWithoutWebFonts)
 
     # -- widgets -> parameters -> controllers -----------------------------------------------------------------
+    @param.depends("checkpoint", watch=True)
+    def _show_checkpoint_choice(self) -> None:
+        """The shipped-model list follows the checkpoint field: a shipped model's name, or "another file"."""
+        chosen = shipped_or_given(self.checkpoint.strip()) if self.checkpoint.strip() else DEFAULT_DIFFUSION_CHECKPOINT
+        names = {str(shipped_or_given(value)) if value else str(DEFAULT_DIFFUSION_CHECKPOINT): value
+                 for value in self.model_select.options.values() if value != ANOTHER_FILE}
+        self.model_select.value = names.get(str(chosen), ANOTHER_FILE)
+
+    def _pick_shipped_model(self, event) -> None:
+        if event.new == ANOTHER_FILE or event.new == self.checkpoint.strip():
+            return
+        self.checkpoint = event.new
+        self.param.trigger("load")
+
     @param.depends("load", watch=True)
     def _load(self, now: bool = False) -> None:
         """Load (or switch) checkpoint and survey; failures are reported and the previous ones kept. ``now``: the
@@ -440,6 +462,18 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.worker.close(timeout=0.0)
         self.export.close()
         self.population.close()
+
+
+ANOTHER_FILE = "another file (path below)"
+
+
+def shipped_model_options() -> dict[str, str]:
+    """The shipped diffusion models (label -> the checkpoint field's value for it), then "another file"."""
+    options = {}
+    for conditioned_on, path in shipped_checkpoints().items():
+        value = "" if path == DEFAULT_DIFFUSION_CHECKPOINT else path.name
+        options[f"{path.stem}: {conditioned_on}"] = value
+    return {**options, ANOTHER_FILE: ANOTHER_FILE}
 
 
 def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:

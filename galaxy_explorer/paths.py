@@ -30,6 +30,12 @@ def _assets_dir() -> Path:
 ASSETS_DIR = _assets_dir()
 
 DEFAULT_DIFFUSION_CHECKPOINT = ASSETS_DIR / "diffusion-small.safetensors"
+MORPHOLOGY_DIFFUSION_CHECKPOINT = ASSETS_DIR / "diffusion-small-morph.safetensors"
+# The diffusion models a user can pick by name (in the app's sidebar, or as --checkpoint FILE_NAME), as shipped.
+SHIPPED_DIFFUSION_CHECKPOINTS = {
+    "redshift": DEFAULT_DIFFUSION_CHECKPOINT,
+    "redshift + morphology": MORPHOLOGY_DIFFUSION_CHECKPOINT,
+}
 DEFAULT_REDSHIFT_CHECKPOINT = ASSETS_DIR / "redshift-cnn.safetensors"
 SED_TABLE = ASSETS_DIR / "sed_colours.csv"
 
@@ -42,3 +48,18 @@ def cache_dir() -> Path:
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def shipped_or_given(checkpoint: str | os.PathLike) -> Path:
+    """``checkpoint`` as given, or, where it is the bare file name of a shipped checkpoint and no such file is here,
+    the shipped one: ``--checkpoint diffusion-small-morph.safetensors`` works from any folder."""
+    given = Path(checkpoint).expanduser()
+    if given.exists() or given.name != str(checkpoint):
+        return given
+    shipped = {path.name: path for path in SHIPPED_DIFFUSION_CHECKPOINTS.values()}
+    return shipped.get(given.name, given)
+
+
+def shipped_checkpoints() -> dict[str, Path]:
+    """The shipped diffusion checkpoints present in this installation, by what they are conditioned on."""
+    return {label: path for label, path in SHIPPED_DIFFUSION_CHECKPOINTS.items() if path.exists()}

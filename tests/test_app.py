@@ -371,3 +371,29 @@ def test_a_closed_session_leaves_no_browser_callbacks_behind(make_app):
     assert all(source in Callback.registry for source in sources)
     closer(app)(None)
     assert [source for source in sources if source in Callback.registry] == []
+
+
+def test_the_shipped_models_are_listed_and_picking_one_loads_it(make_app, tiny_checkpoint, tmp_path, monkeypatch):
+    import galaxy_explorer.app as app_module
+    import galaxy_explorer.app_parts.resources as resources
+    import galaxy_explorer.paths as paths
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    morph = make_tiny_checkpoint(tmp_path / "tiny-morph.safetensors", condition_names=("redshift", "true_axis_ratio"))
+    monkeypatch.setattr(paths, "SHIPPED_DIFFUSION_CHECKPOINTS",
+                        {"redshift": tiny_checkpoint, "redshift + morphology": morph})
+    for module in (app_module, resources):
+        monkeypatch.setattr(module, "DEFAULT_DIFFUSION_CHECKPOINT", tiny_checkpoint)
+    app = make_app(checkpoint=None)
+    assert list(app.model_select.options) == ["tiny: redshift", "tiny-morph: redshift + morphology",
+                                              "another file (path below)"]
+    assert app.model_select.value == ""  # the default model, loaded
+
+    app.model_select.value = "tiny-morph.safetensors"  # picked in the sidebar: loaded by its name alone
+    settle(app)
+    assert app.checkpoint == "tiny-morph.safetensors"
+    assert app.walk.generator.checkpoint_path == morph
+    assert list(app.conditions_panel.sliders) == ["true_axis_ratio"]
+
+    app.checkpoint = str(tmp_path / "elsewhere.safetensors")  # a path typed into the field
+    assert app.model_select.value == "another file (path below)"

@@ -225,3 +225,13 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--update-golden"]:
         sys.exit("usage: python tests/test_shipped_assets.py --update-golden")
     update_golden()
+
+
+def test_a_shipped_checkpoints_file_name_alone_names_it_from_any_folder(tmp_path, monkeypatch):
+    from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT, shipped_or_given
+
+    monkeypatch.chdir(tmp_path)
+    assert shipped_or_given("diffusion-small.safetensors") == DEFAULT_DIFFUSION_CHECKPOINT
+    (tmp_path / "diffusion-small.safetensors").write_bytes(b"")  # a file of that name here is the user's own
+    assert shipped_or_given("diffusion-small.safetensors") == Path("diffusion-small.safetensors")
+    assert shipped_or_given("elsewhere/diffusion-small.safetensors") == Path("elsewhere/diffusion-small.safetensors")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from ..errors import CheckpointError, SurveyError
-from ..paths import DEFAULT_DIFFUSION_CHECKPOINT
+from ..paths import DEFAULT_DIFFUSION_CHECKPOINT, shipped_or_given
 
 _STORE_LOCK = threading.Lock()
 _SHARED: dict = {}
@@ -90,7 +90,7 @@ def _file_key(kind: str, path: Path) -> tuple:
 
 def checkpoint_path(path: str | Path | None) -> Path:
     """The checkpoint a user asked for (the shipped one when empty), or CheckpointError saying what is missing."""
-    chosen = DEFAULT_DIFFUSION_CHECKPOINT if path in (None, "") else Path(path).expanduser()
+    chosen = DEFAULT_DIFFUSION_CHECKPOINT if path in (None, "") else shipped_or_given(path)
     if not chosen.exists():
         if chosen == DEFAULT_DIFFUSION_CHECKPOINT:
             raise CheckpointError(

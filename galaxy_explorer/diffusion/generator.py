@@ -85,10 +85,11 @@ class Generator:
 
     @classmethod
     def load(cls, checkpoint: Optional[str | os.PathLike] = None, device: str | torch.device = "cpu") -> "Generator":
-        """Load ``checkpoint`` (default: the shipped ``assets/diffusion-small.safetensors``) onto ``device``."""
-        from ..paths import DEFAULT_DIFFUSION_CHECKPOINT
+        """Load ``checkpoint`` (default: the shipped ``assets/diffusion-small.safetensors``; a shipped checkpoint's
+        file name alone names it) onto ``device``."""
+        from ..paths import DEFAULT_DIFFUSION_CHECKPOINT, shipped_or_given
 
-        path = Path(checkpoint) if checkpoint is not None else DEFAULT_DIFFUSION_CHECKPOINT
+        path = shipped_or_given(checkpoint) if checkpoint is not None else DEFAULT_DIFFUSION_CHECKPOINT
         if checkpoint is None and not path.exists():
             raise CheckpointError(f"{path}: the shipped diffusion checkpoint is missing; train one with "
                                   "'galaxy-explorer train' and pass --checkpoint")
