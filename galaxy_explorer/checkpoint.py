@@ -74,18 +74,42 @@ def save_checkpoint(
 
 def _read_safetensors(weights_path: Path, device: str | None) -> tuple[str | None, dict[str, torch.Tensor]]:
     """The header's JSON description (None for a two-file checkpoint) and, if ``device``, every tensor: both from
-    one open file, so a save that replaces the file meanwhile cannot mix two versions."""
-    from safetensors import SafetensorError, safe_open
+    one open file, so a save that replaces the file meanwhile cannot mix two versions.
+
+    Not through ``safetensors.safe_open``: it opens the path more than once, so a file replaced in between gives
+    one version's header with the next one's size ("smaller than the required mapping size"; 4% of reads of a file
+    replaced in a loop here). A training run saving while the app or a command reads is that case."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as tensors_from_bytes
 
     if not weights_path.exists():
         raise CheckpointError(f"{weights_path}: checkpoint weights not found")
     try:
-        with safe_open(str(weights_path), framework="pt", device=device or "cpu") as handle:
-            header = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()} if device else {}
+        with open(weights_path, "rb") as file:
+            header, header_bytes = _safetensors_header(file, weights_path)
+            tensors = {}
+            if device:
+                data = header_bytes + file.read()
+                tensors = {name: tensor.to(device) for name, tensor in tensors_from_bytes(data).items()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{weights_path}: not a readable safetensors file ({exc})") from exc
-    return header.get(HEADER_KEY), tensors
+    metadata = header.get("__metadata__") or {}
+    return metadata.get(HEADER_KEY), tensors
+
+
+def _safetensors_header(file, weights_path: Path) -> tuple[dict, bytes]:
+    """A safetensors file's JSON header (an 8-byte little-endian length, then the JSON) and the bytes read."""
+    prefix = file.read(8)
+    if len(prefix) < 8:
+        raise ValueError(f"{len(prefix)} bytes, shorter than a safetensors header")
+    length = int.from_bytes(prefix, "little")
+    text = file.read(length)
+    if len(text) < length:
+        raise ValueError(f"the header says {length} bytes of JSON, the file holds {len(text)}")
+    header = json.loads(text)
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    return header, prefix + text
 
 
 def _header_text(weights_path: Path) -> str | None:

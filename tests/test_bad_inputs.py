@@ -370,12 +370,19 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 def saved_step(state: Path) -> int:
     """The step in a training state's header (read while the run writes it: the file is replaced atomically)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    if not state.exists():
-        return -1
-    with safe_open(str(state), framework="pt") as handle:
-        return json.loads(handle.metadata()["galaxy_explorer"])["step"]
+    for _ in range(100):
+        if not state.exists():
+            return -1
+        try:
+            with safe_open(str(state), framework="pt") as handle:
+                return json.loads(handle.metadata()["galaxy_explorer"])["step"]
+        except (SafetensorError, RuntimeError, OSError, FileNotFoundError):
+            # Replaced between safe_open's reads of the path (it opens it more than once, so under load it can
+            # see the header of one save and the size of the next): read again.
+            time.sleep(0.01)
+    raise AssertionError(f"{state} could not be read in 100 tries")
 
 
 def children_named(pid: int, name: str) -> list[int]:

@@ -150,3 +150,49 @@ def test_a_two_file_checkpoint_still_loads_and_needs_its_json(checkpoint):
     checkpoint.with_suffix(".json").unlink()
     with pytest.raises(CheckpointError, match="model.json.*description not found"):
         Generator.load(checkpoint)
+
+
+def test_a_checkpoint_read_while_a_save_replaces_it_is_one_whole_version(tmp_path):
+    """A training run saves every few steps while the app or a command may read the same file. Each read gets
+    one complete version, never one version's header with the next one's tensors (safetensors' own safe_open
+    failed ~4% of such reads here)."""
+    import os
+    import shutil
+    import threading
+
+    versions = []
+    for step, note in ((1, "short"), (2, "a description long enough to change the header's length " * 4)):
+        path = save_checkpoint(tmp_path / f"v{step}.safetensors", {"w": torch.full((256,), float(step))},
+                               {"training": {"step": step}, "note": note})
+        versions.append(path)
+    final = tmp_path / "model.safetensors"
+    shutil.copy(versions[0], final)
+    shutil.copy(versions[0].with_suffix(".json"), final.with_suffix(".json"))
+    stop = threading.Event()
+
+    def keep_saving() -> None:  # what a training run does, as fast as it can: the weights renamed into place
+        i = 0
+        while not stop.is_set():
+            source = versions[i % 2]
+            shutil.copy(source, tmp_path / ".model.partial.safetensors")
+            os.replace(tmp_path / ".model.partial.safetensors", final)
+            i += 1
+
+    saver = threading.Thread(target=keep_saving)
+    saver.start()
+    try:
+        for _ in range(2000):
+            tensors = read_weights_and_header(final)
+            assert tensors["w"][0].item() in (1.0, 2.0) and bool((tensors["w"] == tensors["w"][0]).all())
+    finally:
+        stop.set()
+        saver.join()
+
+
+def read_weights_and_header(path):
+    """The tensors, checked to come from the same save as the header read with them."""
+    from galaxy_explorer.checkpoint import _read_safetensors
+
+    header, tensors = _read_safetensors(path, "cpu")
+    assert tensors["w"][0].item() == json.loads(header)["training"]["step"]
+    return tensors
