@@ -131,3 +131,40 @@ def test_a_missing_checkpoint_is_a_one_line_error(inputs, tmp_path, capsys):
                  "--out", str(tmp_path / "y"), "--n", "4", "--no-progress"])
     assert code == 2
     assert "none.safetensors" in capsys.readouterr().err
+
+
+def test_labels_free_generates_from_the_redshift_alone_and_runs_no_label_checks(inputs, tmp_path, monkeypatch):
+    """A morphology model judged as a redshift-only one: each further condition left free (its null embedding)."""
+    from galaxy_explorer.diffusion.generator import Generator
+
+    model = make_tiny_checkpoint(tmp_path / "morph.safetensors", seed=0, condition_dropout=0.1,
+                                 condition_names=("redshift", "true_bulge_fraction"))
+    asked = []
+    population = Generator.population
+
+    def spy(self, *args, **kwargs):
+        asked.append(sorted(name for name in kwargs if name.startswith("true_")))
+        return population(self, *args, **kwargs)
+
+    monkeypatch.setattr(Generator, "population", spy)
+    argv = ["evaluate", "--checkpoint", str(model), "--data", str(inputs["data"]), "--redshift-checkpoint",
+            str(inputs["redshift_cnn"]), "--steps", "2", "--threads", "1", "--no-progress", "--n", "6",
+            "--mode", "fast"]
+    assert main([*argv, "--out", str(tmp_path / "given")]) == 0
+    assert asked and all(names == ["true_bulge_fraction"] for names in asked)  # by default: the survey's labels
+    asked.clear()
+    assert main([*argv, "--out", str(tmp_path / "free"), "--labels-free"]) == 0
+    assert asked and all(names == [] for names in asked)
+    metrics = json.loads((tmp_path / "free" / "metrics.json").read_text())
+    assert metrics["config"]["labels_free"] is True
+    assert "label_checks" not in metrics
+
+
+def test_labels_free_needs_a_model_trained_with_condition_dropout(inputs, tmp_path, capsys):
+    model = make_tiny_checkpoint(tmp_path / "fixed.safetensors", seed=0,
+                                 condition_names=("redshift", "true_bulge_fraction"))
+    code = main(["evaluate", "--checkpoint", str(model), "--data", str(inputs["data"]), "--redshift-checkpoint",
+                 str(inputs["redshift_cnn"]), "--out", str(tmp_path / "x"), "--steps", "2", "--n", "4",
+                 "--no-progress", "--labels-free"])
+    assert code == 2
+    assert "cannot be left free" in capsys.readouterr().err

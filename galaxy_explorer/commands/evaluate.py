@@ -49,6 +49,10 @@ def register(subparsers) -> None:
     p.add_argument("--write-guidance", action="store_true",
                    help="record the chosen guidance scale in the checkpoint as its default (rewrites the checkpoint "
                         "file in one atomic rename; the CLI and the app then sample with it)")
+    p.add_argument("--labels-free", action="store_true",
+                   help="generate from the test galaxies' redshifts alone, every further condition of the model left "
+                        "free (a model trained with condition dropout): the quality checks of a morphology model "
+                        "used as a redshift-only one; the label checks are then not run")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, redshift_checkpoint=args.redshift_checkpoint, mode=args.mode, workers=args.workers,
         detection_band=args.detection_band, device=args.device, threads=args.threads,
         progress=not args.no_progress, guidance_scales=tuple(args.guidance) if args.guidance else None,
-        write_guidance=args.write_guidance, batch_size=args.batch_size,
+        write_guidance=args.write_guidance, batch_size=args.batch_size, labels_free=args.labels_free,
     )
     metrics = run_evaluation(config)
     quality = metrics["quality_checks"]

@@ -82,6 +82,7 @@ class EvaluationConfig:
     guidance_scales: tuple | None = None  # None: the checkpoint's default scale; else a sweep, the best is reported
     write_guidance: bool = False  # record the chosen scale in the checkpoint as its default
     batch_size: int | None = None  # galaxies per network call when generating; None: 256 on CUDA, 8 on CPU
+    labels_free: bool = False  # generate from the redshift alone, every further condition left free (dropout models)
 
     def check(self) -> None:
         if isinstance(self.n, bool) or int(self.n) < 2:
@@ -328,6 +329,9 @@ def run_evaluation(config: EvaluationConfig) -> dict:
     data_name = portable_name(data_path, None if config.data else "testing")
     generator = Generator.load(checkpoint, device=config.device)
     predictor = RedshiftPredictor.load(redshift_checkpoint, device=config.device)
+    if config.labels_free and len(generator.condition_names) > 1 and not generator.supports_guidance:
+        raise EvaluationError(f"{checkpoint}: trained without condition dropout, so its conditions beyond redshift "
+                              f"({', '.join(generator.condition_names[1:])}) cannot be left free")
     if generator.supports_guidance is False and any(g not in (None, 1.0) for g in config.guidance_scales or ()):
         raise EvaluationError(f"{checkpoint}: trained without condition dropout, so guidance scales other than 1 "
                               f"cannot be swept (asked for {list(config.guidance_scales)})")
@@ -342,7 +346,7 @@ def run_evaluation(config: EvaluationConfig) -> dict:
         other_images = np.asarray(survey.images(other_rows), dtype=np.float32)
         synthetic = is_builtin_synthetic(survey, data_path)
         other_conditions = {name: survey.column(name, rows) for name in generator.condition_names[1:]
-                            if name in survey.columns}
+                            if name in survey.columns and not config.labels_free}
         catalogue_truth = survey.column("true_r_e_arcsec", rows) if "true_r_e_arcsec" in survey.columns else None
     if real_images.shape[1:] != tuple(generator.image_shape):
         raise EvaluationError(f"{data_path}: images are {real_images.shape[1:]}, the model makes "
@@ -384,7 +388,7 @@ def run_evaluation(config: EvaluationConfig) -> dict:
     predicted = {"real": real.predicted_redshift, "generated": generated.predicted_redshift}
     metrics = compare(config, measured, predicted, redshift, synthetic, catalogue_truth)
     metrics["quality_checks"] = chosen["quality_checks"]
-    if len(generator.condition_names) > 1:  # morphology conditions: do the labels act on the images? (issue 13)
+    if len(generator.condition_names) > 1 and not config.labels_free:  # do the labels act on the images? (issue 13)
         from .labels import evaluation_label_checks
 
         tick = time.perf_counter()
