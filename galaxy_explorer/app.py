@@ -35,7 +35,7 @@ import param
 from galaxy_explorer import BANDS
 from galaxy_explorer.app_parts.build_turns import order_page_builds
 from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
-from galaxy_explorer.app_parts.conditions_panel import ConditionsPanel
+from galaxy_explorer.app_parts.conditions_panel import ConditionsPanel, label_title
 from galaxy_explorer.app_parts.display import DisplayControls
 from galaxy_explorer.app_parts.export_panel import ExportPanel
 from galaxy_explorer.app_parts.inversion_panel import InversionController, InversionPanel
@@ -56,6 +56,7 @@ from galaxy_explorer.app_parts.server import (
     warm_up,
 )
 from galaxy_explorer.app_parts.session import SessionMessages, UiThread
+from galaxy_explorer.app_parts.spare_session import is_spare, keep_spare_pages
 from galaxy_explorer.app_parts.survey_controller import SurveyController
 from galaxy_explorer.app_parts.url_state import checked_conditions, parse_query, query_of, to_query
 from galaxy_explorer.app_parts.views import COLOUR
@@ -131,7 +132,8 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self._report_url_problems(self._url.problems)
         self.walk.param.watch(self._model_loaded, "generator")
         if served:
-            page_opening(self)
+            if not is_spare(doc.session_context):  # a spare page is built for no one yet: nobody waits for it
+                page_opening(self)
             doc.on_session_destroyed(closer(self))
             self._connection_check = doc.add_periodic_callback(self._check_connection, CONNECTION_CHECK_MS)
             pn.state.onload(self.galaxy_card.page_ready)
@@ -305,7 +307,11 @@ class GalaxyExplorer(pn.viewable.Viewer):
                     "unconditional model to guide with.")
         else:
             self.guidance = default if asked is None else float(asked)
-            note = f"Checkpoint default: {default:g}. Above 1 the galaxy follows its conditions more strongly."
+            guided = tuple(generator.default_guided)
+            towards = "its conditions" if guided == tuple(generator.condition_names) else \
+                "its " + ", ".join(label_title(name) for name in guided) + \
+                (" only, not the redshift" if "redshift" not in guided else " only")
+            note = f"Checkpoint default: {default:g}. Above 1 the galaxy follows {towards} more strongly."
         self.guidance_input.disabled = self.guidance_reset.disabled = not generator.supports_guidance
         self.guidance_note.object = f"<small>{note}</small>"
 
@@ -486,6 +492,7 @@ def app_from_arguments(argv: list[str] | None = None) -> GalaxyExplorer:
     favour_the_event_loop()
     serve_lean_pages()
     order_page_builds()
+    keep_spare_pages(__file__)
     options = {name: value for name, value in (("steps", arguments.steps), ("grid_frames", arguments.grid_frames),
                                                ("seed", arguments.seed)) if value is not None}
     defaults = GalaxyExplorer.param

@@ -22,7 +22,7 @@ from bokeh.core.serialization import Serializer
 from bokeh.protocol import Protocol
 from bokeh.protocol.messages.patch_doc import patch_doc
 from bokeh.protocol.receiver import Receiver
-from bokeh.util.token import generate_jwt_token, generate_session_id
+from bokeh.util.token import generate_jwt_token, generate_session_id, get_session_id
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -66,11 +66,14 @@ class ProtocolSession:
     ``on_data(model_id, data)`` is called for every change of a followed model's ``data`` (a dict of columns).
     """
 
-    def __init__(self, app_url: str, on_data: Callable[[str, dict], None] | None = None):
+    def __init__(self, app_url: str, on_data: Callable[[str, dict], None] | None = None, token: str | None = None):
+        """``token``: the session token of a page the server has served (its session, as a browser would join
+        it); None opens a session of its own, as ``bokeh.client`` does."""
         self.app_url = app_url
         self.on_data = on_data
         self.followed: set[str] = set()
-        self.session_id = generate_session_id()
+        self.token = token
+        self.session_id = get_session_id(token) if token else generate_session_id()
         self.models: dict[str, dict] = {}  # id -> the model's JSON as the document first held it
         self._protocol = Protocol()
         self._socket: WebSocketClientConnectionWrapper | None = None
@@ -80,7 +83,7 @@ class ProtocolSession:
     async def open(self) -> dict:
         """Connect and fetch the document; returns its JSON (roots, with every model in full once)."""
         request = HTTPRequest(websocket_url_for_server_url(self.app_url))
-        socket = await websocket_connect(request, subprotocols=["bokeh", generate_jwt_token(self.session_id)])
+        socket = await websocket_connect(request, subprotocols=["bokeh", self.token or generate_jwt_token(self.session_id)])
         self._socket = WebSocketClientConnectionWrapper(socket)
         ack = await self._read()
         if ack is None or ack.msgtype != "ACK":

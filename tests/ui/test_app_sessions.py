@@ -122,3 +122,53 @@ def test_pages_asked_for_together_are_all_sent_with_their_galaxy(slow_app):
     assert all("url" in attribute(source, "data") for source in sources)
     log = log_path.read_text()[log_before:]
     assert app_serving.tracebacks(log) == [], log[-5000:]
+
+
+def test_a_visitor_joins_the_page_built_ahead_of_them_and_a_url_with_a_view_gets_its_own(slow_app):
+    """The server keeps one page built while it is idle; the next plain request for the page is given that
+    session (its token names the spare), and the page joined over the wire holds the galaxy."""
+    import asyncio
+    import concurrent.futures
+    import re
+    import urllib.request
+
+    from bokeh.util.token import get_session_id
+
+    from tests.support.protocol_session import ProtocolSession, attribute
+
+    url, log_path = slow_app
+    built = re.compile(r"spare page (\S+) built for the next visitor")
+    deadline = time.monotonic() + 60
+    while True:
+        log = log_path.read_text()
+        ready = built.findall(log)
+        if ready and f"spare page {ready[-1]} handed" not in log:
+            break
+        assert time.monotonic() < deadline, "no spare page was built within 60 s of an idle server"
+        time.sleep(0.2)
+    log_before = len(log)
+
+    def session_of(page_url: str) -> tuple[str, str]:
+        html = urllib.request.urlopen(page_url, timeout=30).read().decode()
+        token = re.search(r'"token":\s*"([^"]+)"', html).group(1)
+        return get_session_id(token), token
+
+    with_a_view, _ = session_of(url + "?seed=5")
+    assert with_a_view != ready[-1]  # built from its URL, not the spare
+    joined, token = session_of(url)
+    assert joined == ready[-1]
+    assert f"spare page {joined} handed to a visitor" in log_path.read_text()
+
+    async def join() -> dict:
+        session = ProtocolSession(url, token=token)
+        try:
+            await asyncio.wait_for(session.open(), 60)
+            return session.find(lambda model: attribute(model, "name") == "galaxy-image-source")
+        finally:
+            session.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        source = pool.submit(asyncio.run, join()).result(timeout=120)
+    assert source is not None and "url" in attribute(source, "data")
+    log = log_path.read_text()[log_before:]
+    assert app_serving.tracebacks(log) == [], log[-5000:]
