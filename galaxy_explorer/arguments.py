@@ -80,6 +80,14 @@ def add_guidance_argument(parser, *aliases: str) -> None:
                                           "condition dropout)")
 
 
+def add_guide_argument(parser) -> None:
+    """``--guide CONDITION`` (repeatable): the conditions guidance pushes towards; None means the checkpoint's."""
+    parser.add_argument("--guide", action="append", default=None, metavar="CONDITION",
+                        help="a condition the guidance pushes towards (repeat for several; default: the "
+                             "checkpoint's, all of its conditions unless an evaluation chose fewer). Guiding the "
+                             "morphology labels alone keeps the redshift in the unconditional pass too")
+
+
 def add_overwrite_argument(parser, what: str = "the output file") -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help=f"replace {what} if it exists (by default an existing file is never replaced)")

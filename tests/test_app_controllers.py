@@ -30,6 +30,7 @@ class StandInGenerator:
     condition_ranges = {"redshift": (0.0, 2.0)}
     metadata = {"training": {"step": 10, "images_seen": 320}}
     default_guidance = 1.0
+    default_guided = ("redshift",)
 
     def __init__(self, path: str = "stand-in.safetensors", fail: bool = False, step_seconds: float = 0.0):
         self.checkpoint_path = Path(path)

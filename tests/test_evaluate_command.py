@@ -168,3 +168,33 @@ def test_labels_free_needs_a_model_trained_with_condition_dropout(inputs, tmp_pa
                  "--no-progress", "--labels-free"])
     assert code == 2
     assert "cannot be left free" in capsys.readouterr().err
+
+
+def test_guide_names_the_conditions_the_guidance_pushes_towards(inputs, tmp_path, monkeypatch, capsys):
+    from galaxy_explorer.diffusion.generator import Generator
+
+    model = make_tiny_checkpoint(tmp_path / "morph.safetensors", seed=0, condition_dropout=0.1,
+                                 condition_names=("redshift", "true_bulge_fraction"))
+    asked = []
+    population = Generator.population
+
+    def spy(self, *args, **kwargs):
+        asked.append(kwargs.get("guided"))
+        return population(self, *args, **kwargs)
+
+    monkeypatch.setattr(Generator, "population", spy)
+    argv = ["evaluate", "--checkpoint", str(model), "--data", str(inputs["data"]), "--redshift-checkpoint",
+            str(inputs["redshift_cnn"]), "--steps", "2", "--threads", "1", "--no-progress", "--n", "6",
+            "--mode", "fast", "--guidance", "2"]
+    assert main([*argv, "--out", str(tmp_path / "labels"), "--guide", "true_bulge_fraction",
+                 "--write-guidance"]) == 0
+    assert asked == [("true_bulge_fraction",)]
+    metrics = json.loads((tmp_path / "labels" / "metrics.json").read_text())
+    assert metrics["guidance"]["guided_conditions"] == ["true_bulge_fraction"]
+    recorded = Generator.load(model)  # the choice travels with the checkpoint, for the app and the CLI
+    assert recorded.default_guidance == 2.0 and recorded.default_guided == ("true_bulge_fraction",)
+
+    assert main([*argv, "--out", str(tmp_path / "bad"), "--guide", "true_axis_ratio"]) == 2
+    error = capsys.readouterr().err
+    assert "true_axis_ratio" in error and "redshift" in error
+    assert not (tmp_path / "bad" / "metrics.json").exists()

@@ -80,3 +80,20 @@ def test_bad_arguments_exit_with_status_2_and_a_one_line_error(checkpoint, tmp_p
 def test_an_unknown_output_format_is_refused_before_sampling(checkpoint, tmp_path, capsys):
     assert sample(checkpoint, tmp_path / "walk.gif") == 2
     assert "'.gif'" in capsys.readouterr().err
+
+
+def test_guide_names_the_guided_conditions_and_the_file_records_them(tmp_path, capsys):
+    morph = make_tiny_checkpoint(tmp_path / "morph.safetensors", seed=2, condition_dropout=0.1,
+                                 condition_names=("redshift", "true_axis_ratio"))
+    argv = ["sample", "--checkpoint", str(morph), "--seed", "4", "--z", "0.5", "--steps", "3",
+            "--condition", "true_axis_ratio=0.3", "--guidance", "2"]
+    assert main([*argv, "--out", str(tmp_path / "labels.fits"), "--guide", "true_axis_ratio"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "all.fits")]) == 0
+    with fits.open(tmp_path / "labels.fits") as labels, fits.open(tmp_path / "all.fits") as every:
+        assert labels[0].header["GUIDED"] == "true_axis_ratio"
+        assert every[0].header["GUIDED"] == "redshift,true_axis_ratio"
+        assert not np.array_equal(labels[1].data, every[1].data)
+    assert main([*argv, "--out", str(tmp_path / "x.fits"), "--guide", "true_bulge_fraction"]) == 2
+    error = capsys.readouterr().err
+    assert "true_bulge_fraction" in error and error.count("\n") == 1
+    assert not (tmp_path / "x.fits").exists()

@@ -81,3 +81,81 @@ def test_sampling_with_any_subset_of_conditions_left_free(morphology_model):
     assert rows.shape == (3, 5, 64, 64)
     with pytest.raises(GenerationError, match="true_axis_ratio"):
         generator.frames(5, [0.5], steps=2, true_axis_ratio=0.5)
+
+
+def test_guiding_the_labels_alone_keeps_the_redshift_in_the_unconditional_pass(tmp_path):
+    from galaxy_explorer.diffusion.prediction import make_eps_function
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    generator = Generator.load(make_tiny_checkpoint(tmp_path / "m.safetensors", condition_dropout=0.1,
+                                                    condition_names=("redshift", *MORPHOLOGY)))
+    model, schedule = generator.model, generator.schedule
+    conditions = torch.tensor([[0.5, 0.8, 1.0], [2.0, 0.1, 0.0]])
+    x = torch.randn(2, 5, 64, 64, generator=torch.Generator().manual_seed(0))
+    labels_only = torch.tensor([False, True, True])
+    with torch.inference_mode():
+        guided = make_eps_function(model, schedule, generator.prediction, conditions, guidance_scale=3.0,
+                                   guided=labels_only)(x, 500)
+        conditional = make_eps_function(model, schedule, generator.prediction, conditions)(x, 500)
+        redshift_only = make_eps_function(model, schedule, generator.prediction, conditions,
+                                          left_out=labels_only.expand(2, 3))(x, 500)
+        everything_null = make_eps_function(model, schedule, generator.prediction, conditions,
+                                            left_out=torch.ones(2, 3, dtype=torch.bool))(x, 500)
+    # eps(z, no labels) + w (eps(z, labels) - eps(z, no labels)): the redshift is not guided.
+    assert torch.allclose(guided, redshift_only + 3.0 * (conditional - redshift_only), atol=1e-5)
+    assert not torch.allclose(guided, everything_null + 3.0 * (conditional - everything_null), atol=1e-3)
+
+
+def test_a_condition_left_free_stays_free_in_both_passes_when_others_are_guided(tmp_path):
+    from galaxy_explorer.diffusion.prediction import make_eps_function
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    generator = Generator.load(make_tiny_checkpoint(tmp_path / "m.safetensors", condition_dropout=0.1,
+                                                    condition_names=("redshift", *MORPHOLOGY)))
+    model, schedule = generator.model, generator.schedule
+    conditions = torch.tensor([[0.5, 0.8, 0.0]])
+    arms_free = torch.tensor([[False, False, True]])
+    x = torch.randn(1, 5, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        guided = make_eps_function(model, schedule, generator.prediction, conditions, left_out=arms_free,
+                                   guidance_scale=2.0, guided=torch.tensor([False, True, False]))(x, 300)
+        conditional = make_eps_function(model, schedule, generator.prediction, conditions, left_out=arms_free)(x, 300)
+        null = make_eps_function(model, schedule, generator.prediction, conditions,
+                                 left_out=torch.tensor([[False, True, True]]))(x, 300)
+    assert torch.allclose(guided, null + 2.0 * (conditional - null), atol=1e-5)
+
+
+def test_generator_guides_the_named_conditions_and_the_checkpoint_can_name_its_default(tmp_path):
+    from galaxy_explorer.checkpoint import load_checkpoint, save_checkpoint
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+    from galaxy_explorer.errors import CheckpointError
+
+    path = make_tiny_checkpoint(tmp_path / "m.safetensors", condition_dropout=0.1,
+                                condition_names=("redshift", *MORPHOLOGY))
+    generator = Generator.load(path)
+    assert generator.default_guided == ("redshift", *MORPHOLOGY)  # plain classifier-free guidance by default
+    labels = dict(true_bulge_fraction=0.9, true_has_arms=1.0)
+    every = generator.frames(3, [0.4, 0.8], steps=3, guidance_scale=2.0, **labels)
+    assert np.array_equal(every, generator.frames(3, [0.4, 0.8], steps=3, guidance_scale=2.0,
+                                                  guided=("redshift", *MORPHOLOGY), **labels))
+    labels_only = generator.frames(3, [0.4, 0.8], steps=3, guidance_scale=2.0, guided=MORPHOLOGY, **labels)
+    assert np.isfinite(labels_only).all() and not np.array_equal(labels_only, every)
+    rows = generator.population([3, 4], [0.4, 0.8], steps=3, guidance_scale=2.0, guided=MORPHOLOGY, **labels)
+    assert np.allclose(rows[0], labels_only[0], atol=1e-4)  # row i is galaxy seeds[i], guided the same way
+    # At scale 1 there is no guidance, whatever it would guide.
+    assert np.array_equal(generator.frames(3, [0.4], steps=3, guidance_scale=1.0, guided=MORPHOLOGY, **labels),
+                          generator.frames(3, [0.4], steps=3, guidance_scale=1.0, **labels))
+    for bad in (("true_axis_ratio",), (), "true_has_arms"):
+        with pytest.raises(GenerationError, match="guided must name"):
+            generator.frames(3, [0.4], steps=2, guidance_scale=2.0, guided=bad)
+
+    tensors, metadata = load_checkpoint(path)
+    metadata = {k: v for k, v in metadata.items() if k not in ("format", "format_version")}
+    save_checkpoint(path, tensors, {**metadata, "sampling": {"guidance_scale": 2.0,
+                                                             "guided_conditions": list(MORPHOLOGY)}})
+    chosen = Generator.load(path)
+    assert chosen.default_guided == MORPHOLOGY
+    assert np.array_equal(chosen.frames(3, [0.4, 0.8], steps=3, **labels), labels_only)
+    save_checkpoint(path, tensors, {**metadata, "sampling": {"guided_conditions": ["true_axis_ratio"]}})
+    with pytest.raises(CheckpointError, match="sampling.guided_conditions"):
+        Generator.load(path)

@@ -84,3 +84,22 @@ def test_the_readme_quotes_the_augmentation_table_made_with_the_shipped_model():
     for row in result["table"]:
         line = augment_row(row)
         assert line in readme, f"README.md does not quote {line!r} from {AUGMENT_JSON.name}"
+
+
+def test_the_readme_quotes_the_label_guidance_table_and_its_unguided_row_is_the_shipped_evaluation():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("label_guidance", REPO_DIR / "benchmarks" / "label_guidance.py")
+    label_guidance = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(label_guidance)
+    summary = json.loads(label_guidance.SUMMARY.read_text())
+    unguided = summary["settings"][0]
+    assert unguided["guided"] == []
+    shipped = json.loads(MORPH_METRICS.read_text())["label_checks"]["checks"]
+    for name, check in unguided["checks"].items():
+        assert check["value_generated"] == shipped[name]["value_generated"]
+    guided = {tuple(entry["guided"]) for entry in summary["settings"][1:]}
+    assert guided == {tuple(LABELS), tuple(LABELS[:2])}
+    readme = (REPO_DIR / "README.md").read_text()
+    for row in label_guidance.table_rows(summary):
+        assert row in readme, f"README.md does not quote {row!r} from {label_guidance.SUMMARY.name}"

@@ -53,6 +53,7 @@ def register(subparsers) -> None:
                    help="generate from the test galaxies' redshifts alone, every further condition of the model left "
                         "free (a model trained with condition dropout): the quality checks of a morphology model "
                         "used as a redshift-only one; the label checks are then not run")
+    arguments.add_guide_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         detection_band=args.detection_band, device=args.device, threads=args.threads,
         progress=not args.no_progress, guidance_scales=tuple(args.guidance) if args.guidance else None,
         write_guidance=args.write_guidance, batch_size=args.batch_size, labels_free=args.labels_free,
+        guided=tuple(args.guide) if args.guide else None,
     )
     metrics = run_evaluation(config)
     quality = metrics["quality_checks"]

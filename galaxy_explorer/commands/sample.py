@@ -37,6 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--condition", type=arguments.condition, action="append", default=[], metavar="NAME=VALUE",
                    help="a further condition of the model, the same for every image (repeatable)")
     arguments.add_guidance_argument(p, "--guidance-scale")
+    arguments.add_guide_argument(p)
     arguments.add_overwrite_argument(p)
     p.set_defaults(func=run)
 
@@ -62,7 +63,7 @@ def run(args) -> int:
 
     images = generator.frames(args.seed, redshifts, sampler=args.sampler, steps=args.steps,
                               batch_size=args.batch_size, progress=progress, guidance_scale=args.guidance,
-                              **conditions)
+                              guided=args.guide, **conditions)
     require_finite_frames(images, redshifts, generator.checkpoint_path)
     columns = {"redshift": redshifts}
     columns.update({name: np.full(len(redshifts), value) for name, value in conditions.items()})
@@ -70,6 +71,7 @@ def run(args) -> int:
         checkpoint=str(generator.checkpoint_path), seed=args.seed, sampler=args.sampler, steps=args.steps,
         bands=generator.bands, conditions=columns,
         guidance_scale=generator.default_guidance if args.guidance is None else args.guidance,
+        guided=tuple(args.guide or generator.default_guided) if len(generator.condition_names) > 1 else (),
         synthetic_training_data=generator.metadata.get("data", {}).get("source") != "file")
     path = write_samples(args.out, images, provenance, overwrite=args.overwrite)
     print(f"wrote {len(images)} image(s) to {path}")

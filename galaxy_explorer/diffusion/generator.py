@@ -12,7 +12,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -48,6 +48,18 @@ def default_guidance_scale(metadata: Mapping) -> float:
     return float(value)
 
 
+def default_guided_conditions(metadata: Mapping, condition_names: Sequence[str]) -> tuple[str, ...]:
+    """The conditions a checkpoint's guidance pushes towards by default: its ``sampling.guided_conditions``, written
+    when an evaluation chose them; every condition when absent (plain classifier-free guidance)."""
+    value = metadata.get("sampling", {}).get("guided_conditions")
+    if value is None:
+        return tuple(condition_names)
+    if not isinstance(value, list) or not value or any(name not in condition_names for name in value):
+        raise CheckpointError(f"sampling.guided_conditions must be a non-empty list of the model's conditions "
+                              f"{list(condition_names)}, got {value!r}")
+    return tuple(value)
+
+
 def _validated_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2 ** 63:
         raise GenerationError(f"seed must be an integer in [0, 2**63), got {seed!r}")
@@ -59,6 +71,12 @@ def _redshift_array(redshifts) -> np.ndarray:
     if redshifts.ndim != 1:
         raise GenerationError(f"redshifts must be a number or a 1-D sequence, got shape {redshifts.shape}")
     return redshifts
+
+
+class Guidance(NamedTuple):
+    """Classifier-free guidance as sampled: its scale, and per condition whether the guidance pushes towards it."""
+    scale: float
+    guided: tuple[bool, ...]
 
 
 class Generator:
@@ -82,6 +100,8 @@ class Generator:
         self.supports_guidance = float(metadata.get("conditions", {}).get("dropout_probability", 0.0)) > 0
         # The guidance scale the checkpoint's evaluation chose (1: none); callers may override it per call.
         self.default_guidance = default_guidance_scale(metadata)
+        # Which conditions that guidance pushes towards (all: plain classifier-free guidance); callers may override.
+        self.default_guided = default_guided_conditions(metadata, self.condition_names)
 
     @classmethod
     def load(cls, checkpoint: Optional[str | os.PathLike] = None, device: str | torch.device = "cpu") -> "Generator":
@@ -143,35 +163,38 @@ class Generator:
     # -- sampling ---------------------------------------------------------------------------------------------
     def frames(self, seed: int, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
                progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
-               on_step: Optional[Callable[[int], None]] = None, **other_conditions) -> np.ndarray:
+               guided: Optional[Sequence[str]] = None, on_step: Optional[Callable[[int], None]] = None,
+               **other_conditions) -> np.ndarray:
         """Images (n, 5, 64, 64) float32 in survey flux units, one per redshift, all from the same x_T.
 
         ``other_conditions`` give further named conditions (a number, or one per redshift); a condition left out
         uses the learned null embedding (models trained with condition dropout only). ``guidance_scale`` > 1 applies
         classifier-free guidance (conditional and unconditional passes in one batch of two); None takes the
-        checkpoint's default (``default_guidance``). ``progress(done, total)`` is called with frames finished;
+        checkpoint's default (``default_guidance``). ``guided`` names the conditions the guidance pushes towards
+        (the unconditional pass leaves out those only); None takes the checkpoint's (``default_guided``: all unless an
+        evaluation chose fewer). ``progress(done, total)`` is called with frames finished;
         ``on_step(step)`` after each sampler step of a batch (1 … steps), and whatever it raises stops the generation
         there (how the app interrupts work between steps; the pixels are unchanged when it returns normally).
         """
         seed = _validated_seed(seed)
-        guidance_scale = self._checked_settings(sampler, steps, batch_size, guidance_scale)
+        guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided)
 
         def batch(rows: slice, conditions, left_out) -> np.ndarray:
-            return self._sample_batch(seed, conditions, left_out, sampler, int(steps), guidance_scale, on_step)
+            return self._sample_batch(seed, conditions, left_out, sampler, int(steps), guidance, on_step)
 
         return self._in_batches(redshifts, other_conditions, batch_size, progress, batch)
 
     def frames_from_noise(self, x_T, redshifts, sampler: str = "ddim", steps: int = 20, batch_size: int = 8,
                           progress: Optional[Callable[[int, int], None]] = None, *,
-                          guidance_scale: Optional[float] = None, on_step: Optional[Callable[[int], None]] = None,
-                          **other_conditions) -> np.ndarray:
+                          guidance_scale: Optional[float] = None, guided: Optional[Sequence[str]] = None,
+                          on_step: Optional[Callable[[int], None]] = None, **other_conditions) -> np.ndarray:
         """As ``frames``, from an explicit initial noise instead of a seed (the output of ``invert``).
 
         ``x_T`` (5,64,64) or (1,5,64,64) starts every frame (a walk); (n,5,64,64) gives row i at ``redshifts[i]``.
         Only the deterministic samplers ('ddim', 'dpmpp2m') are defined by x_T alone: DDPM adds fresh noise at every
         step. To reproduce an inverted image, sample with 'ddim' and the steps it was inverted with.
         """
-        guidance_scale = self._checked_settings(sampler, steps, batch_size, guidance_scale)
+        guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided)
         if sampler == "ddpm":
             raise GenerationError("sampler 'ddpm' adds fresh noise at every step, so an explicit x_T does not fix "
                                   "its images; use 'ddim' (or 'dpmpp2m')")
@@ -181,7 +204,7 @@ class Generator:
         def batch(rows: slice, conditions, left_out) -> np.ndarray:
             start = noise[rows] if noise.shape[0] > 1 else noise.expand(conditions.shape[0], *self.image_shape)
             return self._denoise(start.contiguous().to(self.device), None, conditions, left_out, sampler,
-                                 int(steps), guidance_scale, on_step)
+                                 int(steps), guidance, on_step)
 
         return self._in_batches(redshifts, other_conditions, batch_size, progress, batch)
 
@@ -262,7 +285,8 @@ class Generator:
 
     def population(self, seeds, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
                    progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
-                   on_step: Optional[Callable[[int], None]] = None, **other_conditions) -> np.ndarray:
+                   guided: Optional[Sequence[str]] = None, on_step: Optional[Callable[[int], None]] = None,
+                   **other_conditions) -> np.ndarray:
         """Images (n, 5, 64, 64) float32 in survey flux units: row i is galaxy ``seeds[i]`` at ``redshifts[i]``.
 
         Row i is what ``frames(seeds[i], [redshifts[i]])`` draws (same x_T; for 'ddpm' the same per-step noise, from
@@ -271,7 +295,7 @@ class Generator:
         arguments are as for ``frames``. ``progress(done, total)`` is called with galaxies finished, and ``on_step``
         as for ``frames`` (the app's generation queue interrupts a population between sampler steps with it).
         """
-        guidance_scale = self._checked_settings(sampler, steps, batch_size, guidance_scale)
+        guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided)
         redshifts = np.atleast_1d(np.asarray(redshifts, dtype=np.float64))
         if redshifts.ndim != 1:
             raise GenerationError(f"redshifts must be a number or a 1-D sequence, got shape {redshifts.shape}")
@@ -285,13 +309,19 @@ class Generator:
         for start in range(0, n, int(batch_size)):
             stop = min(start + int(batch_size), n)
             out[start:stop] = self._sample_rows(seeds[start:stop], conditions[start:stop], left_out[start:stop],
-                                                sampler, int(steps), guidance_scale, on_step)
+                                                sampler, int(steps), guidance, on_step)
             if progress is not None:
                 progress(stop, n)
         return out
 
-    def _checked_settings(self, sampler, steps, batch_size, guidance_scale: Optional[float]) -> float:
-        """Refuse sampler settings that cannot work; returns the guidance scale to use (None: the default)."""
+    def _checked_settings(self, sampler, steps, batch_size, guidance_scale: Optional[float],
+                          guided: Optional[Sequence[str]] = None) -> "Guidance":
+        """Refuse sampler settings that cannot work; returns the guidance to use (None: the checkpoint's)."""
+        if guided is None:
+            guided = self.default_guided
+        if isinstance(guided, str) or not guided or any(name not in self.condition_names for name in guided):
+            raise GenerationError(f"guided must name one or more of this model's conditions {self.condition_names}, "
+                                  f"got {guided!r}")
         if guidance_scale is None:
             guidance_scale = self.default_guidance
         if sampler not in SAMPLERS:
@@ -306,10 +336,10 @@ class Generator:
         if guidance_scale != 1.0 and not self.supports_guidance:
             raise GenerationError(f"{self.checkpoint_path.name} was trained without condition dropout, so "
                                   "classifier-free guidance (guidance_scale != 1) is not available")
-        return float(guidance_scale)
+        return Guidance(float(guidance_scale), tuple(name in guided for name in self.condition_names))
 
     def _sample_batch(self, seed: int, conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
-                      steps: int, guidance_scale: float, on_step=None) -> np.ndarray:
+                      steps: int, guidance: "Guidance", on_step=None) -> np.ndarray:
         batch = conditions.shape[0]
         # One CPU generator per batch: x_T, then (for DDPM) the noise of each step, identical for every frame.
         noise_source = noise_stream(seed)
@@ -320,10 +350,10 @@ class Generator:
             return fresh.to(self.device)
 
         x_T = x_T.to(self.device).expand(batch, *self.image_shape).contiguous()
-        return self._denoise(x_T, step_noise, conditions, left_out, sampler, steps, guidance_scale, on_step)
+        return self._denoise(x_T, step_noise, conditions, left_out, sampler, steps, guidance, on_step)
 
     def _sample_rows(self, seeds: Sequence[int], conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
-                     steps: int, guidance_scale: float, on_step=None) -> np.ndarray:
+                     steps: int, guidance: "Guidance", on_step=None) -> np.ndarray:
         """Row i from seed ``seeds[i]``: its own CPU stream gives its x_T and (DDPM) its noise at every step."""
         streams = [noise_stream(seed) for seed in seeds]
         shape = (1,) + self.image_shape
@@ -333,13 +363,14 @@ class Generator:
             fresh = [torch.randn(shape, generator=stream, dtype=torch.float32) for stream in streams]
             return torch.cat(fresh).to(self.device)
 
-        return self._denoise(x_T.to(self.device), step_noise, conditions, left_out, sampler, steps, guidance_scale,
+        return self._denoise(x_T.to(self.device), step_noise, conditions, left_out, sampler, steps, guidance,
                              on_step)
 
     def _denoise(self, x_T: torch.Tensor, step_noise, conditions: torch.Tensor, left_out: torch.Tensor,
-                 sampler: str, steps: int, guidance_scale: float, on_step=None) -> np.ndarray:
+                 sampler: str, steps: int, guidance: "Guidance", on_step=None) -> np.ndarray:
+        guided = None if all(guidance.guided) else torch.tensor(guidance.guided, dtype=torch.bool)
         eps = make_eps_function(self.model, self.schedule, self.prediction, conditions.to(self.device),
-                                left_out.to(self.device), guidance_scale)
+                                left_out.to(self.device), guidance.scale, guided)
         with torch.inference_mode():
             x0 = run_sampler(sampler, eps, self.schedule, x_T, steps, noise_fn=step_noise, on_step=on_step)
             flux = self.normalization.to_flux(x0.float())

@@ -39,11 +39,14 @@ def eps_from_output(prediction: str, output: torch.Tensor, noisy: torch.Tensor, 
 
 
 def make_eps_function(model: torch.nn.Module, schedule, prediction: str, conditions: torch.Tensor,
-                      left_out: torch.Tensor | None = None, guidance_scale: float = 1.0):
+                      left_out: torch.Tensor | None = None, guidance_scale: float = 1.0,
+                      guided: torch.Tensor | None = None):
     """``eps(x, t)`` for the samplers: the network at training step ``t`` with fixed conditions.
 
     ``left_out`` (n, k) bool marks conditions replaced by their learned null embedding. ``guidance_scale`` != 1
-    applies classifier-free guidance: eps_null + w (eps_cond - eps_null), with every condition left out for eps_null.
+    applies classifier-free guidance: eps_null + w (eps_cond - eps_null). ``guided`` (k,) bool marks the conditions
+    eps_null leaves out (None: all of them). Guiding some conditions only keeps the others in both passes, so the
+    guidance pushes the image towards those conditions alone: e.g. the morphology labels, with the redshift held.
     """
     if prediction not in PREDICTIONS:
         raise ValueError(f"prediction {prediction!r} is not one of {PREDICTIONS}")
@@ -65,7 +68,8 @@ def make_eps_function(model: torch.nn.Module, schedule, prediction: str, conditi
         n = x.shape[0]
         conditional_mask = left_out if left_out is not None else torch.zeros(
             (n, conditions.shape[1]), dtype=torch.bool, device=x.device)
-        null_mask = torch.ones_like(conditional_mask)
+        null_mask = torch.ones_like(conditional_mask) if guided is None else \
+            conditional_mask | guided.to(device=x.device, dtype=torch.bool)[None, :]
         both = network_eps_for(torch.cat([x, x]), t, torch.cat([conditions, conditions]),
                                torch.cat([conditional_mask, null_mask]))
         conditional, unconditional = both[:n], both[n:]

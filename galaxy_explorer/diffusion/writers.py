@@ -38,6 +38,7 @@ class Provenance:
     bands: tuple[str, ...]
     synthetic_training_data: bool
     guidance_scale: float = 1.0  # the scale used (a checkpoint's default when none was asked for)
+    guided: tuple[str, ...] = ()  # the conditions that guidance pushed towards (empty: all of them)
     conditions: Mapping[str, np.ndarray] = field(default_factory=dict)  # name -> (n,) values, redshift first
 
 
@@ -76,6 +77,8 @@ def write_fits(path: Path, images: np.ndarray, provenance: Provenance, *, overwr
         header["STEPS"] = (provenance.steps, "sampler steps")
         header["SPACING"] = (DEFAULT_TIMESTEP_SPACING, "timestep spacing: even in log-SNR from T-1")
         header["GUIDANCE"] = (provenance.guidance_scale, "classifier-free guidance scale (1: none)")
+        if provenance.guided:
+            header["GUIDED"] = (",".join(provenance.guided), "conditions the guidance pushed towards")
         # A long path continues over several cards (FITS CONTINUE convention); a comment would not fit.
         header["CHECKPT"] = provenance.checkpoint if len(provenance.checkpoint) > 40 else \
             (provenance.checkpoint, "diffusion checkpoint")
@@ -132,6 +135,8 @@ def write_hdf5(path: Path, images: np.ndarray, provenance: Provenance, *, overwr
             attrs["sampler"] = provenance.sampler
             attrs["steps"] = provenance.steps
             attrs["guidance_scale"] = provenance.guidance_scale
+            if provenance.guided:
+                attrs["guided_conditions"] = ",".join(provenance.guided)
             attrs["bands"] = ",".join(provenance.bands)
             attrs["creator"] = f"galaxy-explorer {__version__}"
     return path

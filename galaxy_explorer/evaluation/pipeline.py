@@ -83,6 +83,7 @@ class EvaluationConfig:
     write_guidance: bool = False  # record the chosen scale in the checkpoint as its default
     batch_size: int | None = None  # galaxies per network call when generating; None: 256 on CUDA, 8 on CPU
     labels_free: bool = False  # generate from the redshift alone, every further condition left free (dropout models)
+    guided: tuple | None = None  # conditions the guidance pushes towards; None: the checkpoint's (all, by default)
 
     def check(self) -> None:
         if isinstance(self.n, bool) or int(self.n) < 2:
@@ -280,21 +281,24 @@ def _generate(config: EvaluationConfig, generator, redshift: np.ndarray, other_c
     with _progress_bar(config.progress, len(redshift), label) as bar:
         images = generator.population(seeds, redshift, sampler=config.sampler, steps=int(config.steps),
                                       batch_size=generation_batch_size(config), progress=_bar_callback(bar),
-                                      guidance_scale=guidance_scale, **other_conditions)
+                                      guidance_scale=guidance_scale, guided=config.guided, **other_conditions)
     if not np.isfinite(images).all():
         raise EvaluationError(f"{generator.checkpoint_path}: generated images contain NaN or inf (guidance "
                               f"{guidance_scale}); the checkpoint's weights or the sampler settings are broken")
     return images
 
 
-def record_default_guidance(checkpoint: Path, scale: float, evidence: dict) -> None:
-    """Write ``scale`` into the checkpoint as its default guidance (``sampling.guidance_scale``), with the
-    evidence that chose it; weights and description are rewritten together in one atomic rename."""
+def record_default_guidance(checkpoint: Path, scale: float, evidence: dict, guided: tuple | None = None) -> None:
+    """Write ``scale`` into the checkpoint as its default guidance (``sampling.guidance_scale``), and ``guided``
+    (the conditions it pushes towards; None: all) as ``sampling.guided_conditions``, with the evidence that chose
+    them; weights and description are rewritten together in one atomic rename."""
     from ..checkpoint import load_checkpoint, save_checkpoint
 
     tensors, metadata = load_checkpoint(checkpoint)
     metadata = {k: v for k, v in metadata.items() if k not in ("format", "format_version")}
     metadata["sampling"] = {"guidance_scale": float(scale), "chosen_by": evidence}
+    if guided is not None:
+        metadata["sampling"]["guided_conditions"] = list(guided)
     save_checkpoint(checkpoint, tensors, metadata)
 
 
@@ -332,6 +336,10 @@ def run_evaluation(config: EvaluationConfig) -> dict:
     if config.labels_free and len(generator.condition_names) > 1 and not generator.supports_guidance:
         raise EvaluationError(f"{checkpoint}: trained without condition dropout, so its conditions beyond redshift "
                               f"({', '.join(generator.condition_names[1:])}) cannot be left free")
+    unknown = [name for name in config.guided or () if name not in generator.condition_names]
+    if unknown:
+        raise EvaluationError(f"{checkpoint}: guided condition {unknown[0]!r} is not one of the model's conditions "
+                              f"{list(generator.condition_names)}")
     if generator.supports_guidance is False and any(g not in (None, 1.0) for g in config.guidance_scales or ()):
         raise EvaluationError(f"{checkpoint}: trained without condition dropout, so guidance scales other than 1 "
                               f"cannot be swept (asked for {list(config.guidance_scales)})")
@@ -381,7 +389,7 @@ def run_evaluation(config: EvaluationConfig) -> dict:
         record_default_guidance(generator.checkpoint_path, chosen["guidance_scale"], {
             "command": "galaxy-explorer evaluate", "n": int(config.n), "seed": int(config.seed),
             "mode": config.mode, "sweep": {str(e["guidance_scale"]): e["failed_checks"] for e in sweep},
-            "rule": "fewest failed checks, then the lowest total badness"})
+            "rule": "fewest failed checks, then the lowest total badness"}, config.guided)
     timings["generate_and_measure_s"] = float(sum(entry["seconds"] for entry in sweep))
 
     measured = {"real": real.morphology, "generated": generated.morphology}
@@ -397,6 +405,7 @@ def run_evaluation(config: EvaluationConfig) -> dict:
         timings["label_checks_s"] = time.perf_counter() - tick
     metrics["guidance"] = {
         "chosen_scale": chosen["guidance_scale"], "checkpoint_default": generator.default_guidance,
+        "guided_conditions": list(config.guided or generator.default_guided),
         "rule": "fewest failed checks, then the lowest total badness (sum over checks of value / threshold)",
         "sweep": [{k: v for k, v in entry.items() if k != "quality_checks"} |
                   {"checks": {name: {"value_generated": c["value_generated"], "passes": c["passes"]}
