@@ -146,3 +146,17 @@ def test_only_sessions_built_as_spares_are_marked():
     assert not is_spare(None)
     assert not is_spare(SimpleNamespace(request=None))
     assert not is_spare(SimpleNamespace(request=SimpleNamespace(headers={"Accept": "text/html"})))
+
+
+def test_without_reuse_sessions_no_spare_is_kept(monkeypatch):
+    """Without ``--reuse-sessions`` Bokeh names each visitor's session itself, so a spare could never be used."""
+    from bokeh.server.contexts import ApplicationContext
+    from panel.config import config
+
+    from galaxy_explorer.app_parts import spare_session
+
+    monkeypatch.setattr(config, "reuse_sessions", False)
+    monkeypatch.setattr(spare_session, "_keeping", False)
+    init = ApplicationContext.__init__
+    spare_session.keep_spare_pages("galaxy_explorer/app.py")
+    assert ApplicationContext.__init__ is init and not spare_session._keeping

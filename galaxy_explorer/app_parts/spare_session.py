@@ -149,12 +149,17 @@ async def _keep_one_built(spare: SpareSession) -> None:
 
 def keep_spare_pages(app_file: str) -> None:
     """The server of this process keeps a spare page of the app at ``app_file``, from its start (the app's first
-    run with ``--warm`` comes before the server exists) or from its first session. Once per process."""
+    run with ``--warm`` comes before the server exists) or from its first session. Once per process, and only when
+    served with ``--reuse-sessions``, whose page requests Panel answers with the ``generate_session_id`` wrapped
+    here."""
     global _keeping
-    if _keeping:
-        return
+    from panel.config import config
+
+    if _keeping or not config.reuse_sessions:
+        return  # without --reuse-sessions Bokeh names each session itself: a spare could never be handed out
     from bokeh.server.contexts import ApplicationContext
     from panel.io.state import state
+    from tornado.ioloop import IOLoop
 
     app_path = os.path.abspath(app_file)
 
@@ -168,8 +173,8 @@ def keep_spare_pages(app_file: str) -> None:
     @functools.wraps(original_init)
     def init(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        if ours(self):
-            asyncio.get_event_loop().call_soon(offer_spare_sessions, self)
+        if ours(self):  # made before the server's loop runs: the spare is offered from the loop once it does
+            (getattr(self, "_loop", None) or IOLoop.current()).add_callback(offer_spare_sessions, self)
 
     ApplicationContext.__init__ = init
 
