@@ -131,9 +131,11 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self._build_page(pn.state.notifications if served else None, served)
         self._report_url_problems(self._url.problems)
         self.walk.param.watch(self._model_loaded, "generator")
+        # Its key among the pages opening: the session's id, which a spare page's hand-out also knows.
+        self.page_key = doc.session_context.id if served else id(self)
         if served:
-            if not is_spare(doc.session_context):  # a spare page is built for no one yet: nobody waits for it
-                page_opening(self)
+            if not is_spare(doc.session_context):  # a spare page opens when it is handed out, not now
+                page_opening(self.page_key)
             doc.on_session_destroyed(closer(self))
             self._connection_check = doc.add_periodic_callback(self._check_connection, CONNECTION_CHECK_MS)
             pn.state.onload(self.galaxy_card.page_ready)
@@ -399,7 +401,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     def _page_rendered(self) -> None:
         self._page_shown = True
-        page_opened(self)
+        page_opened(self.page_key)
         self._report_url_problems([])
 
     @param.depends("band", watch=True)

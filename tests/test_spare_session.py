@@ -84,8 +84,12 @@ def test_the_next_plain_request_for_the_page_gets_the_spare_once():
         assert spare.take(request("/app", query="seed=3"), None, False) is None  # a URL with a view of its own
         assert spare.take(request("/other"), None, False) is None
         assert spare.take(request("/app"), b"another key", True) is None  # another signing: not this server's ids
+        opening_before = page_openings.pages_opening()
         assert spare.take(request("/app/"), None, False) == built
         assert spare.session_id is None and spare.handed_out == 1
+        # Now a visitor's page opening (the app says it has opened when it renders, by its session id).
+        assert page_openings.pages_opening() == opening_before + 1
+        page_openings.page_opened(built)
         assert spare.take(request("/app"), None, False) is None  # one visitor per spare
         session = context._sessions[built]
         await asyncio.sleep(0.15)  # the browser's time to connect has passed: Bokeh may discard it if unused
@@ -106,6 +110,7 @@ def test_a_spare_handed_out_while_being_built_is_kept_for_its_browser():
         await building
         assert context._sessions[taken].blocked == 0 and spare.session_id is None
         await asyncio.sleep(0.15)
+        page_openings.page_opened(taken)
 
     run(scenario())
 

@@ -48,7 +48,7 @@ def closer(app):
     script, whose module Bokeh may have emptied by the time the hook runs."""
 
     def close(_context) -> None:
-        page_opened(app)  # a page closed while opening must not hold back the others' later parts
+        page_opened(app.page_key)  # a page closed while opening must not hold back the others' later parts
         if not getattr(app, "_closed", False):
             app.close()
             log.info("galaxy-explorer: session closed")

@@ -9,7 +9,8 @@ picture came ~1.0 s after the visitor asked for the page. A session built before
 gives its id to the next plain request for the page (the app's path with no query: a URL that asks for a seed,
 redshift or model gets a session built for it, as before). The request's HTML is Panel's as always; only the id of
 the session the browser then connects to is the spare's. A spare is a session of the app like any other, built
-for no one yet: it is marked by a header (``SPARE_HEADER``) so that the app does not count it as a page opening.
+for no one yet: it is marked by a header (``SPARE_HEADER``) so that the app does not count it as a page opening
+until it is handed out (from then on it is one, keyed by its session id as every page is, until it has rendered).
 Its expiry is held off until it has been handed out, then for ``CONNECT_GRACE_S`` more, so that a browser slow to
 load its scripts still finds it; one that never connects is then discarded as Bokeh discards any unused session.
 
@@ -26,6 +27,8 @@ import logging
 import os
 import time
 from typing import Any
+
+from .page_openings import page_opening, pages_opening
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,6 @@ class SpareSession:
 
     def wanted(self, now: float | None = None) -> bool:
         """Whether to build a spare now: there is none, and no page has opened or been handed out for a while."""
-        from .page_openings import pages_opening
-
         now = time.monotonic() if now is None else now
         if pages_opening():
             self._quiet_from = max(self._quiet_from, now + self.idle_s)
@@ -100,6 +101,7 @@ class SpareSession:
         if path != ((self.context.url or "/").rstrip("/") or "/") or getattr(request, "query", ""):
             return None
         session_id, self.session_id = self.session_id, None
+        page_opening(session_id)  # from now on it is a visitor's page opening (the app keys its page by this id)
         self.handed_out += 1
         log.info("spare page %s handed to a visitor", session_id)
         self._quiet_from = time.monotonic() + self.idle_s
