@@ -5,6 +5,7 @@ with the same seed, then is scored with the same fast evaluation subset; prints 
     git show e94926e:assets/diffusion-small.json > start.json
     python train/recipe_ablation.py --out runs --init-from start.safetensors --recipes 0-start A-control D-full
     python train/recipe_ablation.py --out runs --recipes 0-start A-control D-full --table-only
+    python train/recipe_ablation.py --from-summary      # the README's table, from assets/evaluation/ablation.json
 
 Recipes (flags on top of the common ones below):
   0-start     no training: the starting weights (the shipped model at step 6,400), scored the same way
@@ -37,6 +38,18 @@ RECIPES = {
 START_STEP, EXTRA_STEPS, BATCH = 6400, 1250, 32
 GUIDANCE_SWEEP = (1.0, 1.5, 2.0)
 CHECKS = ("binned_means", "redshift_cnn", "sizes", "colours")
+REPO = Path(__file__).resolve().parents[1]
+SUMMARY = REPO / "assets" / "evaluation" / "ablation.json"  # what the README's table is printed from
+
+
+def summarized(metrics: dict) -> dict:
+    """The part of one recipe's metrics.json that the table reads: its guidance sweep and the real-vs-real row."""
+    return {"guidance": {"chosen_scale": metrics["guidance"]["chosen_scale"],
+                         "sweep": [{"guidance_scale": entry["guidance_scale"], "checks": entry["checks"],
+                                    "failed_checks": entry["failed_checks"]} for entry in metrics["guidance"]["sweep"]]},
+            "quality_checks": {"checks": {name: {"value_real_vs_real": check["value_real_vs_real"]}
+                                          for name, check in metrics["quality_checks"]["checks"].items()}},
+            "n": metrics.get("n"), "mode": metrics.get("mode")}
 
 
 def train_recipe(out: Path, name: str, init_from: Path, threads: int) -> Path:
@@ -96,7 +109,14 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="galaxies in the fast evaluation subset")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for each training and evaluation")
     parser.add_argument("--table-only", action="store_true", help="only print the table of finished runs")
+    parser.add_argument("--write-summary", action="store_true",
+                        help=f"write the recipes tabulated into {SUMMARY.relative_to(REPO)} (what the README quotes)")
+    parser.add_argument("--from-summary", action="store_true",
+                        help=f"print the table from {SUMMARY.relative_to(REPO)} instead of the runs")
     args = parser.parse_args(argv)
+    if args.from_summary:
+        print(table(json.loads(SUMMARY.read_text())["recipes"]))
+        return 0
     if not args.table_only:
         from galaxy_explorer.checkpoint import load_metadata
 
@@ -116,6 +136,11 @@ def main(argv=None) -> int:
     if not rows:
         print("no finished recipe to tabulate", file=sys.stderr)
         return 1
+    if args.write_summary:
+        SUMMARY.write_text(json.dumps({"command": "python train/recipe_ablation.py", "images_per_recipe":
+                                       EXTRA_STEPS * BATCH, "recipes": {name: summarized(metrics)
+                                                                        for name, metrics in rows.items()}},
+                                      indent=1) + "\n")
     print(table(rows))
     return 0
 
