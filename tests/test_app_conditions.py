@@ -146,6 +146,20 @@ def test_the_guidance_scale_starts_at_the_checkpoint_default_and_a_change_is_a_n
     assert app.guidance == default and app.walk.cache is first
 
 
+def test_a_checkpoint_that_guides_its_labels_only_says_so(make_app, tmp_path):
+    from galaxy_explorer.checkpoint import load_checkpoint, save_checkpoint
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    path = make_tiny_checkpoint(tmp_path / "labels-guided.safetensors", condition_names=("redshift", *LABELS),
+                                condition_dropout=0.15)
+    tensors, metadata = load_checkpoint(path)
+    metadata = {k: v for k, v in metadata.items() if k not in ("format", "format_version")}
+    save_checkpoint(path, tensors, {**metadata, "sampling": {"guidance_scale": 2.0, "guided_conditions": list(LABELS)}})
+    app = make_app(checkpoint=path)
+    assert app.guidance == 2.0 and app.walk.generator.default_guided == LABELS
+    assert "bulge fraction, axis ratio b/a only, not the redshift" in app.guidance_note.object
+
+
 def test_guidance_is_disabled_and_explained_without_condition_dropout(make_app, strict_checkpoint):
     app = make_app(checkpoint=strict_checkpoint)
     assert app.guidance == 1.0
