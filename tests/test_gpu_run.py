@@ -139,3 +139,24 @@ def test_condition_adds_morphology_labels_after_redshift_to_the_training_run(tmp
     # Without --condition the run stays redshift-only.
     plain = gpu_run.parse_arguments(["--out", str(tmp_path / "out2"), "--init-from", str(checkpoint), "--device", "cpu"])
     assert gpu_run.train_config(plain, preset, 64, 120.0, tmp_path / "run2", torch.device("cpu")).conditions == ("redshift",)
+
+
+@pytest.mark.parametrize("start_conditions", [("redshift",), ("redshift", "true_bulge_fraction", "true_has_arms")],
+                         ids=["from-a-redshift-checkpoint", "from-a-morphology-checkpoint"])
+def test_the_batch_timing_trains_with_every_condition_of_the_run(tmp_path, start_conditions):
+    # The first GPU call with --condition failed here: the timing steps fed redshift alone to a three-label network.
+    import torch
+
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    gpu_run = load_script()
+    checkpoint = make_tiny_checkpoint(tmp_path / "tiny.safetensors", seed=0, condition_names=start_conditions,
+                                      condition_dropout=0.15)
+    args = gpu_run.parse_arguments(["--out", str(tmp_path / "out"), "--init-from", str(checkpoint), "--device", "cpu",
+                                    "--condition", "true_bulge_fraction", "--condition", "true_has_arms",
+                                    "--condition-dropout", "0.15"])
+    network, schedule, normalization, prediction = gpu_run.timing_model(args, "tiny", torch.device("cpu"))
+    assert network.config.condition_names == ("redshift", "true_bulge_fraction", "true_has_arms")
+    timing = gpu_run.time_batch_size(args, network, schedule, normalization, prediction, 2, 0.0, torch.device("cpu"))
+    assert timing["steps"] == 2 and timing["images_per_second"] > 0
+    assert gpu_run.time_sampling_forward(network, torch.device("cpu"), 2, seconds=0.0) > 0

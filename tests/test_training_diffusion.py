@@ -196,3 +196,17 @@ def test_torchrun_with_two_cpu_processes_trains_one_model(tmp_path):
     description = json.loads((tmp_path / "run" / "model.json").read_text())
     assert description["training"]["world_size"] == 2
     assert description["training"]["images_seen"] == 2 * 2 * 2  # steps x per-process batch x processes
+
+
+def test_a_plain_cuda_request_trains_on_an_indexed_device(monkeypatch):
+    # torch 2.11 refuses torch.cuda.set_device(torch.device("cuda")); the first GPU run stopped there.
+    from galaxy_explorer.training import diffusion
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: chosen.append(device))
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    _, device = diffusion._distributed_setup("cuda")
+    assert device == torch.device("cuda", 0) and chosen == [torch.device("cuda", 0)]
+    _, device = diffusion._distributed_setup("cuda:1")
+    assert device == torch.device("cuda", 1)

@@ -245,21 +245,30 @@ def preset_and_start(args) -> tuple[str, int]:
     return args.preset or metadata.get("preset", "small"), int(metadata.get("training", {}).get("step", 0))
 
 
+def run_conditions(args) -> tuple[str, ...]:
+    """The conditions the run trains on: redshift first, then each --condition."""
+    return ("redshift", *(args.condition or ()))
+
+
 def timing_model(args, preset: str, device):
-    """The network the timing steps train: --init-from's weights, or a fresh one; with its normalization."""
+    """The network the timing steps train, with the run's conditions: --init-from's weights when they have them
+    (else a fresh network of the same preset: only its speed matters here); with its normalization."""
     from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
+    from galaxy_explorer.diffusion.schedule import make_schedule
     from galaxy_explorer.diffusion.unet import ConditionalUNet, preset_config
     from galaxy_explorer.normalization import Normalization
-    from galaxy_explorer.synthetic import population
-
-    if args.init_from:
-        loaded = load_diffusion_checkpoint(args.init_from, device)
-        return loaded.model, loaded.schedule, loaded.normalization, loaded.prediction
-    from galaxy_explorer.diffusion.schedule import make_schedule
     from galaxy_explorer.training.data import open_training_data
 
-    config = preset_config(preset, ("redshift",), ((population.REDSHIFT_MIN, population.REDSHIFT_MAX),))
-    sample, _ = open_training_data(None, args.seed, 8, ("redshift",), device=device).first_sample(64)
+    names = run_conditions(args)
+    if args.init_from:
+        loaded = load_diffusion_checkpoint(args.init_from, device)
+        if tuple(loaded.model.config.condition_names) == names:
+            return loaded.model, loaded.schedule, loaded.normalization, loaded.prediction
+    data = open_training_data(None, args.seed, 8, names, device=device)
+    sample, sample_conditions = data.first_sample(64)
+    config = preset_config(preset, names, data.condition_ranges(sample_conditions))
+    if args.init_from:
+        return ConditionalUNet(config).to(device), loaded.schedule, loaded.normalization, loaded.prediction
     return ConditionalUNet(config).to(device), make_schedule("linear"), Normalization.fit(sample), "v"
 
 
@@ -285,7 +294,7 @@ def time_batch_size(args, network, schedule, normalization, prediction, batch_si
     model = copy.deepcopy(network).train().requires_grad_(True)  # a loaded checkpoint is frozen for sampling
     ema = copy.deepcopy(network).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    data = open_training_data(None, args.seed, batch_size, ("redshift",), device=device,
+    data = open_training_data(None, args.seed, batch_size, run_conditions(args), device=device,
                               flat_redshift_fraction=args.flat_redshift_fraction or 0.0)
     autocast = torch.bfloat16 if device.type == "cuda" else None
     generator = torch.Generator(device).manual_seed(args.seed)
@@ -360,7 +369,8 @@ def time_sampling_forward(network, device, batch_size: int, seconds: float = 2.0
     network = network.eval()
     x = torch.randn((batch_size,) + (network.config.image_channels,) + (network.config.image_size,) * 2,
                     device=device)
-    conditions = torch.full((batch_size, 1), 1.0, device=device)
+    low = network.condition_embedding.range_low.to(device)  # any in-range value: only the speed matters
+    conditions = (low + 0.5 * network.condition_embedding.range_span.to(device)).expand(batch_size, -1)
     timesteps = torch.full((batch_size,), 500, dtype=torch.long, device=device)
     with torch.inference_mode():
         network(x, timesteps, conditions)  # warm-up

@@ -135,8 +135,8 @@ def _distributed_setup(device_request: str) -> tuple[_Distributed, torch.device]
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise TrainingError(f"device {device_request!r} requested but CUDA is not available")
-        if world_size > 1:
-            device = torch.device("cuda", local_rank)
+        # set_device needs an index: plain "cuda" means the current GPU (torch 2.11 refuses an index-less device).
+        device = torch.device("cuda", local_rank if world_size > 1 else (device.index or 0))
         torch.cuda.set_device(device)
     if world_size == 1:
         return _Distributed(), device
