@@ -22,7 +22,7 @@ Chromium page at 1400x1000, which measures what a person sees:
 Last, a leak test: ``--cycles`` rounds of 8 light sessions opening, dragging and closing (releasing on baked frames,
 so no new frames join the cache), with the server's RSS after each; it should come back to within 10% of before.
 
-Without --checkpoint the shipped assets/diffusion-small.safetensors is used; without --data a 400-galaxy mock survey
+Without --checkpoint the shipped default assets/diffusion-small-morph.safetensors is used; without --data a 400-galaxy mock survey
 is written to a temporary directory. Timings on a shared machine are noisy: the load average is printed with them.
 """
 

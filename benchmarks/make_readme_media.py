@@ -6,7 +6,7 @@
    the seed's frames are baked, moves the redshift slider with the keyboard to ``--redshift`` and saves a
    screenshot of the page: ``docs/app-screenshot.png``;
 2. runs ``galaxy-explorer export --seed S --z-start 0 --z-stop 3 --frames 48 --out docs/evolution.gif``.
-Both use the shipped checkpoint (assets/diffusion-small.safetensors) and the built-in survey unless told
+Both use the shipped default checkpoint (assets/diffusion-small-morph.safetensors) and the built-in survey unless told
 otherwise; the script refuses to run without a checkpoint, because the README must show a trained model.
 """
 

@@ -172,7 +172,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.filmstrip_button = pn.widgets.Button.from_param(p.filmstrip, label="Filmstrip of this seed", width=200,
                                                              css_classes=["filmstrip-button"])
         self.checkpoint_input = pn.widgets.TextInput.from_param(
-            p.checkpoint, label="Checkpoint", placeholder="shipped: assets/diffusion-small.safetensors")
+            p.checkpoint, label="Checkpoint", placeholder=f"shipped: assets/{DEFAULT_DIFFUSION_CHECKPOINT.name}")
         self.data_input = pn.widgets.TextInput.from_param(
             p.data, label="Survey (HDF5)", placeholder="built-in SYNTHETIC survey, test split")
         self.load_button = pn.widgets.Button.from_param(p.load, label="Load", width=100, css_classes=["load-button"])

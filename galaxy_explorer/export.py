@@ -387,6 +387,9 @@ def export_walk(generator, request: ExportRequest, progress: Progress | None = N
             progress(start + len(part), len(redshifts))
     images = np.concatenate(parts, axis=0)
     header = walk_header(request, getattr(generator, "checkpoint_path", "unknown"))
+    free = [name for name in getattr(generator, "condition_names", ("redshift",))[1:] if name not in request.conditions]
+    if free:  # the same card as the app's export
+        header["FREE"] = (",".join(free), "labels left free")
     return write_export(
         request.out, images, redshifts, fps=request.fps, size=request.size, label=request.label,
         band=request.band, header=header, conditions=request.conditions, overwrite=request.overwrite,

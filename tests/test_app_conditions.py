@@ -56,11 +56,19 @@ def test_one_slider_per_label_with_what_it_means_and_where_it_came_from(make_app
     assert list(panel.sliders) == list(LABELS)
     assert "bulge" in panel.descriptions["true_bulge_fraction"].object
     assert "survey column true_axis_ratio" in panel.descriptions["true_axis_ratio"].object
-    # Trained with dropout: each label may be left free.
+    # Trained with dropout: each label may be left free, and the first page leaves them all free ("any" ticked,
+    # sliders off): a plain redshift walk of the model's whole population.
     assert not any(box.disabled for box in panel.free_boxes.values())
-    # The redshift walk holds both labels at their sliders' values.
+    assert all(box.value for box in panel.free_boxes.values())
+    assert all(slider.disabled for slider in panel.sliders.values())
     assert app.walk.cache.key.axis == "redshift"
-    assert app.walk.cache.key.condition_dict == {name: pytest.approx(0.5) for name in LABELS}
+    assert app.walk.cache.key.condition_dict == {name: None for name in LABELS}
+
+
+def test_a_checkpoint_without_dropout_starts_every_label_at_the_middle_of_its_range(make_app, strict_checkpoint):
+    app = make_app(checkpoint=strict_checkpoint)
+    assert app.conditions_panel.free_boxes["mystery_index"].value is False
+    assert app.walk.cache.key.condition_dict == {"mystery_index": pytest.approx(3.5)}
 
 
 def test_an_unknown_label_is_described_by_its_column_and_range(make_app, strict_checkpoint):
@@ -72,6 +80,9 @@ def test_an_unknown_label_is_described_by_its_column_and_range(make_app, strict_
 
 def test_moving_a_label_slider_starts_a_walk_with_that_label(make_app, morph_checkpoint):
     app = make_app(checkpoint=morph_checkpoint)
+    app.conditions_panel.free_boxes["true_axis_ratio"].value = False  # "any" off: the slider sets the label
+    settle(app)
+    assert not app.conditions_panel.sliders["true_axis_ratio"].disabled
     first = app.walk.cache
     release(app.conditions_panel.sliders["true_axis_ratio"], 0.2)
     settle(app)
@@ -82,6 +93,10 @@ def test_moving_a_label_slider_starts_a_walk_with_that_label(make_app, morph_che
 
 def test_any_leaves_the_label_free_for_the_model(make_app, morph_checkpoint):
     app = make_app(checkpoint=morph_checkpoint)
+    for name in LABELS:  # both labels set by their sliders
+        app.conditions_panel.free_boxes[name].value = False
+    settle(app)
+    assert app.walk.cache.key.condition_dict == {name: pytest.approx(0.5) for name in LABELS}  # the sliders' values
     calls = recording(app.walk.generator)
     try:
         app.conditions_panel.free_boxes["true_bulge_fraction"].value = True
@@ -108,7 +123,7 @@ def test_walking_a_label_moves_it_across_its_range_at_the_fixed_redshift(make_ap
     key = app.walk.cache.key
     assert key.axis == "true_axis_ratio" and key.at_redshift == pytest.approx(1.3)
     assert "true_axis_ratio" not in key.condition_dict  # the walked label is the position, not part of the walk
-    assert key.condition_dict["true_bulge_fraction"] == pytest.approx(0.5)  # the other label is held
+    assert key.condition_dict["true_bulge_fraction"] is None  # the other label is held (free, as it started)
     # Every frame at z = 1.3; the label takes one value per frame, across its whole range.
     assert calls and all(np.allclose(redshifts, 1.3) for redshifts, _ in calls)
     walked = np.concatenate([np.atleast_1d(kwargs["true_axis_ratio"]) for _, kwargs in calls])
@@ -194,7 +209,7 @@ def test_bad_values_in_the_url_are_named_and_the_defaults_kept(make_app, morph_c
     assert app.seed == defaults.seed.default and app.band == defaults.band.default
     assert app.redshift == defaults.redshift.default
     assert app.walk.cache.key.axis == "redshift"
-    assert app.walk.cache.key.condition_dict["true_axis_ratio"] == pytest.approx(0.5)
+    assert app.walk.cache.key.condition_dict["true_axis_ratio"] is None  # the first page's default: free
     warnings = " ".join(app.url_problems)
     assert app.messages.notice.level == "warning" and "Link:" in app.messages.notice.text
     for named in ("seed='-4'", "z='far'", "steps='2.5'", "band='x'", "c.true_axis_ratio=7", "'colour_index'",

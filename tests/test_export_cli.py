@@ -80,3 +80,28 @@ def test_a_missing_checkpoint_is_named(tmp_path, capsys):
 def test_an_unknown_output_format_is_refused(tiny_checkpoint, tmp_path, capsys):
     assert export(tiny_checkpoint, tmp_path / "walk.avi") == 2
     assert ".gif, .mp4, .fits" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dropout, free", [(0.15, True), (0.0, False)], ids=["dropout-model", "no-dropout-model"])
+def test_labels_not_given_are_left_free_when_the_model_can_leave_them_free(tmp_path, capsys, dropout, free):
+    from galaxy_explorer.diffusion import Generator
+    from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
+
+    checkpoint = make_tiny_checkpoint(tmp_path / "morph.safetensors", condition_names=("redshift", "bulge", "arms"),
+                                      condition_dropout=dropout)
+    out = tmp_path / "walk.fits"
+    assert export(checkpoint, out, "--condition", "arms=1") == 0
+    notes = capsys.readouterr().err
+    with fits.open(out) as walk:
+        generator = Generator.load(checkpoint)
+        if free:  # as the app's "any" box: the model draws the bulge; the header and the table say so
+            assert "condition bulge not given: left free" in notes
+            assert walk[0].header["FREE"] == "bulge"
+            assert "bulge" not in walk["REDSHIFT"].columns.names
+            expected = generator.frames(7, [0.75], steps=2, batch_size=1, arms=1.0)[0]
+        else:  # a model without dropout needs every label: the middle of its range, said in a note
+            assert "using the middle of its training range" in notes
+            assert "FREE" not in walk[0].header
+            np.testing.assert_allclose(walk["REDSHIFT"].data["bulge"], 0.5)
+            expected = generator.frames(7, [0.75], steps=2, batch_size=1, arms=1.0, bulge=0.5)[0]
+        np.testing.assert_allclose(walk[0].data[1], expected, rtol=1e-3, atol=1e-3)

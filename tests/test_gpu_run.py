@@ -160,3 +160,21 @@ def test_the_batch_timing_trains_with_every_condition_of_the_run(tmp_path, start
     timing = gpu_run.time_batch_size(args, network, schedule, normalization, prediction, 2, 0.0, torch.device("cpu"))
     assert timing["steps"] == 2 and timing["images_per_second"] > 0
     assert gpu_run.time_sampling_forward(network, torch.device("cpu"), 2, seconds=0.0) > 0
+
+
+@pytest.mark.parametrize("flags, labels_free", [([], False), (["--labels-free"], True)])
+def test_labels_free_judges_a_morphology_model_as_the_default_is_judged(tmp_path, monkeypatch, flags, labels_free):
+    import galaxy_explorer.evaluation as evaluation
+
+    gpu_run = load_script()
+    seen = []
+
+    def fake_evaluation(config):
+        seen.append(config)
+        return {"guidance": {"sweep": [{"guidance_scale": 1.0, "seconds": 2.0}], "chosen_scale": 1.0},
+                "timings": {"measure_real_s": 1.0}, "quality_checks": {"checks": {"sizes": {"passes": True}}}}
+
+    monkeypatch.setattr(evaluation, "run_evaluation", fake_evaluation)
+    args = gpu_run.parse_arguments(["--out", str(tmp_path), "--device", "cpu", *flags])
+    gpu_run.run_evaluation_phase(args, tmp_path, 4, [1.0], "cpu")
+    assert seen[0].labels_free is labels_free

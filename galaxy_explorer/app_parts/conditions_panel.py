@@ -133,7 +133,8 @@ class ConditionsPanel(pn.viewable.Viewer):
         self.param.update(conditions=self._values(), axis=axis, moving=None)
 
     def _values(self) -> dict[str, float | None]:
-        return {name: None if self.free_boxes[name].value else float(self.sliders[name].value)
+        # The walked label always has its slider's value, "any" or not: a release there is a new position.
+        return {name: None if self.free_boxes[name].value and name != self.axis else float(self.sliders[name].value)
                 for name in self.sliders}
 
     def _released(self, _event=None) -> None:

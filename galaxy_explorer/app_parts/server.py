@@ -37,8 +37,12 @@ def show_app_log() -> None:
         logger.setLevel(logging.INFO)
 
 
-def default_conditions(generator) -> dict[str, float]:
-    """Where the further conditions' sliders start: the middle of each training range."""
+def default_conditions(generator) -> dict[str, float | None]:
+    """Where the further conditions start: free ("any", None) when the checkpoint was trained with condition dropout,
+    so the first page is a plain redshift walk of the model's whole population; else, since every label then needs
+    a value, the middle of each training range."""
+    if generator.supports_guidance:
+        return {name: None for name in generator.condition_names[1:]}
     return {name: 0.5 * (generator.condition_ranges[name][0] + generator.condition_ranges[name][1])
             for name in generator.condition_names[1:]}
 

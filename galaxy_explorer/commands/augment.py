@@ -23,7 +23,7 @@ def register(subparsers) -> None:
                     "DIR/augment.json. The checkpoint must be conditioned on LABEL.",
     )
     p.add_argument("--checkpoint", default=None,
-                   help="diffusion checkpoint conditioned on --label (default: the shipped one, which is not)")
+                   help="diffusion checkpoint conditioned on --label (default: the shipped assets/diffusion-small-morph)")
     p.add_argument("--data", default=None,
                    help="GalaxiesML-schema file with the label column (default: the built-in synthetic survey's "
                         "training split)")

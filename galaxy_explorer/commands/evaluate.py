@@ -20,7 +20,7 @@ def register(subparsers) -> None:
                     "the same morphology pipeline and redshift CNN, and write DIR/report.html and DIR/metrics.json.",
     )
     p.add_argument("--checkpoint", default=None,
-                   help="diffusion checkpoint (.safetensors; default: the shipped assets/diffusion-small)")
+                   help="diffusion checkpoint (.safetensors; default: the shipped assets/diffusion-small-morph)")
     p.add_argument("--data", default=None,
                    help="GalaxiesML-schema test file (default: the built-in synthetic survey's testing split)")
     p.add_argument("--n", type=int, default=500, help="galaxies to generate and compare (default 500)")

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("--checkpoint", type=Path, default=None,
-                   help="diffusion checkpoint (.safetensors); default: the shipped assets/diffusion-small")
+                   help="diffusion checkpoint (.safetensors); default: the shipped assets/diffusion-small-morph")
     p.add_argument("--seed", type=arguments.seed, default=0, help="noise seed, 0 to 2**63-1 (default 0)")
     p.add_argument("--z-start", type=arguments.finite_float, default=None,
                    help="first redshift (default: low end of training range; up to "
@@ -112,7 +112,8 @@ def _walk_ends(args, generator) -> tuple[float, float]:
 
 
 def _conditions(args, generator) -> dict[str, float]:
-    """--condition values, named conditions of the checkpoint; the middle of the training range for the rest."""
+    """--condition values, named conditions of the checkpoint. The rest are left free when the checkpoint was trained
+    with condition dropout (as the app's "any" box does), else set to the middle of their training range."""
     conditions = dict(args.condition)
     unknown = sorted(set(conditions) - set(generator.condition_names[1:]))
     if unknown:
@@ -121,7 +122,9 @@ def _conditions(args, generator) -> dict[str, float]:
             f"it has {list(generator.condition_names[1:]) or 'none besides redshift'}"
         )
     for name in generator.condition_names[1:]:
-        if name not in conditions:
+        if name not in conditions and generator.supports_guidance:
+            print_notes("export", [f"condition {name} not given: left free (the model draws it)"])
+        elif name not in conditions:
             low, high = generator.condition_ranges[name]
             conditions[name] = 0.5 * (low + high)
             print_notes("export", [f"condition {name} not given: using the middle of its training range, "

@@ -105,7 +105,7 @@ class Generator:
 
     @classmethod
     def load(cls, checkpoint: Optional[str | os.PathLike] = None, device: str | torch.device = "cpu") -> "Generator":
-        """Load ``checkpoint`` (default: the shipped ``assets/diffusion-small.safetensors``; a shipped checkpoint's
+        """Load ``checkpoint`` (default: the shipped ``assets/diffusion-small-morph.safetensors``; a shipped checkpoint's
         file name alone names it) onto ``device``."""
         from ..paths import DEFAULT_DIFFUSION_CHECKPOINT, shipped_or_given
 

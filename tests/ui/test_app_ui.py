@@ -88,7 +88,7 @@ def _read_mp4(path):
 def test_a_bad_checkpoint_path_is_notified_and_the_app_keeps_working(page, served_app, tmp_path):
     open_app(page, served_app)
     bad = tmp_path / "no-such-model.safetensors"
-    field = page.get_by_placeholder("shipped: assets/diffusion-small.safetensors")
+    field = page.get_by_placeholder("shipped: assets/diffusion-small-morph.safetensors")
     field.fill(str(bad))
     field.press("Enter")
     page.locator(".load-button button").first.click()

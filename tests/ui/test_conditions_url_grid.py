@@ -50,6 +50,13 @@ def test_moving_a_label_slider_starts_a_new_walk_and_the_url_follows(page, morph
     page.set_default_timeout(TIMEOUT_MS)
     page.get_by_text("minor over major axis").first.wait_for()  # what the label means…
     page.get_by_text("survey column true_axis_ratio").first.wait_for()  # …and where it came from
+    # The page opens with every label free ("any" ticked): untick the axis ratio's box to set it with its slider.
+    box = page.locator(".condition-any-true_axis_ratio input").first
+    assert box.is_checked()
+    box.uncheck()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('c.true_axis_ratio') === '0.5'")
+    page.locator(".bake-status").get_by_text("frames baked").wait_for()
+    wait_exact(page, 0.5)
     before = page.locator(".galaxy-image").first.screenshot()
     handle = page.locator(".condition-true_axis_ratio .noUi-handle").first
     handle.focus()
