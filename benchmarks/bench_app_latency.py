@@ -11,9 +11,9 @@ Chromium at 1400x1000, and measures, in the browser's clock:
   largest gap in redshift is about range/k; target <= 30 s for 64 frames).
 For many sessions at once, see bench_load.py.
 
-Without --checkpoint the shipped default assets/diffusion-small-morph.safetensors is used, or, if it does not exist yet, an
-untrained network of the same ``small`` preset (same architecture, same cost). Without --data a 400-galaxy mock
-survey is written to a temporary directory.
+Without --checkpoint the shipped default assets/diffusion-small-morph.safetensors is used, or, if it does not exist
+yet, an untrained network of the same ``small`` preset (same architecture, same cost). Without --data a 400-galaxy
+mock survey is written to a temporary directory.
 """
 
 from __future__ import annotations
