@@ -60,7 +60,7 @@ def test_one_slider_per_label_with_what_it_means_and_where_it_came_from(make_app
     # sliders off): a plain redshift walk of the model's whole population.
     assert not any(box.disabled for box in panel.free_boxes.values())
     assert all(box.value for box in panel.free_boxes.values())
-    assert all(slider.disabled for slider in panel.sliders.values())
+    assert all(slider.disabled and not slider.show_value for slider in panel.sliders.values())  # no value shown
     assert app.walk.cache.key.axis == "redshift"
     assert app.walk.cache.key.condition_dict == {name: None for name in LABELS}
 
@@ -83,6 +83,7 @@ def test_moving_a_label_slider_starts_a_walk_with_that_label(make_app, morph_che
     app.conditions_panel.free_boxes["true_axis_ratio"].value = False  # "any" off: the slider sets the label
     settle(app)
     assert not app.conditions_panel.sliders["true_axis_ratio"].disabled
+    assert app.conditions_panel.sliders["true_axis_ratio"].show_value
     first = app.walk.cache
     release(app.conditions_panel.sliders["true_axis_ratio"], 0.2)
     settle(app)

@@ -108,6 +108,7 @@ class ConditionsPanel(pn.viewable.Viewer):
             description = describe_label(name, (low, high))
             slider = pn.widgets.FloatSlider(label=f"{description.title} ({name})", start=low, end=high, value=start,
                                             step=(high - low) / 100 or 0.01, width=200, disabled=free,
+                                            show_value=not free,  # a free label has no value to show
                                             css_classes=["condition-slider", f"condition-{name}"])
             box = pn.widgets.Checkbox(label="any", value=free, disabled=not free_allowed, width=60,
                                       css_classes=["condition-any", f"condition-any-{name}"],
@@ -140,7 +141,8 @@ class ConditionsPanel(pn.viewable.Viewer):
     def _released(self, _event=None) -> None:
         for name, slider in self.sliders.items():
             # The walked label is the walk's position, which needs a value: its "any" box is ignored meanwhile.
-            slider.disabled = self.free_boxes[name].value and name != self.axis
+            free = self.free_boxes[name].value and name != self.axis
+            slider.param.update(disabled=free, show_value=not free)
         self.param.update(conditions=self._values(), moving=None)
 
     def _dragged(self, name: str, value: float) -> None:
