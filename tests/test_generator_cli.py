@@ -97,3 +97,24 @@ def test_guide_names_the_guided_conditions_and_the_file_records_them(tmp_path, c
     error = capsys.readouterr().err
     assert "true_bulge_fraction" in error and error.count("\n") == 1
     assert not (tmp_path / "x.fits").exists()
+
+
+def test_labels_not_given_are_drawn_by_the_model_and_the_file_says_which(tmp_path, capsys):
+    import warnings
+
+    import h5py
+
+    names = ("redshift", "true_bulge_fraction", "true_axis_ratio", "true_has_arms")
+    morph = make_tiny_checkpoint(tmp_path / "morph.safetensors", seed=2, condition_dropout=0.1, condition_names=names)
+    argv = ["sample", "--checkpoint", str(morph), "--seed", "4", "--z", "0.5", "--steps", "3",
+            "--condition", "true_axis_ratio=0.3"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # long label lists must not truncate a FITS card (astropy warns then)
+        assert main([*argv, "--out", str(tmp_path / "s.fits")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "s.hdf5")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    with fits.open(tmp_path / "s.fits") as samples:
+        assert samples[1].header["FREE"] == "true_bulge_fraction,true_has_arms"
+        assert samples[1].header["GUIDED"] == ",".join(names)
+    with h5py.File(tmp_path / "s.hdf5", "r") as handle:
+        assert handle.attrs["free_conditions"] == "true_bulge_fraction,true_has_arms"

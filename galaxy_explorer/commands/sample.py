@@ -72,6 +72,7 @@ def run(args) -> int:
         bands=generator.bands, conditions=columns,
         guidance_scale=generator.default_guidance if args.guidance is None else args.guidance,
         guided=tuple(args.guide or generator.default_guided) if len(generator.condition_names) > 1 else (),
+        free=tuple(name for name in generator.condition_names[1:] if name not in conditions),
         synthetic_training_data=generator.metadata.get("data", {}).get("source") != "file")
     path = write_samples(args.out, images, provenance, overwrite=args.overwrite)
     print(f"wrote {len(images)} image(s) to {path}")

@@ -40,6 +40,7 @@ class Provenance:
     guidance_scale: float = 1.0  # the scale used (a checkpoint's default when none was asked for)
     guided: tuple[str, ...] = ()  # the conditions that guidance pushed towards (empty: all of them)
     conditions: Mapping[str, np.ndarray] = field(default_factory=dict)  # name -> (n,) values, redshift first
+    free: tuple[str, ...] = ()  # the model's conditions left free (drawn by the model, no value given)
 
 
 def output_format(path: Path) -> str:
@@ -77,8 +78,11 @@ def write_fits(path: Path, images: np.ndarray, provenance: Provenance, *, overwr
         header["STEPS"] = (provenance.steps, "sampler steps")
         header["SPACING"] = (DEFAULT_TIMESTEP_SPACING, "timestep spacing: even in log-SNR from T-1")
         header["GUIDANCE"] = (provenance.guidance_scale, "classifier-free guidance scale (1: none)")
-        if provenance.guided:
-            header["GUIDED"] = (",".join(provenance.guided), "conditions the guidance pushed towards")
+        for key, names, comment in (("GUIDED", provenance.guided, "conditions the guidance pushed towards"),
+                                    ("FREE", provenance.free, "labels left free")):
+            if names:  # a long list continues over several cards, as CHECKPT does; a comment would not fit
+                value = ",".join(names)
+                header[key] = value if len(value) > 40 else (value, comment)
         # A long path continues over several cards (FITS CONTINUE convention); a comment would not fit.
         header["CHECKPT"] = provenance.checkpoint if len(provenance.checkpoint) > 40 else \
             (provenance.checkpoint, "diffusion checkpoint")
@@ -137,6 +141,8 @@ def write_hdf5(path: Path, images: np.ndarray, provenance: Provenance, *, overwr
             attrs["guidance_scale"] = provenance.guidance_scale
             if provenance.guided:
                 attrs["guided_conditions"] = ",".join(provenance.guided)
+            if provenance.free:
+                attrs["free_conditions"] = ",".join(provenance.free)
             attrs["bands"] = ",".join(provenance.bands)
             attrs["creator"] = f"galaxy-explorer {__version__}"
     return path
