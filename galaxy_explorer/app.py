@@ -329,6 +329,11 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     @param.depends("seed", "sampler", "steps", "guidance", watch=True)
     def _start_walk(self) -> None:
+        # A new walk redraws Bokeh models at once: a button or field event that Panel runs outside the document's
+        # lock (it does when other widget changes are still queued) waits for the next tick, under the lock.
+        self.ui.locked(self._start_walk_now)
+
+    def _start_walk_now(self) -> None:
         if self._settling or self.walk.generator is None:
             return
         self.walk.start(self.seed, self.sampler, self.steps, self._conditions(), self.redshift,
@@ -351,6 +356,9 @@ class GalaxyExplorer(pn.viewable.Viewer):
 
     @param.depends("filmstrip", watch=True)
     def _show_filmstrip(self) -> None:
+        self.ui.locked(self._show_filmstrip_now)  # a button: see _start_walk
+
+    def _show_filmstrip_now(self) -> None:
         self.population.show_filmstrip(self.walk.generator, self.seed, self.sampler, self.steps, self.guidance,
                                        self._conditions(), self.walk.grid)
 

@@ -309,3 +309,31 @@ def test_messages_keep_errors_on_screen_and_announce_each_notice():
     assert messages.problem == "Computing the exact frame failed: boom" and 0 < messages.notice.duration <= 10_000
     messages.clear_problem()
     assert messages.problem == ""
+
+
+class StandInDocument:
+    """A served session's document as UiThread sees it: Bokeh's ServerSession keeps ``_pending_writes`` a list
+    while its lock is held and None outside it; next-tick callbacks are collected, to run later."""
+
+    def __init__(self, locked: bool):
+        from types import SimpleNamespace
+
+        self.session_context = SimpleNamespace(_session=SimpleNamespace(_pending_writes=[] if locked else None))
+        self.next_tick = []
+
+    def add_next_tick_callback(self, callback):
+        self.next_tick.append(callback)
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["under-the-lock", "outside-the-lock"])
+def test_changes_to_bokeh_models_wait_for_the_document_lock(locked):
+    # A button pressed just after a slider moved: Panel runs its handler outside the lock, where Bokeh refuses
+    # any change to its models (the "Back to seed" button once failed so); such changes wait for the next tick.
+    doc = StandInDocument(locked)
+    ui, ran = UiThread(doc), []
+    ui.locked(lambda: ran.append("now"))
+    assert ran == (["now"] if locked else [])
+    for callback in doc.next_tick:  # the next tick, which Bokeh runs under the lock
+        callback()
+    assert ran == ["now"]
+    assert UiThread(None).holding_document_lock()  # headless: always

@@ -121,6 +121,22 @@ class UiThread:
         except Exception:  # the session has gone away
             log.debug("dropping an update for a closed session")
 
+    def holding_document_lock(self) -> bool:
+        """Whether Bokeh models may be changed now: headless, or served while this session's document lock is held.
+        Panel runs a widget event that arrives while other widget changes are still queued *without* the lock (a
+        button pressed just after a slider moved), and Bokeh then refuses any change to its models."""
+        session = getattr(getattr(self.doc, "session_context", None), "_session", None)
+        # Bokeh's ServerSession keeps a list of pending writes exactly while its lock is held (None outside it);
+        # an unknown Bokeh without that attribute is taken as locked, which is how the app behaved before.
+        return self.doc is None or session is None or getattr(session, "_pending_writes", ()) is not None
+
+    def locked(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` now if Bokeh models may be changed now, else on the next tick, under the lock."""
+        if self.holding_document_lock():
+            callback()
+        else:
+            self.call(callback)
+
     def call_later(self, key: str, delay_ms: int, callback: Callable[[], None]) -> None:
         """Run ``callback`` after ``delay_ms`` (served; headless: now). Calls with the same ``key`` while one is
         waiting are merged into it: the callback reads the latest state when it runs."""

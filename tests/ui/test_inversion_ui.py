@@ -25,7 +25,19 @@ RANGES_JS = """() => {
 }"""
 
 
-def test_clicking_a_survey_galaxy_walks_it(page, served_app):
+def wait_for_status(page, text: str, server_log) -> None:
+    """Wait for the frame status to name ``text``; on a timeout, say what it showed and what the server logged."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.locator(".frame-status").get_by_text(text).first.wait_for()
+    except PlaywrightTimeout:
+        shown = page.locator(".frame-status").first.inner_text()
+        tail = "\n".join(server_log.read_text().splitlines()[-150:]) if server_log.exists() else "(no server log)"
+        pytest.fail(f"the frame status never named {text!r}; it shows {shown!r}. Server log, last lines:\n{tail}")
+
+
+def test_clicking_a_survey_galaxy_walks_it(page, served_app, app_files):
     page.goto(served_app)
     wait_until_baked(page, TIMEOUT_MS / 1000)
     page.set_default_timeout(TIMEOUT_MS)
@@ -59,5 +71,5 @@ def test_clicking_a_survey_galaxy_walks_it(page, served_app):
 
     # Back to seed: the seed's walk again.
     page.locator(".inversion-back button").first.click()
-    page.locator(".frame-status").get_by_text("Seed 7").first.wait_for()
+    wait_for_status(page, "Seed 7", app_files[0] / "panel-serve.log")
     page.locator(".inversion-panel").get_by_text("Back on a seed walk").first.wait_for()
