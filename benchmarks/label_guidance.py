@@ -38,10 +38,24 @@ def evaluate(out: Path, scale: float, guided: tuple[str, ...]) -> dict:
     from galaxy_explorer.evaluation import EvaluationConfig, run_evaluation
 
     if (out / "metrics.json").exists():
-        return json.loads((out / "metrics.json").read_text())
+        metrics = json.loads((out / "metrics.json").read_text())
+        check_made_with_the_shipped_checkpoint(metrics, out / "metrics.json")
+        return metrics
     return run_evaluation(EvaluationConfig(out=str(out), checkpoint=str(MORPHOLOGY_DIFFUSION_CHECKPOINT), n=300,
                                            mode="full", workers=2, threads=2, guidance_scales=(scale,),
                                            guided=guided, progress=False))
+
+
+def check_made_with_the_shipped_checkpoint(metrics: dict, source: Path) -> None:
+    """A finished setting is reused only if it judged the checkpoint shipped now: a folder left by an earlier model
+    would otherwise put its numbers in the table under the new model's name."""
+    shipped = json.loads(MORPHOLOGY_DIFFUSION_CHECKPOINT.with_suffix(".json").read_text())["training"]
+    made = metrics.get("checkpoint_metadata", {}).get("diffusion", {}).get("training", {})
+    if (made.get("step"), made.get("images_seen")) != (shipped["step"], shipped["images_seen"]):
+        raise SystemExit(f"{source} was made with the model at step {made.get('step')} "
+                         f"({made.get('images_seen')} images); {MORPHOLOGY_DIFFUSION_CHECKPOINT.name} is at step "
+                         f"{shipped['step']} ({shipped['images_seen']} images). Give a fresh --out folder, or remove "
+                         f"{source.parent} to evaluate that setting again.")
 
 
 def summary_entry(metrics: dict, scale: float, guided: tuple[str, ...] | None) -> dict:
@@ -80,10 +94,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.table_only:
         unguided = json.loads(UNGUIDED.read_text())
+        check_made_with_the_shipped_checkpoint(unguided, UNGUIDED)
         settings = [summary_entry(unguided, unguided["guidance"]["chosen_scale"], None)]
         for folder, (scale, guided) in SETTINGS.items():
             settings.append(summary_entry(evaluate(args.out / folder, scale, guided), scale, guided))
-        summary = {"checkpoint": MORPHOLOGY_DIFFUSION_CHECKPOINT.name, "n": 300, "mode": "full", "seed": 0,
+        training = unguided["checkpoint_metadata"]["diffusion"]["training"]
+        summary = {"checkpoint": MORPHOLOGY_DIFFUSION_CHECKPOINT.name, "checkpoint_step": training["step"],
+                   "checkpoint_images_seen": training["images_seen"], "n": 300, "mode": "full", "seed": 0,
                    "command": "python benchmarks/label_guidance.py", "settings": settings}
         SUMMARY.write_text(json.dumps(summary, indent=2) + "\n")
     print("\n".join(table_rows(json.loads(SUMMARY.read_text()))))
