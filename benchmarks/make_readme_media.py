@@ -24,6 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_app_common import REPO, SHOWN_JS, chromium_page, served_app, wait_until_baked  # noqa: E402
 
 
+def wait_for_the_model_population(page, redshift: float, timeout: float) -> None:
+    """The "Generated (model) at this redshift" grid fills after the walk's frames: wait for all of its galaxies, so
+    the README shows what a visitor sees a few seconds later rather than a grid of placeholders."""
+    status = page.locator(".population-status")
+    status.get_by_text(f"at z = {redshift:.2f}").wait_for(timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while page.locator(".population-grid .pending").count() or "generating" in status.inner_text():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the model population at z = {redshift:.2f} was not generated within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 def screenshot(app_args: list[str], redshift: float, out: Path, bake_timeout: float) -> None:
     from galaxy_explorer.atomic import atomic_path
 
@@ -42,6 +54,7 @@ def screenshot(app_args: list[str], redshift: float, out: Path, bake_timeout: fl
             f"return s.kind === 'exact' && Math.abs(s.requested - {target}) < 1e-6; }}"
         )
         page.locator("table.morphology-table").get_by_text(f"z={target:.2f}, exact").wait_for()
+        wait_for_the_model_population(page, target, timeout=180.0)
         time.sleep(2.0)  # let the real-galaxy statistics for the new window finish
         with atomic_path(out) as tmp:
             page.screenshot(path=str(tmp), full_page=True)
