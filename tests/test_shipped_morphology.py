@@ -11,6 +11,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from galaxy_explorer.paths import ASSETS_DIR, MORPHOLOGY_DIFFUSION_CHECKPOINT, shipped_checkpoints
 
 REPO_DIR = Path(__file__).resolve().parents[1]
@@ -93,6 +95,9 @@ def test_the_readme_quotes_the_label_guidance_table_and_its_unguided_row_is_the_
     label_guidance = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(label_guidance)
     summary = json.loads(label_guidance.SUMMARY.read_text())
+    shipped_training = json.loads(MORPHOLOGY_DIFFUSION_CHECKPOINT.with_suffix(".json").read_text())["training"]
+    assert (summary["checkpoint_step"], summary["checkpoint_images_seen"]) == \
+        (shipped_training["step"], shipped_training["images_seen"])
     unguided = summary["settings"][0]
     assert unguided["guided"] == []
     shipped = json.loads(MORPH_METRICS.read_text())["label_checks"]["checks"]
@@ -103,3 +108,17 @@ def test_the_readme_quotes_the_label_guidance_table_and_its_unguided_row_is_the_
     readme = (REPO_DIR / "README.md").read_text()
     for row in label_guidance.table_rows(summary):
         assert row in readme, f"README.md does not quote {row!r} from {label_guidance.SUMMARY.name}"
+
+
+def test_the_label_guidance_benchmark_refuses_to_reuse_an_evaluation_of_an_earlier_model(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("label_guidance", REPO_DIR / "benchmarks" / "label_guidance.py")
+    label_guidance = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(label_guidance)
+    stale = tmp_path / "g2-all-labels"
+    stale.mkdir()
+    (stale / "metrics.json").write_text(json.dumps(
+        {"checkpoint_metadata": {"diffusion": {"training": {"step": 1, "images_seen": 32}}}}))
+    with pytest.raises(SystemExit, match=r"made with the model at step 1 \(32 images\).*fresh --out"):
+        label_guidance.evaluate(stale, 2.0, label_guidance.ALL_LABELS)
