@@ -79,6 +79,21 @@ def test_json_holds_every_number_of_the_issue(full_run):
     assert quality["all_pass"] is False
 
 
+def test_diagnostics_measure_grain_and_colour_spread_against_both_survey_halves(full_run):
+    diagnostics = json.loads((full_run / "metrics.json").read_text())["diagnostics"]
+    noise = diagnostics["pixel_noise"]
+    assert noise["band"] == "i" and noise["sky_sigma"] > 0 and len(noise["levels"]) == 4
+    sky = noise["levels"][0]  # every set has sky pixels, so the sky level is always measured
+    assert sky["real"] > 0 and sky["generated"] > 0 and sky["real_vs_real"] > 0
+    assert sky["ratio"] == pytest.approx(sky["generated"] / sky["real"])
+    assert noise["levels"][-1]["high"] is None  # the open top level (inf, written as JSON null)
+    colours = diagnostics["colour_scatter"]
+    assert set(colours["bins"]) == {"g-r", "r-i", "i-z", "z-y"} == set(colours["median_ratio"])
+    assert all(bins == [] for bins in colours["bins"].values())  # 12 galaxies: no bin holds 30
+    page = (full_run / "report.html").read_text()
+    assert "Diagnostics (not checks)" in page and "Colour spread at fixed redshift" in page
+
+
 def test_real_galaxies_are_the_chosen_rows_and_are_measured(full_run, inputs):
     metrics = json.loads((full_run / "metrics.json").read_text())
     rows, calibration_rows = metrics["config"]["rows"], metrics["config"]["calibration_rows"]

@@ -28,7 +28,7 @@ from .. import morphology
 from ..atomic import atomic_path
 from ..errors import GalaxyExplorerError
 from ..photoz_metrics import BIN_WIDTH, photoz_metrics, redshift_bin_edges
-from . import checks, figures
+from . import checks, diagnostics, figures
 from . import statistics as st
 
 COMPARED_METRICS_FAST = ("ellipticity", "semi_major_axis", "semi_minor_axis", "isophotal_area",
@@ -396,6 +396,8 @@ def run_evaluation(config: EvaluationConfig) -> dict:
     predicted = {"real": real.predicted_redshift, "generated": generated.predicted_redshift}
     metrics = compare(config, measured, predicted, redshift, synthetic, catalogue_truth)
     metrics["quality_checks"] = chosen["quality_checks"]
+    metrics["diagnostics"] = fidelity_diagnostics(real, generated, other_real, tuple(generator.bands),
+                                                  config.detection_band)
     if len(generator.condition_names) > 1 and not config.labels_free:  # do the labels act on the images? (issue 13)
         from .labels import evaluation_label_checks
 
@@ -436,6 +438,27 @@ def run_evaluation(config: EvaluationConfig) -> dict:
         tmp.write_text(json.dumps(safe, indent=2, allow_nan=False) + "\n")
     write_report(out_dir / "report.html", safe, figure_png)
     return safe
+
+
+def fidelity_diagnostics(real: MeasuredSet, generated: MeasuredSet, other_real: MeasuredSet, bands: tuple,
+                         band: str) -> dict:
+    """What explains the checks (``diagnostics``): grain by brightness in the detection band, and the colours'
+    spread at fixed redshift, each with its real-vs-real value."""
+    from ..normalization import Normalization
+
+    index = bands.index(band)
+    sky = Normalization.fit(real.images, bands=bands).softening[index]
+    colours = diagnostics.colour_scatter(real.colours, real.redshift, generated.colours, generated.redshift,
+                                         other_real.colours, other_real.redshift, checks.bin_edges())
+    return {
+        "pixel_noise": {"band": band, **diagnostics.pixel_noise(real.images[:, index], generated.images[:, index],
+                                                                 other_real.images[:, index], sky)},
+        "colour_scatter": {"bins": colours, "median_ratio": diagnostics.summary(colours)},
+        "description": ("diagnostics, not checks. pixel_noise: rms of (pixel - median of its 3x3 neighbourhood) "
+                        "in sky sigmas, per brightness level (sky sigmas of the 3x3 median) of the detection band; "
+                        "colour_scatter: sigma_NMAD of each aperture colour per redshift bin. ratio: generated / "
+                        "survey; real_vs_real: the calibration half / survey"),
+    }
 
 
 def _psf_for(band: str, synthetic: bool) -> tuple[float | None, float]:
