@@ -102,6 +102,9 @@ def parse_arguments(argv=None) -> argparse.Namespace:
                         help="share of conditions dropped in training (> 0 enables classifier-free guidance)")
     recipe.add_argument("--loss-weighting", choices=("uniform", "min-snr"), default=None,
                         help="per-noise-level loss weights (min-snr: Hang et al. 2023)")
+    recipe.add_argument("--min-snr-gamma", type=float, default=None, metavar="G",
+                        help="min-SNR gamma (TrainConfig's default 5); larger puts more weight on the nearly clean "
+                             "noise levels, where the grain of bright galaxies is decided")
     recipe.add_argument("--flat-redshift-fraction", type=float, default=None, metavar="F",
                         help="share of each synthetic batch with z uniform over the training range")
     recipe.add_argument("--condition", action="append", default=[], metavar="COLUMN",
@@ -314,7 +317,8 @@ def time_batch_size(args, network, schedule, normalization, prediction, batch_si
         loss = diffusion_loss(model, schedule, prediction, clean, conditions.to(device), generator,
                               redshift_noise=0.01, condition_dropout=args.condition_dropout or 0.0,
                               huber_delta=1.0, autocast_dtype=autocast,
-                              loss_weighting=args.loss_weighting or "uniform")
+                              loss_weighting=args.loss_weighting or "uniform",
+                              **({} if args.min_snr_gamma is None else {"min_snr_gamma": args.min_snr_gamma}))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -491,7 +495,7 @@ def train_config(args, preset: str, batch_size: int, train_seconds: float, run_d
     from galaxy_explorer.training.diffusion import TrainConfig
 
     recipe = {name: getattr(args, name) for name in ("lr", "ema_decay", "condition_dropout", "loss_weighting",
-                                                      "flat_redshift_fraction") if getattr(args, name) is not None}
+                                                      "min_snr_gamma", "flat_redshift_fraction") if getattr(args, name) is not None}
     _, start = preset_and_start(args)
     if args.condition:
         recipe["conditions"] = ("redshift", *args.condition)
