@@ -112,7 +112,8 @@ def test_init_from_sets_the_preset_the_timing_network_and_the_step_ceiling(tmp_p
     checkpoint = make_tiny_checkpoint(tmp_path / "tiny.safetensors", seed=0)
     args = gpu_run.parse_arguments(["--out", str(tmp_path / "out"), "--init-from", str(checkpoint), "--device", "cpu",
                                     "--condition-dropout", "0.1", "--loss-weighting", "min-snr", "--min-snr-gamma", "20",
-                                    "--lr", "3e-4"])
+                                    "--lr", "3e-4", "--condition", "true_bulge_fraction",
+                                    "--labels-free-dropout", "0.25"])
     preset, start = gpu_run.preset_and_start(args)
     assert preset == "tiny"
     network, schedule, normalization, prediction = gpu_run.timing_model(args, preset, torch.device("cpu"))
@@ -121,7 +122,7 @@ def test_init_from_sets_the_preset_the_timing_network_and_the_step_ceiling(tmp_p
     config = gpu_run.train_config(args, preset, 64, 120.0, tmp_path / "run", torch.device("cpu"))
     assert (config.preset, config.batch_size, config.max_minutes, config.lr) == ("tiny", 64, 2.0, 3e-4)
     assert config.steps > start and config.condition_dropout == 0.1 and config.loss_weighting == "min-snr"
-    assert config.min_snr_gamma == 20.0
+    assert config.min_snr_gamma == 20.0 and config.labels_free_dropout == 0.25
     assert config.init_from == str(checkpoint.resolve())
 
 

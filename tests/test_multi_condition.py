@@ -2,6 +2,7 @@
 synthetic survey, and sampling with any subset of the conditions left free."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from galaxy_explorer.diffusion import GenerationError, Generator
 from galaxy_explorer.diffusion.schedule import make_schedule
+from galaxy_explorer.training.config import TrainingError
 from galaxy_explorer.training.diffusion import TrainConfig, diffusion_loss, train
 
 MORPHOLOGY = ("true_bulge_fraction", "true_has_arms")
@@ -40,12 +42,36 @@ def test_condition_dropout_is_drawn_for_each_condition_independently():
     assert abs((mask[:, 1] & ~mask[:, 2]).mean() - 0.3 * 0.7) < 0.03  # one label free, the other given
 
 
+def test_labels_free_dropout_drops_every_label_together_and_keeps_the_redshift():
+    model, n = RecordingModel(), 4000
+    clean, conditions = torch.zeros(n, 1, 2, 2), torch.rand(n, 3)
+    diffusion_loss(model, make_schedule(), "v", clean, conditions, torch.Generator().manual_seed(0),
+                   redshift_noise=0.0, condition_dropout=0.1, labels_free_dropout=0.25, huber_delta=1.0)
+    mask = model.masks[0].numpy()
+    assert np.allclose(mask[:, 0].mean(), 0.1, atol=0.02)  # the redshift: independent dropout only
+    labels_free = mask[:, 1:].all(axis=1).mean()
+    assert abs(labels_free - (0.25 + 0.75 * 0.1 ** 2)) < 0.025  # 26%, against 1% from independent dropout alone
+    assert abs((mask[:, 1] & ~mask[:, 2]).mean() - 0.75 * 0.1 * 0.9) < 0.02  # one label alone: as before
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"labels_free_dropout": 0.2, "condition_dropout": 0.1}, "conditions beyond redshift"),
+    ({"labels_free_dropout": 0.2, "conditions": ("redshift", "true_bulge_fraction")}, "--condition-dropout"),
+    ({"labels_free_dropout": 1.0, "condition_dropout": 0.1, "conditions": ("redshift", "true_bulge_fraction")},
+     "[0, 1)"),
+])
+def test_labels_free_dropout_is_refused_where_it_cannot_work(tmp_path, settings, message):
+    with pytest.raises(TrainingError, match=re.escape(message)):
+        TrainConfig(out_dir=tmp_path, **settings)
+
+
 @pytest.fixture(scope="module")
 def morphology_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("morph") / "run"
     config = TrainConfig(out_dir=out, preset="tiny", steps=3, batch_size=2, checkpoint_every=3, sample_every=0,
                          log_every=1, normalization_sample=16, progress_bar=False,
-                         conditions=("redshift", *MORPHOLOGY), condition_dropout=0.2, loss_weighting="min-snr",
+                         conditions=("redshift", *MORPHOLOGY), condition_dropout=0.2, labels_free_dropout=0.1,
+                         loss_weighting="min-snr",
                          flat_redshift_fraction=0.5)
     result = train(config)
     return result, out
@@ -57,6 +83,7 @@ def test_training_on_the_synthetic_survey_with_two_morphology_conditions(morphol
     description = json.loads((out / "model.json").read_text())
     assert description["conditions"]["names"] == ["redshift", *MORPHOLOGY]
     assert description["conditions"]["dropout_probability"] == pytest.approx(0.2)
+    assert description["conditions"]["labels_free_dropout_probability"] == pytest.approx(0.1)
     low, high = description["conditions"]["training_ranges"]["true_bulge_fraction"]
     assert 0.0 <= low < high <= 1.0
 

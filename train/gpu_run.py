@@ -100,6 +100,9 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     recipe.add_argument("--ema-decay", type=float, default=None, metavar="D", help="EMA decay of the saved weights")
     recipe.add_argument("--condition-dropout", type=float, default=None, metavar="P",
                         help="share of conditions dropped in training (> 0 enables classifier-free guidance)")
+    recipe.add_argument("--labels-free-dropout", type=float, default=None, metavar="P",
+                        help="share of examples with every label after redshift dropped together, on top of "
+                             "--condition-dropout (trains the labels-free sampling the app opens on)")
     recipe.add_argument("--loss-weighting", choices=("uniform", "min-snr"), default=None,
                         help="per-noise-level loss weights (min-snr: Hang et al. 2023)")
     recipe.add_argument("--min-snr-gamma", type=float, default=None, metavar="G",
@@ -316,6 +319,7 @@ def time_batch_size(args, network, schedule, normalization, prediction, batch_si
         clean = torch.nan_to_num(normalization.to_model(images.to(device)))
         loss = diffusion_loss(model, schedule, prediction, clean, conditions.to(device), generator,
                               redshift_noise=0.01, condition_dropout=args.condition_dropout or 0.0,
+                              labels_free_dropout=args.labels_free_dropout or 0.0,
                               huber_delta=1.0, autocast_dtype=autocast,
                               loss_weighting=args.loss_weighting or "uniform",
                               **({} if args.min_snr_gamma is None else {"min_snr_gamma": args.min_snr_gamma}))
@@ -494,8 +498,8 @@ def plan(args, clock: Clock, probes: dict, condition_dropout: float, device) -> 
 def train_config(args, preset: str, batch_size: int, train_seconds: float, run_dir: Path, device):
     from galaxy_explorer.training.diffusion import TrainConfig
 
-    recipe = {name: getattr(args, name) for name in ("lr", "ema_decay", "condition_dropout", "loss_weighting",
-                                                      "min_snr_gamma", "flat_redshift_fraction") if getattr(args, name) is not None}
+    recipe = {name: getattr(args, name) for name in ("lr", "ema_decay", "condition_dropout", "labels_free_dropout",
+                                                      "loss_weighting", "min_snr_gamma", "flat_redshift_fraction") if getattr(args, name) is not None}
     _, start = preset_and_start(args)
     if args.condition:
         recipe["conditions"] = ("redshift", *args.condition)

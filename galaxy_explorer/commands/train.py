@@ -41,6 +41,9 @@ def add_training_arguments(parser) -> None:
         help="std of Gaussian noise added to the redshift condition (default: %(default)s)")
     add("--condition-dropout", type=float, default=defaults["condition_dropout"],
         help="probability of replacing each condition by its null embedding (enables guidance; default: %(default)s)")
+    add("--labels-free-dropout", type=float, default=defaults["labels_free_dropout"],
+        help="share of examples whose labels (every condition after redshift) are all dropped together, on top "
+             "of --condition-dropout: trains the labels-free sampling the app opens on (default: %(default)s)")
     add("--loss-weighting", default=defaults["loss_weighting"], choices=LOSS_WEIGHTINGS,
         help="weighting of the loss over noise levels: uniform or min-snr (Hang et al. 2023; default: %(default)s)")
     add("--min-snr-gamma", type=float, default=defaults["min_snr_gamma"],
@@ -81,7 +84,7 @@ def config_from_args(args):
         out_dir=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, ema_decay=args.ema_decay,
         prediction=args.prediction, schedule=args.schedule, redshift_noise=args.redshift_noise,
-        condition_dropout=args.condition_dropout, conditions=("redshift", *args.extra_conditions),
+        condition_dropout=args.condition_dropout, labels_free_dropout=args.labels_free_dropout, conditions=("redshift", *args.extra_conditions),
         loss_weighting=args.loss_weighting, min_snr_gamma=args.min_snr_gamma,
         flat_redshift_fraction=args.flat_redshift_fraction, max_minutes=args.max_minutes,
         data=args.data, seed=args.seed, device=args.device, threads=args.threads,

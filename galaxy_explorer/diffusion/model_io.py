@@ -39,7 +39,8 @@ class DiffusionCheckpoint:
 
 def checkpoint_metadata(config: UNetConfig, schedule: NoiseSchedule, normalization, *, preset: str,
                         data: Mapping[str, Any], training: Mapping[str, Any],
-                        prediction: str = "v", condition_dropout: float = 0.0) -> dict[str, Any]:
+                        prediction: str = "v", condition_dropout: float = 0.0,
+                        labels_free_dropout: float = 0.0) -> dict[str, Any]:
     """The JSON description of a diffusion checkpoint (without the format keys the writer adds)."""
     return {
         "model": MODEL_KIND,
@@ -52,6 +53,8 @@ def checkpoint_metadata(config: UNetConfig, schedule: NoiseSchedule, normalizati
             "training_ranges": {name: list(r) for name, r in zip(config.condition_names, config.condition_ranges)},
             # Classifier-free guidance needs a model that saw its null condition in training.
             "dropout_probability": float(condition_dropout),
+            # On top of it: the share of examples with every label (all but redshift) dropped together.
+            "labels_free_dropout_probability": float(labels_free_dropout),
         },
         "normalization": normalization.to_dict(),
         "schedule": schedule.to_dict(),

@@ -37,6 +37,10 @@ class TrainConfig:
     schedule: str = "linear"
     redshift_noise: float = 0.01
     condition_dropout: float = 0.0
+    # Share of examples whose labels (every condition after redshift) are all dropped together, on top of
+    # condition_dropout: independent dropout leaves k labels free together only p**k of the time, yet the app's
+    # first page and the labels-free evaluation sample exactly that way.
+    labels_free_dropout: float = 0.0
     loss_weighting: str = "uniform"  # or "min-snr" (Hang et al. 2023)
     min_snr_gamma: float = 5.0
     flat_redshift_fraction: float = 0.0  # share of each synthetic batch with z uniform over the training range
@@ -75,6 +79,13 @@ class TrainConfig:
             (0 <= self.ema_decay < 1, f"EMA decay must be in [0, 1), got {self.ema_decay}"),
             (self.redshift_noise >= 0, f"redshift noise must be >= 0, got {self.redshift_noise}"),
             (0 <= self.condition_dropout < 1, f"condition dropout must be in [0, 1), got {self.condition_dropout}"),
+            (0 <= self.labels_free_dropout < 1,
+             f"labels-free dropout must be in [0, 1), got {self.labels_free_dropout}"),
+            (self.labels_free_dropout == 0 or len(self.conditions) > 1,
+             "labels-free dropout needs conditions beyond redshift (--condition COLUMN)"),
+            (self.labels_free_dropout == 0 or self.condition_dropout > 0,
+             "labels-free dropout adds to --condition-dropout, which must be > 0 too (a model trained without it "
+             "is refused labels left free and guidance)"),
             (self.loss_weighting in LOSS_WEIGHTINGS,
              f"loss weighting {self.loss_weighting!r} is not one of {LOSS_WEIGHTINGS}"),
             (self.min_snr_gamma > 0, f"min-SNR gamma must be > 0, got {self.min_snr_gamma}"),

@@ -85,6 +85,7 @@ def loss_weights(weighting: str, prediction: str, alpha: torch.Tensor, sigma: to
 
 def diffusion_loss(model: torch.nn.Module, schedule, prediction: str, clean: torch.Tensor, conditions: torch.Tensor,
                    generator: torch.Generator, *, redshift_noise: float, condition_dropout: float,
+                   labels_free_dropout: float = 0.0,
                    huber_delta: float, autocast_dtype: Optional[torch.dtype] = None,
                    loss_weighting: str = "uniform", min_snr_gamma: float = 5.0) -> torch.Tensor:
     """Huber loss of the network target at random diffusion times, weighted per noise level (``loss_weights``);
@@ -97,6 +98,9 @@ def diffusion_loss(model: torch.nn.Module, schedule, prediction: str, clean: tor
     conditions[:, 0] += redshift_noise * jitter  # Gaussian redshift noise, as in the seed paper
     # Always pass a mask (all False without dropout) so every parameter takes part in each step, as DDP requires.
     drop_mask = torch.rand(conditions.shape, generator=generator, device=device) < condition_dropout
+    if labels_free_dropout > 0:  # the step's last draw, made only when asked: runs without it replay as before
+        labels_free = torch.rand((batch,), generator=generator, device=device) < labels_free_dropout
+        drop_mask[:, 1:] |= labels_free[:, None]
     alpha, sigma = signal_and_noise_scales(schedule, timesteps)
     alpha, sigma = (s.float()[:, None, None, None] for s in (alpha, sigma))
     noisy = alpha * clean + sigma * noise
@@ -285,6 +289,7 @@ def training_step(config: TrainConfig, run: RunState, network: torch.nn.Module, 
     torch.manual_seed(derived_seed(config.seed, PURPOSE_DROPOUT, rank, run.step))  # for network dropout
     loss = diffusion_loss(network, run.schedule, config.prediction, clean, conditions.to(device), generator,
                           redshift_noise=config.redshift_noise, condition_dropout=config.condition_dropout,
+                          labels_free_dropout=config.labels_free_dropout,
                           huber_delta=config.huber_delta, autocast_dtype=autocast_dtype,
                           loss_weighting=config.loss_weighting, min_snr_gamma=config.min_snr_gamma)
     if not torch.isfinite(loss):

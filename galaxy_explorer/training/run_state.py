@@ -184,7 +184,8 @@ def save_run(config: TrainConfig, run: RunState, loss_value: float) -> Path:
                      "flat_redshift_fraction": config.flat_redshift_fraction}
     metadata = checkpoint_metadata(run.model_config, run.schedule, run.normalization, preset=config.preset,
                                    data=run.data_description, training=training_info, prediction=config.prediction,
-                                   condition_dropout=config.condition_dropout)
+                                   condition_dropout=config.condition_dropout,
+                                   labels_free_dropout=config.labels_free_dropout)
     optimizer_tensors, optimizer_description = _optimizer_to_tensors(run.optimizer)
     state_tensors = {**_prefixed("model", run.model), **_prefixed("ema", run.ema_model), **optimizer_tensors}
     save_checkpoint(config.out_dir / STATE_FILE, state_tensors, {
