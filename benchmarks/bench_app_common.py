@@ -30,7 +30,7 @@ def untrained_small_checkpoint(directory: Path) -> Path:
     from galaxy_explorer.diffusion.schedule import make_schedule
     from galaxy_explorer.diffusion.testing import toy_stamps
     from galaxy_explorer.diffusion.unet import ConditionalUNet, preset_config
-    from galaxy_explorer.normalization import Normalization
+    from galaxy_explorer.data.normalization import Normalization
 
     config = preset_config("small")
     metadata = checkpoint_metadata(

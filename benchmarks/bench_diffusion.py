@@ -22,7 +22,7 @@ from galaxy_explorer.diffusion.model_io import checkpoint_metadata, save_diffusi
 from galaxy_explorer.diffusion.schedule import make_schedule
 from galaxy_explorer.diffusion.testing import toy_stamps
 from galaxy_explorer.diffusion.unet import ConditionalUNet, count_parameters, preset_config
-from galaxy_explorer.normalization import Normalization
+from galaxy_explorer.data.normalization import Normalization
 from galaxy_explorer.training.diffusion import diffusion_loss
 
 

@@ -72,8 +72,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from galaxy_explorer.diffusion import Generator
-    from galaxy_explorer.morphology import measure
-    from galaxy_explorer.survey import Survey, builtin_survey_path
+    from galaxy_explorer.measure.morphology import measure
+    from galaxy_explorer.data.survey import Survey, builtin_survey_path
 
     generator = Generator.load(args.checkpoint)
     path = builtin_survey_path("testing")

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from galaxy_explorer.morphology import measure
+from galaxy_explorer.measure.morphology import measure
 
 
 def analytic_stamps(count: int, seed: int = 0) -> np.ndarray:

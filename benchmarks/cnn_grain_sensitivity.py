@@ -34,14 +34,14 @@ def main(argv=None) -> int:
 
     import torch
 
-    from galaxy_explorer import photoz_metrics
+    from galaxy_explorer.measure import photoz_metrics
     from galaxy_explorer.evaluation.checks import Z_MAX
     from galaxy_explorer.evaluation.diagnostics import pixel_noise
-    from galaxy_explorer.normalization import Normalization
+    from galaxy_explorer.data.normalization import Normalization
     from galaxy_explorer.evaluation.pipeline import choose_halves
     from galaxy_explorer.paths import DEFAULT_REDSHIFT_CHECKPOINT
-    from galaxy_explorer.redshift_predictor import RedshiftPredictor
-    from galaxy_explorer.survey import Survey, builtin_survey_path
+    from galaxy_explorer.measure.redshift_predictor import RedshiftPredictor
+    from galaxy_explorer.data.survey import Survey, builtin_survey_path
 
     torch.set_num_threads(args.threads)
     predictor = RedshiftPredictor.load(DEFAULT_REDSHIFT_CHECKPOINT)

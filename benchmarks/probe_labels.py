@@ -47,7 +47,7 @@ def median_measures(stamps) -> np.ndarray:
 
 
 def survey_rows(label: str, groups) -> list[np.ndarray]:
-    from galaxy_explorer.survey import Survey, builtin_survey_path
+    from galaxy_explorer.data.survey import Survey, builtin_survey_path
 
     with Survey(builtin_survey_path("testing")) as survey:
         rows = survey.in_window(*SURVEY_WINDOW)

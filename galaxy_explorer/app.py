@@ -32,20 +32,20 @@ import numpy as np
 import panel as pn
 import param
 
-from galaxy_explorer import BANDS
-from galaxy_explorer.app_parts.build_turns import order_page_builds
-from galaxy_explorer.app_parts.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
-from galaxy_explorer.app_parts.conditions_panel import ConditionsPanel, label_title
-from galaxy_explorer.app_parts.display import DisplayControls
-from galaxy_explorer.app_parts.export_panel import ExportPanel
-from galaxy_explorer.app_parts.inversion_panel import InversionController, InversionPanel
-from galaxy_explorer.app_parts.offline import FastWithoutWebFonts, use_local_stylesheets
-from galaxy_explorer.app_parts.page_scripts import serve_lean_pages
-from galaxy_explorer.app_parts.page_openings import page_opened, page_opening, pages_opening
-from galaxy_explorer.app_parts.population import PopulationController
-from galaxy_explorer.app_parts.population_card import PopulationCard
-from galaxy_explorer.app_parts.resources import configure_torch_threads, loaded_generator, parse_app_arguments
-from galaxy_explorer.app_parts.server import (
+from galaxy_explorer.instrument import BANDS
+from galaxy_explorer.app_parts.serving.build_turns import order_page_builds
+from galaxy_explorer.app_parts.components.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
+from galaxy_explorer.app_parts.components.conditions_panel import ConditionsPanel, label_title
+from galaxy_explorer.app_parts.components.display import DisplayControls
+from galaxy_explorer.app_parts.components.export_panel import ExportPanel
+from galaxy_explorer.app_parts.components.inversion_panel import InversionController, InversionPanel
+from galaxy_explorer.app_parts.serving.offline import FastWithoutWebFonts, use_local_stylesheets
+from galaxy_explorer.app_parts.serving.page_scripts import serve_lean_pages
+from galaxy_explorer.app_parts.serving.page_openings import page_opened, page_opening, pages_opening
+from galaxy_explorer.app_parts.controllers.population import PopulationController
+from galaxy_explorer.app_parts.components.population_card import PopulationCard
+from galaxy_explorer.app_parts.state.resources import configure_torch_threads, loaded_generator, parse_app_arguments
+from galaxy_explorer.app_parts.serving.server import (
     DEFAULT_REDSHIFT,
     closer,
     default_conditions,
@@ -55,14 +55,14 @@ from galaxy_explorer.app_parts.server import (
     show_app_log,
     warm_up,
 )
-from galaxy_explorer.app_parts.session import SessionMessages, UiThread
-from galaxy_explorer.app_parts.spare_session import is_spare, keep_spare_pages
-from galaxy_explorer.app_parts.survey_controller import SurveyController
-from galaxy_explorer.app_parts.url_state import checked_conditions, parse_query, query_of, to_query
-from galaxy_explorer.app_parts.views import COLOUR
-from galaxy_explorer.app_parts.walk import DEFAULT_GRID_FRAMES, REDSHIFT_AXIS
-from galaxy_explorer.app_parts.walk_controller import DEFAULT_REDSHIFT_RANGE, WalkController
-from galaxy_explorer.app_parts.worker import SessionWorker
+from galaxy_explorer.app_parts.state.session import SessionMessages, UiThread
+from galaxy_explorer.app_parts.serving.spare_session import is_spare, keep_spare_pages
+from galaxy_explorer.app_parts.controllers.survey_controller import SurveyController
+from galaxy_explorer.app_parts.state.url_state import checked_conditions, parse_query, query_of, to_query
+from galaxy_explorer.app_parts.components.views import COLOUR
+from galaxy_explorer.app_parts.state.walk import DEFAULT_GRID_FRAMES, REDSHIFT_AXIS
+from galaxy_explorer.app_parts.controllers.walk_controller import DEFAULT_REDSHIFT_RANGE, WalkController
+from galaxy_explorer.app_parts.state.worker import SessionWorker
 from galaxy_explorer.diffusion.samplers import SAMPLERS
 from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT, shipped_checkpoints, shipped_or_given
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .errors import GalaxyExplorerError
+from galaxy_explorer.errors import GalaxyExplorerError
 
 # Partial files written before the process id was part of their name; removed once this old (no owner to ask).
 LEGACY_PARTIAL_AGE_S = 3600.0

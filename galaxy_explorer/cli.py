@@ -12,7 +12,7 @@ import importlib
 import sys
 import warnings
 
-from .errors import GalaxyExplorerError
+from galaxy_explorer.errors import GalaxyExplorerError
 
 COMMANDS = ("info", "mock", "train", "sample", "evaluate", "export", "augment")
 

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from .atomic import remove_stale_partials
-from .errors import OutputPathError
+from galaxy_explorer.atomic import remove_stale_partials
+from galaxy_explorer.errors import OutputPathError
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -39,8 +39,8 @@ def survey_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def make_app(tiny_checkpoint, survey_file, tmp_path, monkeypatch):
     from galaxy_explorer.app import GalaxyExplorer
-    from galaxy_explorer.app_parts.generation import generation_queue
-    from galaxy_explorer.app_parts.walk import frame_store
+    from galaxy_explorer.app_parts.state.generation import generation_queue
+    from galaxy_explorer.app_parts.state.walk import frame_store
 
     monkeypatch.setenv("GALAXY_EXPLORER_CACHE", str(tmp_path / "cache"))
     assert generation_queue().wait_idle(WAIT)
@@ -205,7 +205,7 @@ def test_a_corrupt_checkpoint_is_reported(make_app, tmp_path):
 
 
 def test_a_missing_shipped_checkpoint_gives_a_clear_message(make_app, tmp_path, monkeypatch):
-    import galaxy_explorer.app_parts.resources as resources
+    import galaxy_explorer.app_parts.state.resources as resources
 
     monkeypatch.setattr(resources, "DEFAULT_DIFFUSION_CHECKPOINT", tmp_path / "diffusion-small.safetensors")
     app = make_app(checkpoint=None)
@@ -350,7 +350,7 @@ def test_one_slider_per_further_condition(make_app, tmp_path):
 
 
 def test_command_line_arguments_choose_checkpoint_and_data():
-    from galaxy_explorer.app_parts.resources import parse_app_arguments
+    from galaxy_explorer.app_parts.state.resources import parse_app_arguments
 
     arguments = parse_app_arguments(["--checkpoint", "a.safetensors", "--data", "b.hdf5", "--unrelated"])
     assert arguments.checkpoint == Path("a.safetensors") and arguments.data == Path("b.hdf5")
@@ -363,7 +363,7 @@ def test_a_closed_session_leaves_no_browser_callbacks_behind(make_app):
     good (served, measured: 3 of every 4 closed sessions stayed). The session-destroyed hook drops them."""
     from panel.links import Callback
 
-    from galaxy_explorer.app_parts.server import closer
+    from galaxy_explorer.app_parts.serving.server import closer
 
     app = make_app()
     sources = app.js_callback_sources()
@@ -375,7 +375,7 @@ def test_a_closed_session_leaves_no_browser_callbacks_behind(make_app):
 
 def test_the_shipped_models_are_listed_and_picking_one_loads_it(make_app, tiny_checkpoint, tmp_path, monkeypatch):
     import galaxy_explorer.app as app_module
-    import galaxy_explorer.app_parts.resources as resources
+    import galaxy_explorer.app_parts.state.resources as resources
     import galaxy_explorer.paths as paths
     from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
 

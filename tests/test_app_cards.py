@@ -10,7 +10,7 @@ import panel as pn
 import param
 import pytest
 
-from galaxy_explorer.app_parts.cards import (
+from galaxy_explorer.app_parts.components.cards import (
     NO_MODEL,
     Banners,
     GalaxyCard,
@@ -19,9 +19,9 @@ from galaxy_explorer.app_parts.cards import (
     SurveyCard,
     inline_html,
 )
-from galaxy_explorer.app_parts.real import LIVE_COLUMNS, Neighbours, WindowMorphology
-from galaxy_explorer.app_parts.session import ERROR_TOAST_MS, Notice, SessionMessages, UiThread
-from galaxy_explorer.app_parts.walk import Frame, FrameCache, WalkKey
+from galaxy_explorer.app_parts.controllers.real import LIVE_COLUMNS, Neighbours, WindowMorphology
+from galaxy_explorer.app_parts.state.session import ERROR_TOAST_MS, Notice, SessionMessages, UiThread
+from galaxy_explorer.app_parts.state.walk import Frame, FrameCache, WalkKey
 
 
 class Walk(param.Parameterized):

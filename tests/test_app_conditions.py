@@ -163,7 +163,7 @@ def test_the_guidance_scale_starts_at_the_checkpoint_default_and_a_change_is_a_n
 
 
 def test_a_checkpoint_that_guides_its_labels_only_says_so(make_app, tmp_path):
-    from galaxy_explorer.checkpoint import load_checkpoint, save_checkpoint
+    from galaxy_explorer.data.checkpoint import load_checkpoint, save_checkpoint
     from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
 
     path = make_tiny_checkpoint(tmp_path / "labels-guided.safetensors", condition_names=("redshift", *LABELS),
@@ -221,7 +221,7 @@ def test_bad_values_in_the_url_are_named_and_the_defaults_kept(make_app, morph_c
 
 def test_parse_and_serialise_the_url_state():
     from galaxy_explorer.app import GalaxyExplorer
-    from galaxy_explorer.app_parts.url_state import checked_conditions, parse_query, query_of, to_query
+    from galaxy_explorer.app_parts.state.url_state import checked_conditions, parse_query, query_of, to_query
 
     state = parse_query(query_of("?seed=5&z=0.5&guidance=inf&c.a=any&c.b=0.25&walk=b&band=g"), GalaxyExplorer.param)
     assert state.values == {"seed": 5, "redshift": 0.5, "band": "g"}
@@ -262,7 +262,7 @@ def test_a_label_walk_is_exported_and_its_fits_header_says_which_label_moves(mak
 
 
 def test_a_label_walks_animation_frames_say_the_moving_label_and_the_fixed_redshift(make_app, morph_checkpoint):
-    from galaxy_explorer.app_parts.export_panel import export_captions
+    from galaxy_explorer.app_parts.components.export_panel import export_captions
 
     app = make_app(checkpoint=morph_checkpoint)
     app.set_redshift(0.8)

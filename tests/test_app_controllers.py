@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from galaxy_explorer.app_parts.generation import GenerationQueue
-from galaxy_explorer.app_parts.session import SessionMessages, UiThread
-from galaxy_explorer.app_parts.walk import Frame, FrameStore
-from galaxy_explorer.app_parts.walk_controller import WalkController
-from galaxy_explorer.app_parts.worker import SessionWorker
+from galaxy_explorer.app_parts.state.generation import GenerationQueue
+from galaxy_explorer.app_parts.state.session import SessionMessages, UiThread
+from galaxy_explorer.app_parts.state.walk import Frame, FrameStore
+from galaxy_explorer.app_parts.controllers.walk_controller import WalkController
+from galaxy_explorer.app_parts.state.worker import SessionWorker
 
 GRID = 5
 WAIT = 30
@@ -63,7 +63,7 @@ def queue():
 
 @pytest.fixture
 def make_walk(monkeypatch, queue):
-    import galaxy_explorer.app_parts.walk_controller as module
+    import galaxy_explorer.app_parts.controllers.walk_controller as module
 
     generators = {}
 
@@ -105,8 +105,8 @@ def loaded(walk) -> WalkController:
 
 
 def test_the_controllers_import_no_panel():
-    code = ("import sys, galaxy_explorer.app_parts.walk_controller, galaxy_explorer.app_parts.survey_controller, "
-            "galaxy_explorer.app_parts.generation, galaxy_explorer.app_parts.server; "
+    code = ("import sys, galaxy_explorer.app_parts.controllers.walk_controller, galaxy_explorer.app_parts.controllers.survey_controller, "
+            "galaxy_explorer.app_parts.state.generation, galaxy_explorer.app_parts.serving.server; "
             "assert 'panel' not in sys.modules and 'bokeh' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -125,7 +125,7 @@ def test_loading_sets_the_model_and_its_redshift_range(walk):
 
 
 def test_a_failed_load_keeps_the_model_and_reports_the_problem(walk, monkeypatch):
-    import galaxy_explorer.app_parts.walk_controller as module
+    import galaxy_explorer.app_parts.controllers.walk_controller as module
     from galaxy_explorer.errors import CheckpointError
 
     generator = loaded(walk).generator
@@ -173,7 +173,7 @@ def test_a_stale_exact_frame_is_not_shown(walk):
 
 
 def test_a_failing_bake_says_so_and_the_session_is_told(walk, monkeypatch):
-    import galaxy_explorer.app_parts.walk_controller as module
+    import galaxy_explorer.app_parts.controllers.walk_controller as module
 
     monkeypatch.setattr(module, "load_generator", lambda path: StandInGenerator(fail=True))
     loaded(walk)

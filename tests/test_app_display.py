@@ -8,9 +8,9 @@ import panel as pn
 import pytest
 from astropy.cosmology import Planck18
 
-from galaxy_explorer.app_parts.cards import GalaxyCard, MorphologyCard
-from galaxy_explorer.app_parts.real import LIVE_COLUMNS, WindowMorphology
-from galaxy_explorer.app_parts.session import SessionMessages, UiThread
+from galaxy_explorer.app_parts.components.cards import GalaxyCard, MorphologyCard
+from galaxy_explorer.app_parts.controllers.real import LIVE_COLUMNS, WindowMorphology
+from galaxy_explorer.app_parts.state.session import SessionMessages, UiThread
 from tests.test_app_cards import Model, SurveySide, Walk, baked_cache, frame
 
 
@@ -74,8 +74,8 @@ def test_the_morphology_card_shows_sizes_in_arcsec_or_in_kpc_at_each_galaxys_own
 
 
 def test_error_toasts_expire_and_the_problem_banner_clears_once_that_work_succeeds_again(ui):
-    from galaxy_explorer.app_parts.cards import Banners
-    from galaxy_explorer.app_parts.session import ERROR_TOAST_MS
+    from galaxy_explorer.app_parts.components.cards import Banners
+    from galaxy_explorer.app_parts.state.session import ERROR_TOAST_MS
 
     messages, walk, side = SessionMessages(), Walk(), SurveySide()
     toasts = []
@@ -105,7 +105,7 @@ def test_error_toasts_expire_and_the_problem_banner_clears_once_that_work_succee
 def test_the_statistics_plots_have_explicit_ranges_that_follow_their_data(ui):
     from bokeh.models import Range1d
 
-    from galaxy_explorer.app_parts.views import padded_range
+    from galaxy_explorer.app_parts.components.views import padded_range
 
     assert padded_range([]) == (0.0, 1.0) and padded_range([np.nan]) == (0.0, 1.0)
     assert padded_range([1.0, 2.0]) == pytest.approx((0.94, 2.06))
@@ -127,7 +127,7 @@ def galaxy_frames(card):
 
 
 def test_a_new_stretch_redraws_every_frame_on_the_page_from_its_flux_without_generating(ui):
-    from galaxy_explorer.app_parts.display import Look
+    from galaxy_explorer.app_parts.components.display import Look
 
     walk = Walk(generator=Model(), model_state="ready")
     card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
@@ -150,7 +150,7 @@ def test_a_new_stretch_redraws_every_frame_on_the_page_from_its_flux_without_gen
 
 
 def test_smooth_upscaling_interpolates_where_pixelated_keeps_blocks():
-    from galaxy_explorer.app_parts.display import PIXELATED, SMOOTH, upscale
+    from galaxy_explorer.app_parts.components.display import PIXELATED, SMOOTH, upscale
 
     rgb = np.zeros((2, 2, 3), np.uint8)
     rgb[0, 0] = 255
@@ -161,9 +161,9 @@ def test_smooth_upscaling_interpolates_where_pixelated_keeps_blocks():
 
 
 def test_the_survey_galaxies_take_the_same_look_as_the_generated_one(ui):
-    from galaxy_explorer.app_parts.cards import SurveyCard
-    from galaxy_explorer.app_parts.display import SMOOTH, Look, render
-    from galaxy_explorer.app_parts.real import Neighbours
+    from galaxy_explorer.app_parts.components.cards import SurveyCard
+    from galaxy_explorer.app_parts.components.display import SMOOTH, Look, render
+    from galaxy_explorer.app_parts.controllers.real import Neighbours
 
     side = SurveySide()
     card = SurveyCard(side, ui)
@@ -174,7 +174,7 @@ def test_the_survey_galaxies_take_the_same_look_as_the_generated_one(ui):
     card.look = look
     after = card.view.image_source.data["image"]
     assert not np.array_equal(after[0], before[0])
-    from galaxy_explorer.app_parts.views import rgba_image
+    from galaxy_explorer.app_parts.components.views import rgba_image
 
     assert np.array_equal(after[0], rgba_image(render(images[0], "colour", look)))
     card.look = Look(stretch=0.2, Q=2.0, upscaling=SMOOTH)
@@ -183,14 +183,14 @@ def test_the_survey_galaxies_take_the_same_look_as_the_generated_one(ui):
 
 
 def test_the_colour_bar_labels_grey_levels_with_the_flux_the_stretch_gives_them():
-    from galaxy_explorer.app_parts.display import ColourBar, Look, colour_bar_ticks, flux_at_grey, grey_at_flux
-    from galaxy_explorer.composite import band_image
+    from galaxy_explorer.app_parts.components.display import ColourBar, Look, colour_bar_ticks, flux_at_grey, grey_at_flux
+    from galaxy_explorer.output.composite import band_image
 
     look = Look(stretch=0.5, Q=8.0)
     flux = np.array([0.0, 0.1, 1.0, 10.0])
     assert flux_at_grey(grey_at_flux(flux, look), look) == pytest.approx(flux)
     # The bar's grey at a flux is what a single band draws at that flux.
-    from galaxy_explorer import BANDS
+    from galaxy_explorer.instrument import BANDS
 
     stamp = np.zeros((5, 1, 4))
     stamp[BANDS.index("r"), 0, :] = [0.0, 0.1, 0.3, 1.0]

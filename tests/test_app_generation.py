@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_explorer.app_parts.generation import BATCH, GenerationQueue, Request
-from galaxy_explorer.app_parts.walk import FrameStore, WalkKey
+from galaxy_explorer.app_parts.state.generation import BATCH, GenerationQueue, Request
+from galaxy_explorer.app_parts.state.walk import FrameStore, WalkKey
 
 WAIT = 60
 

@@ -67,7 +67,7 @@ def test_the_filmstrip_shows_this_seed_at_redshifts_across_the_range_from_its_wa
 
 
 def test_a_population_batch_reports_each_sampler_step_and_stops_where_the_queue_says(generator):
-    from galaxy_explorer.app_parts.generation import Interrupted
+    from galaxy_explorer.app_parts.state.generation import Interrupted
 
     steps = []
     generator.population([1, 2], [0.5, 1.0], steps=3, on_step=steps.append)

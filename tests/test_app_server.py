@@ -5,10 +5,10 @@ import gc
 from bokeh.embed.bundle import Bundle
 from bokeh.models import Plot
 
-from galaxy_explorer.app_parts import page_openings
-from galaxy_explorer.app_parts.page_openings import STALE_S, page_opened, page_opening, pages_opening
-from galaxy_explorer.app_parts.page_scripts import lean_bundle
-from galaxy_explorer.app_parts.server import freeze_long_lived_objects
+from galaxy_explorer.app_parts.serving import page_openings
+from galaxy_explorer.app_parts.serving.page_openings import STALE_S, page_opened, page_opening, pages_opening
+from galaxy_explorer.app_parts.serving.page_scripts import lean_bundle
+from galaxy_explorer.app_parts.serving.server import freeze_long_lived_objects
 
 SCRIPTS = ["static/js/bokeh.min.js?v=1", "static/js/bokeh-gl.min.js?v=2", "static/js/bokeh-widgets.min.js?v=3",
            "static/js/bokeh-tables.min.js?v=4"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from galaxy_explorer.app_parts.real import LIVE_COLUMNS, Neighbours, WindowMorphology, window_bounds
-from galaxy_explorer.app_parts.walk import png_data_url
-from galaxy_explorer.app_parts.views import (
+from galaxy_explorer.app_parts.controllers.real import LIVE_COLUMNS, Neighbours, WindowMorphology, window_bounds
+from galaxy_explorer.app_parts.state.walk import png_data_url
+from galaxy_explorer.app_parts.components.views import (
     MainImageView,
     MorphologyView,
     RealGridView,

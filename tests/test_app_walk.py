@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_explorer.app_parts.walk import FrameCache, FrameStore, WalkKey, bake_order, png_data_url
+from galaxy_explorer.app_parts.state.walk import FrameCache, FrameStore, WalkKey, bake_order, png_data_url
 
 
 def key(seed: int = 1) -> WalkKey:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from galaxy_explorer.app_parts.worker import PRIORITY, Preempted, SessionWorker
+from galaxy_explorer.app_parts.state.worker import PRIORITY, Preempted, SessionWorker
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from galaxy_explorer.augmentation import (AugmentConfig, AugmentationError, classification_scores, split_rows,
+from galaxy_explorer.evaluation.augmentation import (AugmentConfig, AugmentationError, classification_scores, split_rows,
                                           summarize, verdict)
 from galaxy_explorer.cli import main as cli_main
 from galaxy_explorer.diffusion.testing import make_tiny_checkpoint

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from galaxy_explorer.checkpoint import load_checkpoint, save_checkpoint
+from galaxy_explorer.data.checkpoint import load_checkpoint, save_checkpoint
 from galaxy_explorer.cli import main
 from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
 from tests.support.survey_files import write_galaxiesml_file
@@ -324,7 +324,7 @@ def test_a_redshift_just_outside_the_range_is_moved_onto_it_with_one_note(shared
 
 def test_a_survey_refuses_a_nan_query_and_fractional_rows(tmp_path):
     from galaxy_explorer.errors import SurveyError
-    from galaxy_explorer.survey import Survey
+    from galaxy_explorer.data.survey import Survey
 
     with Survey(survey(tmp_path / "a.hdf5")) as data:
         with pytest.raises(SurveyError, match="a.hdf5: nearest.. needs a finite redshift, got nan"):
@@ -460,7 +460,7 @@ def test_a_child_started_like_ffmpeg_dies_with_its_parent(tmp_path):
     """The encoder above may end by itself when its input pipe closes; a child that never reads its input (sleep)
     shows that the death signal, not the pipe, ends it."""
     script = ("import subprocess, sys, time\n"
-              "from galaxy_explorer.export import ffmpeg_process\n"
+              "from galaxy_explorer.output.export import ffmpeg_process\n"
               "process, _ = ffmpeg_process(['sleep', '60'])\n"
               "print(process.pid, flush=True)\n"
               "time.sleep(60)\n")

@@ -12,8 +12,8 @@ import concurrent.futures
 import time
 from types import SimpleNamespace
 
-from galaxy_explorer.app_parts import build_turns
-from galaxy_explorer.app_parts.build_turns import BuildTurns, announce_sent_pages
+from galaxy_explorer.app_parts.serving import build_turns
+from galaxy_explorer.app_parts.serving.build_turns import BuildTurns, announce_sent_pages
 
 BUILD_S = 0.03  # one page build (synchronous, holding the event loop as Bokeh's does)
 ASK_S = 0.02  # from the end of a build until the browser's request for that page is answered

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_explorer.composite import band_image, lupton_rgb
+from galaxy_explorer.output.composite import band_image, lupton_rgb
 
 BAND_INDEX = {"g": 0, "r": 1, "i": 2, "z": 3, "y": 4}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy.cosmology import Planck18
 
-from galaxy_explorer import cosmology
+from galaxy_explorer.measure import cosmology
 
 
 @pytest.fixture(scope="module")

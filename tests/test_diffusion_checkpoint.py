@@ -15,7 +15,7 @@ from galaxy_explorer.diffusion.prediction import make_eps_function
 from galaxy_explorer.diffusion.samplers import run_sampler
 from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
 from galaxy_explorer.diffusion.unet import ConditionalUNet, UNetConfig
-from galaxy_explorer.checkpoint import HEADER_KEY, load_metadata, save_checkpoint
+from galaxy_explorer.data.checkpoint import HEADER_KEY, load_metadata, save_checkpoint
 from galaxy_explorer.errors import CheckpointError
 
 
@@ -191,7 +191,7 @@ def test_a_checkpoint_read_while_a_save_replaces_it_is_one_whole_version(tmp_pat
 
 def read_weights_and_header(path):
     """The tensors, checked to come from the same save as the header read with them."""
-    from galaxy_explorer.checkpoint import _read_safetensors
+    from galaxy_explorer.data.checkpoint import _read_safetensors
 
     header, tensors = _read_safetensors(path, "cpu")
     assert tensors["w"][0].item() == json.loads(header)["training"]["step"]

@@ -10,9 +10,9 @@ import torch
 
 from galaxy_explorer.cli import main
 from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
-from galaxy_explorer.normalization import Normalization
-from galaxy_explorer.redshift_predictor import RedshiftCNN, RedshiftPredictor
-from galaxy_explorer.survey import Survey
+from galaxy_explorer.data.normalization import Normalization
+from galaxy_explorer.measure.redshift_predictor import RedshiftCNN, RedshiftPredictor
+from galaxy_explorer.data.survey import Survey
 from galaxy_explorer.synthetic import write_mock_survey
 
 FIGURES = ("fig-redshift-scatter", "fig-loss-vs-redshift", "fig-histograms", "fig-binned-means", "fig-distances",

@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 
 from galaxy_explorer.errors import GalaxyExplorerError
-from galaxy_explorer.export import (
+from galaxy_explorer.output.export import (
     MAX_FRAMES,
     MAX_SIZE,
     ExportError,
@@ -180,7 +180,7 @@ def test_fits_cube_holds_the_flux_and_a_redshift_table(tmp_path):
 
 @pytest.mark.parametrize("suffix", ["gif", "mp4", "fits"])
 def test_an_interrupted_export_leaves_no_file_and_keeps_an_old_one(tmp_path, monkeypatch, suffix):
-    import galaxy_explorer.export as export
+    import galaxy_explorer.output.export as export
 
     out = tmp_path / f"walk.{suffix}"
     out.write_bytes(b"previous export")

@@ -7,8 +7,8 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from galaxy_explorer.export import write_export
-from galaxy_explorer.fits_wcs import REFERENCE_DEC_DEG, REFERENCE_RA_DEG
+from galaxy_explorer.output.export import write_export
+from galaxy_explorer.output.fits_wcs import REFERENCE_DEC_DEG, REFERENCE_RA_DEG
 
 HSC_DEG = 0.168 / 3600
 

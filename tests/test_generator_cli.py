@@ -10,7 +10,7 @@ from astropy.io import fits
 from galaxy_explorer.cli import main
 from galaxy_explorer.diffusion import Generator
 from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
-from galaxy_explorer.survey import Survey
+from galaxy_explorer.data.survey import Survey
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_explorer.app_parts.generation import GenerationQueue
-from galaxy_explorer.app_parts.inversion_panel import (HONEST_LABEL, InversionController, cell_at, inverted_walk_key,
+from galaxy_explorer.app_parts.state.generation import GenerationQueue
+from galaxy_explorer.app_parts.components.inversion_panel import (HONEST_LABEL, InversionController, cell_at, inverted_walk_key,
                                                        panel_html)
-from galaxy_explorer.app_parts.session import SessionMessages, UiThread
-from galaxy_explorer.app_parts.walk import FrameStore
-from galaxy_explorer.app_parts.walk_controller import WalkController
+from galaxy_explorer.app_parts.state.session import SessionMessages, UiThread
+from galaxy_explorer.app_parts.state.walk import FrameStore
+from galaxy_explorer.app_parts.controllers.walk_controller import WalkController
 from galaxy_explorer.diffusion.testing import toy_stamps
 
 WAIT = 120.0
@@ -29,8 +29,8 @@ def test_a_click_is_mapped_to_the_stamp_under_it():
 
 @pytest.fixture
 def session(generator, monkeypatch):
-    import galaxy_explorer.app_parts.walk_controller as module
-    from galaxy_explorer.app_parts.worker import SessionWorker
+    import galaxy_explorer.app_parts.controllers.walk_controller as module
+    from galaxy_explorer.app_parts.state.worker import SessionWorker
 
     monkeypatch.setattr(module, "load_generator", lambda path: generator)
     messages = SessionMessages()

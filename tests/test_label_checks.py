@@ -112,9 +112,9 @@ def test_evaluate_runs_the_label_checks_for_a_morphology_conditioned_model(tmp_p
 
     from galaxy_explorer.cli import main
     from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
-    from galaxy_explorer.normalization import Normalization
-    from galaxy_explorer.redshift_predictor import RedshiftCNN, RedshiftPredictor
-    from galaxy_explorer.survey import Survey
+    from galaxy_explorer.data.normalization import Normalization
+    from galaxy_explorer.measure.redshift_predictor import RedshiftCNN, RedshiftPredictor
+    from galaxy_explorer.data.survey import Survey
     from galaxy_explorer.synthetic import write_mock_survey
 
     data = write_mock_survey(tmp_path / "mock.hdf5", 160, seed=21)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_explorer import morphology
-from galaxy_explorer.morphology import (
+from galaxy_explorer.measure import morphology
+from galaxy_explorer.measure.morphology import (
     ALL_COLUMNS,
     BAD_PIXELS,
     MORPHOLOGY_COLUMNS,
@@ -226,8 +226,9 @@ def test_flag_names_decode_bits():
 def test_on_the_built_in_survey_the_fast_size_estimate_recovers_the_true_semi_major_r_e(tmp_path):
     """Population check against the synthetic survey's truth (bulge+disc galaxies, neighbours, HSC-like noise)."""
     from galaxy_explorer.evaluation.pipeline import size_estimate_arcsec
-    from galaxy_explorer.survey import Survey
-    from galaxy_explorer.synthetic import MOFFAT_BETA, PSF_FWHM_ARCSEC, write_mock_survey
+    from galaxy_explorer.data.survey import Survey
+    from galaxy_explorer.instrument import MOFFAT_BETA, PSF_FWHM_ARCSEC
+    from galaxy_explorer.synthetic import write_mock_survey
 
     path = write_mock_survey(tmp_path / "mock.hdf5", 160, seed=31)
     with Survey(path) as survey:

@@ -153,7 +153,7 @@ def test_a_condition_left_free_stays_free_in_both_passes_when_others_are_guided(
 
 
 def test_generator_guides_the_named_conditions_and_the_checkpoint_can_name_its_default(tmp_path):
-    from galaxy_explorer.checkpoint import load_checkpoint, save_checkpoint
+    from galaxy_explorer.data.checkpoint import load_checkpoint, save_checkpoint
     from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
     from galaxy_explorer.errors import CheckpointError
 

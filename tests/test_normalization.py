@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from galaxy_explorer.errors import GalaxyExplorerError
-from galaxy_explorer.normalization import Normalization, NormalizationError
+from galaxy_explorer.data.normalization import Normalization, NormalizationError
 from galaxy_explorer.diffusion.testing import toy_stamps
 
 SKY_SIGMA = 0.05  # toy_stamps' sky noise

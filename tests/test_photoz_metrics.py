@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from galaxy_explorer.photoz_metrics import (
+from galaxy_explorer.measure.photoz_metrics import (
     PhotozMetricsError,
     bias,
     normalized_residual,

@@ -25,7 +25,7 @@ def toy_survey(n: int, rng: np.random.Generator, *, colour_shift=0.0, size_facto
 
 
 def checks_colours():
-    from galaxy_explorer.photometry import COLOURS
+    from galaxy_explorer.measure.photometry import COLOURS
 
     return COLOURS
 

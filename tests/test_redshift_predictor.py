@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from galaxy_explorer.checkpoint import load_metadata, save_checkpoint
+from galaxy_explorer.data.checkpoint import load_metadata, save_checkpoint
 from galaxy_explorer.errors import CheckpointError
-from galaxy_explorer.normalization import Normalization
+from galaxy_explorer.data.normalization import Normalization
 from galaxy_explorer.paths import DEFAULT_REDSHIFT_CHECKPOINT
-from galaxy_explorer.photoz_metrics import photoz_metrics
-from galaxy_explorer.redshift_predictor import RedshiftCNN, RedshiftPredictor
-from galaxy_explorer.survey import Survey
+from galaxy_explorer.measure.photoz_metrics import photoz_metrics
+from galaxy_explorer.measure.redshift_predictor import RedshiftCNN, RedshiftPredictor
+from galaxy_explorer.data.survey import Survey
 from galaxy_explorer.synthetic import write_mock_survey
 from galaxy_explorer.training.redshift_cnn import RedshiftTrainingConfig, RedshiftTrainingError, train
 

@@ -137,7 +137,7 @@ def test_shipped_json_records_no_paths_of_the_machine_that_made_it():
 
 
 def test_the_redshift_cnn_names_validation_data_that_galaxy_explorer_mock_makes():
-    from galaxy_explorer.survey import BUILTIN_SPLITS
+    from galaxy_explorer.data.survey import BUILTIN_SPLITS
     from galaxy_explorer.synthetic.mock_file import GENERATOR_VERSION
 
     record = json.loads(DEFAULT_REDSHIFT_CHECKPOINT.with_suffix(".json").read_text())

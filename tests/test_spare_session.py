@@ -12,8 +12,8 @@ import asyncio
 import concurrent.futures
 from types import SimpleNamespace
 
-from galaxy_explorer.app_parts import page_openings
-from galaxy_explorer.app_parts.spare_session import SPARE_HEADER, SpareSession, is_spare
+from galaxy_explorer.app_parts.serving import page_openings
+from galaxy_explorer.app_parts.serving.spare_session import SPARE_HEADER, SpareSession, is_spare
 
 
 class StandInSession:
@@ -158,7 +158,7 @@ def test_without_reuse_sessions_no_spare_is_kept(monkeypatch):
     from bokeh.server.contexts import ApplicationContext
     from panel.config import config
 
-    from galaxy_explorer.app_parts import spare_session
+    from galaxy_explorer.app_parts.serving import spare_session
 
     monkeypatch.setattr(config, "reuse_sessions", False)
     monkeypatch.setattr(spare_session, "_keeping", False)

@@ -10,11 +10,11 @@ import h5py
 import numpy as np
 import pytest
 
-from galaxy_explorer import BANDS
+from galaxy_explorer.instrument import BANDS
 from galaxy_explorer.cli import main as cli_main
 from galaxy_explorer.diffusion.testing import toy_stamps
 from galaxy_explorer.errors import GalaxyExplorerError, SurveyError
-from galaxy_explorer.survey import Survey, SurveyWarning
+from galaxy_explorer.data.survey import Survey, SurveyWarning
 from tests.support.survey_files import DEFECTS, write_galaxiesml_file
 
 
@@ -218,7 +218,7 @@ def test_info_on_a_bad_file_exits_2_with_one_line(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------------------------- built-in survey
 def test_builtin_survey_is_written_once_even_with_concurrent_callers(tmp_path, monkeypatch):
-    from galaxy_explorer import survey as survey_module
+    from galaxy_explorer.data import survey as survey_module
     from galaxy_explorer.synthetic import mock_file
 
     monkeypatch.setenv("GALAXY_EXPLORER_CACHE", str(tmp_path / "cache"))

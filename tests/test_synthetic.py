@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from galaxy_explorer import BANDS
-from galaxy_explorer.synthetic import (
-    PIXEL_SCALE_ARCSEC,
-    PSF_FWHM_ARCSEC,
-    SKY_NOISE_SIGMA,
-    TRUTH_COLUMNS,
-    SyntheticSurvey,
-    true_median_size_arcsec,
-)
+from galaxy_explorer.instrument import BANDS, PIXEL_SCALE_ARCSEC, PSF_FWHM_ARCSEC
+from galaxy_explorer.synthetic import SKY_NOISE_SIGMA, TRUTH_COLUMNS, SyntheticSurvey, true_median_size_arcsec
 from galaxy_explorer.synthetic import profiles
 from galaxy_explorer.synthetic.population import STAR_FORMING, draw_catalogue
 from galaxy_explorer.synthetic.render import Components, Renderer

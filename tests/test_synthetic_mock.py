@@ -6,9 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from galaxy_explorer import BANDS
+from galaxy_explorer.instrument import BANDS
 from galaxy_explorer.cli import main as cli_main
-from galaxy_explorer.survey import Survey
+from galaxy_explorer.data.survey import Survey
 from galaxy_explorer.synthetic import TRUTH_COLUMNS, write_mock_survey
 from tests.support.survey_files import MORPHOLOGY_SUFFIXES, write_galaxiesml_file
 

@@ -19,7 +19,7 @@ from galaxy_explorer.diffusion.schedule import make_schedule
 from galaxy_explorer.diffusion.testing import toy_stamps
 from galaxy_explorer.diffusion.unet import ConditionalUNet, preset_config
 from galaxy_explorer.errors import GalaxyExplorerError
-from galaxy_explorer.normalization import Normalization
+from galaxy_explorer.data.normalization import Normalization
 from tests.support.survey_files import write_galaxiesml_file
 from galaxy_explorer.training.diffusion import (
     TrainConfig, TrainingError, diffusion_loss, ema_decay_at, learning_rate, train)

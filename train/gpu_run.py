@@ -268,7 +268,7 @@ def timing_model(args, preset: str, device):
     from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
     from galaxy_explorer.diffusion.schedule import make_schedule
     from galaxy_explorer.diffusion.unet import ConditionalUNet, preset_config
-    from galaxy_explorer.normalization import Normalization
+    from galaxy_explorer.data.normalization import Normalization
     from galaxy_explorer.training.data import open_training_data
 
     names = run_conditions(args)
@@ -401,10 +401,10 @@ def time_morphology(args, device) -> dict:
     """Seconds a stamp of the evaluation's per-image work: morphology (in --workers processes), aperture colours
     and the redshift CNN; what starting the worker pool costs; and how slow this CPU is against the development
     machine's (fast-mode morphology, 1.2 ms a stamp there), which scales the evaluation's fixed part."""
-    from galaxy_explorer import morphology
-    from galaxy_explorer.photometry import colours
-    from galaxy_explorer.redshift_predictor import RedshiftPredictor
-    from galaxy_explorer.survey import Survey, builtin_survey_path
+    from galaxy_explorer.measure import morphology
+    from galaxy_explorer.measure.photometry import colours
+    from galaxy_explorer.measure.redshift_predictor import RedshiftPredictor
+    from galaxy_explorer.data.survey import Survey, builtin_survey_path
     from galaxy_explorer.synthetic import true_median_size_arcsec
 
     true_median_size_arcsec([1.0])  # computed once per process (cached); the evaluation needs it

@@ -118,7 +118,7 @@ def main(argv=None) -> int:
         print(table(json.loads(SUMMARY.read_text())["recipes"]))
         return 0
     if not args.table_only:
-        from galaxy_explorer.checkpoint import load_metadata
+        from galaxy_explorer.data.checkpoint import load_metadata
 
         if args.init_from is None:
             parser.error("--init-from is needed to train or score (only --table-only works without it)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
-from .. import arguments
-from . import print_notes
+from galaxy_explorer.commands import arguments
+from galaxy_explorer.commands import print_notes
 
 OUTPUT_FILES = ("augment.json", "augment.html")
 
@@ -59,8 +59,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..augmentation import AugmentConfig, run_augmentation
-    from ..output_path import check_output_folder
+    from galaxy_explorer.evaluation.augmentation import AugmentConfig, run_augmentation
+    from galaxy_explorer.output_path import check_output_folder
 
     config = AugmentConfig(
         out=args.out, checkpoint=args.checkpoint, data=args.data, label=args.label, class_min=args.class_min,

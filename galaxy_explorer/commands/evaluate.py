@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from .. import BANDS, arguments
-from ..morphology import MODES
-from . import print_notes
+from galaxy_explorer.instrument import BANDS
+
+from galaxy_explorer.commands import arguments
+from galaxy_explorer.measure.morphology import MODES
+from galaxy_explorer.commands import print_notes
 
 # What the command writes into --out; an existing one is replaced only with --overwrite.
 OUTPUT_FILES = ("report.html", "metrics.json")
@@ -59,8 +61,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import EvaluationConfig, run_evaluation
-    from ..output_path import check_output_folder
+    from galaxy_explorer.evaluation import EvaluationConfig, run_evaluation
+    from galaxy_explorer.output_path import check_output_folder
 
     print_notes("evaluate", check_output_folder(args.out, OUTPUT_FILES, overwrite=args.overwrite))
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import BANDS, arguments
-from ..export import (
+from galaxy_explorer.instrument import BANDS
+
+from galaxy_explorer.commands import arguments
+from galaxy_explorer.output.export import (
     MAX_FPS,
     MAX_FRAMES,
     MAX_SIZE,
@@ -19,9 +21,9 @@ from ..export import (
     export_walk,
     validate_request,
 )
-from ..output_path import check_output_file
-from ..redshift_range import REDSHIFT_MARGIN, fit_to_training_range
-from . import print_notes
+from galaxy_explorer.output_path import check_output_file
+from galaxy_explorer.diffusion.redshift_range import REDSHIFT_MARGIN, fit_to_training_range
+from galaxy_explorer.commands import print_notes
 
 SAMPLER_CHOICES = ("ddpm", "ddim", "dpmpp2m")
 
@@ -69,7 +71,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..diffusion import Generator
+    from galaxy_explorer.diffusion import Generator
 
     export_format(args.out)
     print_notes("export", check_output_file(args.out, overwrite=args.overwrite))

@@ -43,7 +43,7 @@ def describe(survey, scan_pixels: bool = False) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..survey import Survey, builtin_survey_path
+    from galaxy_explorer.data.survey import Survey, builtin_survey_path
 
     path = builtin_survey_path("testing") if args.file == "builtin" else args.file
     with warnings.catch_warnings(record=True) as caught:

@@ -7,9 +7,9 @@ import shutil
 import time
 from pathlib import Path
 
-from .. import arguments
-from ..errors import GalaxyExplorerError
-from . import print_notes
+from galaxy_explorer.commands import arguments
+from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.commands import print_notes
 
 SUFFIXES = (".hdf5", ".h5")
 BYTES_PER_GALAXY = 5 * 64 * 64 * 4 + 100 * 8  # float32 image plus ~100 catalogue columns
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 
 def check_request(args: argparse.Namespace) -> list[str]:
     """Everything about the request that can be checked before rendering; returns notes for the user."""
-    from ..output_path import check_output_file
+    from galaxy_explorer.output_path import check_output_file
 
     if args.n < 1:
         raise GalaxyExplorerError(f"--n must be at least 1, got {args.n}")
@@ -68,7 +68,7 @@ def _device(name: str):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..synthetic import write_mock_survey
+    from galaxy_explorer.synthetic import write_mock_survey
 
     print_notes("mock", check_request(args))
     device = _device(args.device)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from .. import arguments
-from ..errors import GalaxyExplorerError
-from ..redshift_range import REDSHIFT_MARGIN, fit_to_training_range
-from . import print_notes
+from galaxy_explorer.commands import arguments
+from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.diffusion.redshift_range import REDSHIFT_MARGIN, fit_to_training_range
+from galaxy_explorer.commands import print_notes
 
 
 class SampleArgumentError(GalaxyExplorerError, ValueError):
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
                    help="redshift(s), one image each; up to {:g} outside the checkpoint's training range is moved "
                         "onto it, further is refused".format(REDSHIFT_MARGIN))
     p.add_argument("--out", required=True, help="output file: .fits, .hdf5 or .png")
-    from ..diffusion.samplers import SAMPLERS
+    from galaxy_explorer.diffusion.samplers import SAMPLERS
 
     p.add_argument("--sampler", default="dpmpp2m", choices=SAMPLERS, help="sampler (default: %(default)s)")
     p.add_argument("--steps", type=arguments.positive_int, default=20, help="sampler steps (default: %(default)s)")
@@ -45,10 +45,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from ..diffusion.frame_checks import require_finite_frames
-    from ..diffusion.generator import Generator
-    from ..diffusion.writers import Provenance, output_format, write_samples
-    from ..output_path import check_output_file
+    from galaxy_explorer.diffusion.frame_checks import require_finite_frames
+    from galaxy_explorer.diffusion.generator import Generator
+    from galaxy_explorer.diffusion.writers import Provenance, output_format, write_samples
+    from galaxy_explorer.output_path import check_output_file
 
     output_format(args.out)  # refuse an unknown suffix, an unwritable place or an existing file before sampling
     print_notes("sample", check_output_file(args.out, overwrite=args.overwrite))

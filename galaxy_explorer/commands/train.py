@@ -18,11 +18,11 @@ def register(subparsers) -> None:
 
 
 def add_training_arguments(parser) -> None:
-    from .. import arguments
-    from ..diffusion.prediction import PREDICTIONS
-    from ..diffusion.schedule import SCHEDULE_KINDS
-    from ..diffusion.unet import PRESETS
-    from ..training.config import LOSS_WEIGHTINGS, TrainConfig
+    from galaxy_explorer.commands import arguments
+    from galaxy_explorer.diffusion.prediction import PREDICTIONS
+    from galaxy_explorer.diffusion.schedule import SCHEDULE_KINDS
+    from galaxy_explorer.diffusion.unet import PRESETS
+    from galaxy_explorer.training.config import LOSS_WEIGHTINGS, TrainConfig
 
     defaults = {f.name: f.default for f in fields(TrainConfig)}
     add = parser.add_argument
@@ -76,8 +76,8 @@ def add_training_arguments(parser) -> None:
 
 
 def config_from_args(args):
-    from ..output_path import check_output_folder
-    from ..training.config import TrainConfig
+    from galaxy_explorer.output_path import check_output_folder
+    from galaxy_explorer.training.config import TrainConfig
 
     check_output_folder(args.out, (), overwrite=True)  # a file, or a place that cannot be written: refuse now
     return TrainConfig(
@@ -94,7 +94,7 @@ def config_from_args(args):
 
 
 def run(args) -> int:
-    from ..training.diffusion import train
+    from galaxy_explorer.training.diffusion import train
 
     result = train(config_from_args(args))
     if int(os.environ.get("RANK", "0")) == 0:

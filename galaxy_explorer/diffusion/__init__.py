@@ -3,7 +3,7 @@
 ``Generator`` is the entry point for drawing images; ``galaxy_explorer.training.diffusion`` trains the network.
 """
 
-from .generator import GenerationError, Generator, initial_noise
-from .samplers import SAMPLERS
+from galaxy_explorer.diffusion.generator import GenerationError, Generator, initial_noise
+from galaxy_explorer.diffusion.samplers import SAMPLERS
 
 __all__ = ["Generator", "GenerationError", "SAMPLERS", "initial_noise"]

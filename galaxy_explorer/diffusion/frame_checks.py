@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .generator import GenerationError
+from galaxy_explorer.diffusion.generator import GenerationError
 
 
 class NonFiniteFramesError(GenerationError):

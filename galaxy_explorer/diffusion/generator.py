@@ -17,10 +17,10 @@ from typing import Callable, Mapping, NamedTuple, Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, GalaxyExplorerError
-from .model_io import load_diffusion_checkpoint
-from .prediction import make_eps_function
-from .samplers import SAMPLERS, run_sampler
+from galaxy_explorer.errors import CheckpointError, GalaxyExplorerError
+from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
+from galaxy_explorer.diffusion.prediction import make_eps_function
+from galaxy_explorer.diffusion.samplers import SAMPLERS, run_sampler
 
 
 class GenerationError(GalaxyExplorerError, ValueError):
@@ -107,7 +107,7 @@ class Generator:
     def load(cls, checkpoint: Optional[str | os.PathLike] = None, device: str | torch.device = "cpu") -> "Generator":
         """Load ``checkpoint`` (default: the shipped ``assets/diffusion-small-morph.safetensors``; a shipped checkpoint's
         file name alone names it) onto ``device``."""
-        from ..paths import DEFAULT_DIFFUSION_CHECKPOINT, shipped_or_given
+        from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT, shipped_or_given
 
         path = shipped_or_given(checkpoint) if checkpoint is not None else DEFAULT_DIFFUSION_CHECKPOINT
         if checkpoint is None and not path.exists():
@@ -219,7 +219,7 @@ class Generator:
         guidance (scale 1), and ``refine`` fixed-point iterations per step make each step a closer inverse of the
         sampler's (see ``inversion``). Row i of the answer does not depend on the other rows.
         """
-        from .inversion import invert_ddim
+        from galaxy_explorer.diffusion.inversion import invert_ddim
 
         self._checked_settings("ddim", steps, batch_size, 1.0)
         if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or int(refine) < 0:

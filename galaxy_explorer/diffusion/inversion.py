@@ -25,8 +25,8 @@ import math
 
 import torch
 
-from .samplers import EpsFunction, StepCallback, _step_pairs, predicted_clean
-from .schedule import DEFAULT_TIMESTEP_SPACING, NoiseSchedule
+from galaxy_explorer.diffusion.samplers import EpsFunction, StepCallback, _step_pairs, predicted_clean
+from galaxy_explorer.diffusion.schedule import DEFAULT_TIMESTEP_SPACING, NoiseSchedule
 
 
 def noisier(x_s: torch.Tensor, eps: torch.Tensor, alpha_bar_s: float, alpha_bar_t: float) -> torch.Tensor:

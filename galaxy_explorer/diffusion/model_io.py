@@ -1,5 +1,5 @@
 """Diffusion checkpoints: the network's weights in safetensors, and a JSON description (in the file's header, with
-a readable ``.json`` copy beside it; see ``galaxy_explorer.checkpoint``) that says how to use them.
+a readable ``.json`` copy beside it; see ``galaxy_explorer.data.checkpoint``) that says how to use them.
 
 The description holds the architecture, the condition names and their training
 ranges, the normalization between survey flux and model space, the noise schedule, a description of the training
@@ -15,12 +15,12 @@ from typing import Any, Mapping
 
 import torch
 
-from .. import BANDS
-from ..checkpoint import load_checkpoint, load_state_into, metadata_source, resolve_weights_path, save_checkpoint
-from ..errors import CheckpointError
-from .prediction import PREDICTIONS
-from .schedule import NoiseSchedule
-from .unet import ConditionalUNet, UNetConfig
+from galaxy_explorer.instrument import BANDS
+from galaxy_explorer.data.checkpoint import load_checkpoint, load_state_into, metadata_source, resolve_weights_path, save_checkpoint
+from galaxy_explorer.errors import CheckpointError
+from galaxy_explorer.diffusion.prediction import PREDICTIONS
+from galaxy_explorer.diffusion.schedule import NoiseSchedule
+from galaxy_explorer.diffusion.unet import ConditionalUNet, UNetConfig
 
 MODEL_KIND = "conditional-ddpm"
 
@@ -32,7 +32,7 @@ class DiffusionCheckpoint:
     path: Path
     model: ConditionalUNet
     schedule: NoiseSchedule
-    normalization: Any  # galaxy_explorer.normalization.Normalization
+    normalization: Any  # galaxy_explorer.data.normalization.Normalization
     metadata: dict[str, Any]
     prediction: str  # what the network outputs: 'v' or 'eps' (see prediction.py)
 
@@ -84,7 +84,7 @@ def _require(metadata: Mapping[str, Any], key: str, kind: type, source: Path):
 
 def load_diffusion_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> DiffusionCheckpoint:
     """Load weights and description; every inconsistency is a ``CheckpointError`` naming the file and key."""
-    from ..normalization import Normalization
+    from galaxy_explorer.data.normalization import Normalization
 
     weights_path = resolve_weights_path(path)
     tensors, metadata = load_checkpoint(weights_path, device="cpu")

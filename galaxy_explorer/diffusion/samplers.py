@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import torch
 
-from .schedule import DEFAULT_TIMESTEP_SPACING, NoiseSchedule, half_log_snr, sampling_timesteps
+from galaxy_explorer.diffusion.schedule import DEFAULT_TIMESTEP_SPACING, NoiseSchedule, half_log_snr, sampling_timesteps
 
 EpsFunction = Callable[[torch.Tensor, int], torch.Tensor]
 StepCallback = Optional[Callable[[int], None]]

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ..errors import CheckpointError
+from galaxy_explorer.errors import CheckpointError
 
 SCHEDULE_KINDS = ("linear", "cosine")
 # Lizarraga et al. 2024 (and Ho et al. 2020): 1000 steps, beta linear from 1e-4 to 0.02.

@@ -15,9 +15,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .model_io import checkpoint_metadata, save_diffusion_checkpoint
-from .schedule import make_schedule
-from .unet import ConditionalUNet, preset_config
+from galaxy_explorer.diffusion.model_io import checkpoint_metadata, save_diffusion_checkpoint
+from galaxy_explorer.diffusion.schedule import make_schedule
+from galaxy_explorer.diffusion.unet import ConditionalUNet, preset_config
 
 
 def toy_stamps(n: int, seed: int = 0, size: int = 64) -> np.ndarray:
@@ -46,7 +46,7 @@ def make_tiny_checkpoint(path: str | os.PathLike, seed: int = 0, *, condition_na
     Same ``seed`` -> same weights. Redshift's training range is 0–4; further conditions default to 0–1.
     ``condition_dropout`` > 0 marks the model as usable without some conditions and with guidance.
     """
-    from ..normalization import Normalization
+    from galaxy_explorer.data.normalization import Normalization
 
     names = tuple(condition_names)
     ranges = tuple(condition_ranges) if condition_ranges is not None else \

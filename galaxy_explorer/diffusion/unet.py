@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError
-from .conditions import ConditionEmbedding, timestep_embedding
+from galaxy_explorer.errors import CheckpointError
+from galaxy_explorer.diffusion.conditions import ConditionEmbedding, timestep_embedding
 
 
 @dataclass(frozen=True)

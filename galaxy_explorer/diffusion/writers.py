@@ -13,11 +13,11 @@ from typing import Mapping
 
 import numpy as np
 
-from .. import __version__
-from ..atomic import atomic_path
-from ..errors import GalaxyExplorerError
-from .frame_checks import require_finite_frames
-from .schedule import DEFAULT_TIMESTEP_SPACING
+from galaxy_explorer import __version__
+from galaxy_explorer.atomic import atomic_path
+from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.diffusion.frame_checks import require_finite_frames
+from galaxy_explorer.diffusion.schedule import DEFAULT_TIMESTEP_SPACING
 
 SUFFIXES = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".hdf5": "hdf5", ".h5": "hdf5", ".png": "png"}
 PNG_COLUMNS = 8
@@ -155,7 +155,7 @@ def write_png(path: Path, images: np.ndarray, provenance: Provenance, *, overwri
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from ..composite import lupton_rgb
+    from galaxy_explorer.output.composite import lupton_rgb
 
     rgb = lupton_rgb(images, bands=provenance.bands)
     n = len(rgb)

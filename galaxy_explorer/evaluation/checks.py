@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..photoz_metrics import normalized_residual, outlier_fraction, sigma_nmad
+from galaxy_explorer.measure.photoz_metrics import normalized_residual, outlier_fraction, sigma_nmad
 
 Z_MAX = 2.0
 BIN_WIDTH = 0.2

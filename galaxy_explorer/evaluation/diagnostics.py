@@ -21,7 +21,7 @@ import math
 import numpy as np
 from scipy.ndimage import median_filter
 
-from ..photoz_metrics import sigma_nmad
+from galaxy_explorer.measure.photoz_metrics import sigma_nmad
 
 # Brightness levels, in sky sigmas of the 3×3 median: the sky itself, then faint, bright and very bright galaxy light.
 BRIGHTNESS_LEVELS = ((-1.0, 1.0), (5.0, 20.0), (20.0, 100.0), (100.0, math.inf))

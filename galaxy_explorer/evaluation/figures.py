@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # headless; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..composite import lupton_rgb  # noqa: E402
+from galaxy_explorer.output.composite import lupton_rgb  # noqa: E402
 
 REAL_COLOUR = "#333333"
 GENERATED_COLOUR = "#e66100"

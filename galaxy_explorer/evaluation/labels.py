@@ -273,7 +273,7 @@ def evaluation_label_checks(data_path, generator, rows, other_rows, real, other_
     The arm classifier is trained on up to 1,500 other galaxies of the same file at z < 1 (none of the compared
     ones), with ``augmentation.train_classifier``.
     """
-    from ..survey import Survey
+    from galaxy_explorer.data.survey import Survey
 
     conditioned = tuple(name for name in generator.condition_names[1:])
     wanted = [name for name in LABELS]
@@ -313,7 +313,7 @@ def evaluation_label_checks(data_path, generator, rows, other_rows, real, other_
 def _arm_probabilities(survey, generator, rows, other_rows, image_sets, seed: int):
     """Train the arm classifier on survey galaxies at z < 1 outside the compared rows; its probabilities for
     each image set, and a description (or None and the reason)."""
-    from ..augmentation import predict_probability, to_classifier_space, train_classifier
+    from galaxy_explorer.evaluation.augmentation import predict_probability, to_classifier_space, train_classifier
 
     redshift = np.asarray(survey.redshift, dtype=np.float64)
     used = np.zeros(len(redshift), dtype=bool)

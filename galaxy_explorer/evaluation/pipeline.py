@@ -4,8 +4,8 @@ Steps, each visible on a progress bar:
 1. choose N real galaxies of the test file at random (``seed``) and read their images and redshifts;
 2. generate galaxy i at the redshift of real galaxy i from seed ``seed + i`` (so every galaxy has its own noise,
    and the whole run is reproducible);
-3. measure real and generated images with one morphology pipeline (:func:`galaxy_explorer.morphology.measure`),
-   and predict their redshifts with one CNN (:class:`galaxy_explorer.redshift_predictor.RedshiftPredictor`);
+3. measure real and generated images with one morphology pipeline (:func:`galaxy_explorer.measure.morphology.measure`),
+   and predict their redshifts with one CNN (:class:`galaxy_explorer.measure.redshift_predictor.RedshiftPredictor`);
 4. compare: photo-z metrics, per-bin means with 95% intervals, KS and Wasserstein distances, the size-redshift
    relation (built-in synthetic survey: against the known truth), and the quality checks (``checks``), each
    calibrated real vs real on a second, disjoint set of N test galaxies that is measured alike;
@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import morphology
-from ..atomic import atomic_path
-from ..errors import GalaxyExplorerError
-from ..photoz_metrics import BIN_WIDTH, photoz_metrics, redshift_bin_edges
-from . import checks, diagnostics, figures
-from . import statistics as st
+from galaxy_explorer.measure import morphology
+from galaxy_explorer.atomic import atomic_path
+from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.measure.photoz_metrics import BIN_WIDTH, photoz_metrics, redshift_bin_edges
+from galaxy_explorer.evaluation import checks, diagnostics, figures
+from galaxy_explorer.evaluation import statistics as st
 
 COMPARED_METRICS_FAST = ("ellipticity", "semi_major_axis", "semi_minor_axis", "isophotal_area",
                          "half_light_radius", "ellipticity_psf_corrected", "half_light_radius_psf_corrected")
@@ -137,7 +137,7 @@ def json_safe(value: Any) -> Any:
 
 def is_builtin_synthetic(survey, data_path: Path) -> bool:
     """Built-in survey split, or a mock written with its truth columns (same population and true relations)."""
-    from ..survey import builtin_survey_path
+    from galaxy_explorer.data.survey import builtin_survey_path
 
     if getattr(survey, "synthetic", False) or "true_r_e_arcsec" in survey.columns:
         return True
@@ -152,7 +152,7 @@ def portable_name(path: Path, builtin_split: str | None = None) -> str:
     """How metrics.json names an input without recording the machine that made it: ``shipped:<file>`` for a
     shipped asset, ``synthetic:<split>`` for a built-in survey split, a path relative to the current folder where
     the input lies below it, and the path as given otherwise."""
-    from ..paths import ASSETS_DIR
+    from galaxy_explorer.paths import ASSETS_DIR
 
     path = Path(path)
     if builtin_split is not None:
@@ -255,7 +255,7 @@ def choose_halves(n_rows: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 def _measure(config: EvaluationConfig, images: np.ndarray, redshift: np.ndarray, label: str, predictor, bands,
              psf: tuple) -> MeasuredSet:
-    from ..photometry import colours
+    from galaxy_explorer.measure.photometry import colours
 
     with _progress_bar(config.progress, len(images), f"morphology ({label}, {config.mode})") as bar:
         measured = morphology.measure(images, mode=config.mode, detection_band=config.detection_band,
@@ -292,7 +292,7 @@ def record_default_guidance(checkpoint: Path, scale: float, evidence: dict, guid
     """Write ``scale`` into the checkpoint as its default guidance (``sampling.guidance_scale``), and ``guided``
     (the conditions it pushes towards; None: all) as ``sampling.guided_conditions``, with the evidence that chose
     them; weights and description are rewritten together in one atomic rename."""
-    from ..checkpoint import load_checkpoint, save_checkpoint
+    from galaxy_explorer.data.checkpoint import load_checkpoint, save_checkpoint
 
     tensors, metadata = load_checkpoint(checkpoint)
     metadata = {k: v for k, v in metadata.items() if k not in ("format", "format_version")}
@@ -309,11 +309,11 @@ def choose_guidance(sweep: list[dict]) -> dict:
 
 def run_evaluation(config: EvaluationConfig) -> dict:
     """Run everything and write ``report.html`` and ``metrics.json`` into ``config.out``; returns the metrics."""
-    from ..diffusion.generator import Generator
-    from ..paths import DEFAULT_DIFFUSION_CHECKPOINT, DEFAULT_REDSHIFT_CHECKPOINT
-    from ..redshift_predictor import RedshiftPredictor
-    from ..survey import Survey, builtin_survey_path
-    from .report import write_report
+    from galaxy_explorer.diffusion.generator import Generator
+    from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT, DEFAULT_REDSHIFT_CHECKPOINT
+    from galaxy_explorer.measure.redshift_predictor import RedshiftPredictor
+    from galaxy_explorer.data.survey import Survey, builtin_survey_path
+    from galaxy_explorer.evaluation.report import write_report
 
     config.check()
     if config.threads is not None:
@@ -399,7 +399,7 @@ def run_evaluation(config: EvaluationConfig) -> dict:
     metrics["diagnostics"] = fidelity_diagnostics(real, generated, other_real, tuple(generator.bands),
                                                   config.detection_band)
     if len(generator.condition_names) > 1 and not config.labels_free:  # do the labels act on the images? (issue 13)
-        from .labels import evaluation_label_checks
+        from galaxy_explorer.evaluation.labels import evaluation_label_checks
 
         tick = time.perf_counter()
         metrics["label_checks"] = evaluation_label_checks(data_path, generator, rows, other_rows, real, other_real,
@@ -444,7 +444,7 @@ def fidelity_diagnostics(real: MeasuredSet, generated: MeasuredSet, other_real: 
                          band: str) -> dict:
     """What explains the checks (``diagnostics``): grain by brightness in the detection band, and the colours'
     spread at fixed redshift, each with its real-vs-real value."""
-    from ..normalization import Normalization
+    from galaxy_explorer.data.normalization import Normalization
 
     index = bands.index(band)
     sky = Normalization.fit(real.images, bands=bands).softening[index]
@@ -465,8 +465,8 @@ def _psf_for(band: str, synthetic: bool) -> tuple[float | None, float]:
     """The built-in survey's own PSF when evaluating on it; HSC median seeing otherwise."""
     if synthetic:
         try:
-            from ..synthetic import observation
-            return float(observation.PSF_FWHM_ARCSEC[band]), float(observation.MOFFAT_BETA)
+            from galaxy_explorer import instrument
+            return float(instrument.PSF_FWHM_ARCSEC[band]), float(instrument.MOFFAT_BETA)
         except (ImportError, AttributeError, KeyError):
             pass
     return None, morphology.MOFFAT_BETA
@@ -512,7 +512,7 @@ def compare(config: EvaluationConfig, measured: dict, predicted: dict, redshift:
 
     out["size_redshift"] = None
     if synthetic:
-        from ..synthetic import true_median_size_arcsec
+        from galaxy_explorer.synthetic import true_median_size_arcsec
 
         pixel_scale = morphology.PIXEL_SCALE_ARCSEC
         relation = size_redshift_relation(

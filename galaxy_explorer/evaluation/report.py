@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from ..atomic import atomic_path
+from galaxy_explorer.atomic import atomic_path
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1180px; margin: 2em auto; padding: 0 1em; color: #222; }

@@ -7,20 +7,8 @@ model learns can be checked against known truth. Results on it say nothing about
     batch = SyntheticSurvey(seed=1).sample(256)   # {'image': (256,5,64,64), 'specz_redshift': (256,), 'true_*': ...}
 """
 
-from .mock_file import write_mock_survey
-from .observation import (
-    DEPTH_5SIGMA_POINT_SOURCE,
-    MOFFAT_BETA,
-    PIXEL_SCALE_ARCSEC,
-    PSF_FWHM_ARCSEC,
-    SKY_NOISE_SIGMA,
-    STAMP_SIZE,
-    ZERO_POINT_AB,
-)
-from .synthetic_survey import TRUTH_COLUMNS, SyntheticSurvey, true_median_size_arcsec
+from galaxy_explorer.synthetic.mock_file import write_mock_survey
+from galaxy_explorer.synthetic.observation import SKY_NOISE_SIGMA
+from galaxy_explorer.synthetic.synthetic_survey import TRUTH_COLUMNS, SyntheticSurvey, true_median_size_arcsec
 
-__all__ = [
-    "SyntheticSurvey", "true_median_size_arcsec", "write_mock_survey", "TRUTH_COLUMNS",
-    "PIXEL_SCALE_ARCSEC", "PSF_FWHM_ARCSEC", "MOFFAT_BETA", "ZERO_POINT_AB", "SKY_NOISE_SIGMA",
-    "DEPTH_5SIGMA_POINT_SOURCE", "STAMP_SIZE",
-]
+__all__ = ["SyntheticSurvey", "true_median_size_arcsec", "write_mock_survey", "TRUTH_COLUMNS", "SKY_NOISE_SIGMA"]

@@ -1,8 +1,8 @@
 """Write the synthetic survey as a GalaxiesML-schema HDF5 file (plus ``true_*`` truth columns).
 
-The file holds the same root datasets as GalaxiesML (Do et al. 2024), so ``galaxy_explorer.survey.Survey`` and any
+The file holds the same root datasets as GalaxiesML (Do et al. 2024), so ``galaxy_explorer.data.survey.Survey`` and any
 other GalaxiesML reader reads it unchanged. The catalogue columns are DERIVED FROM TRUTH, not measured on the
-images (measuring 20,000 stamps with Source Extractor-like code would take minutes; ``galaxy_explorer.morphology``
+images (measuring 20,000 stamps with Source Extractor-like code would take minutes; ``galaxy_explorer.measure.morphology``
 measures images when that is what you want):
 
 * ``specz_redshift``: the true redshift; ``specz_redshift_err``: a nominal 1e-4 (1+z).
@@ -32,10 +32,10 @@ import scipy.optimize
 import scipy.special as special
 import torch
 
-from .. import BANDS
-from ..atomic import atomic_path
-from .observation import PIXEL_SCALE_ARCSEC, PSF_FWHM_ARCSEC, SKY_NOISE_SIGMA, ZERO_POINT_AB
-from .synthetic_survey import SyntheticSurvey
+from galaxy_explorer.instrument import BANDS, PIXEL_SCALE_ARCSEC, PSF_FWHM_ARCSEC, ZERO_POINT_AB
+from galaxy_explorer.atomic import atomic_path
+from galaxy_explorer.synthetic.observation import SKY_NOISE_SIGMA
+from galaxy_explorer.synthetic.synthetic_survey import SyntheticSurvey
 
 GAUSSIAN_HALF_LIGHT = math.sqrt(2.0 * math.log(2.0))  # hlr / sigma of a 2-D Gaussian
 GENERATOR_NAME = "galaxy_explorer.synthetic"

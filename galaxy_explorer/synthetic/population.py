@@ -13,9 +13,8 @@ import math
 import numpy as np
 import torch
 
-from .. import BANDS
-from .observation import PIXEL_SCALE_ARCSEC, ZERO_POINT_AB
-from .tables import SED_TEMPLATES, Tables, interpolate, mix_k_corrections
+from galaxy_explorer.instrument import BANDS, PIXEL_SCALE_ARCSEC, ZERO_POINT_AB
+from galaxy_explorer.synthetic.tables import SED_TEMPLATES, Tables, interpolate, mix_k_corrections
 
 QUIESCENT, STAR_FORMING = 0, 1
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import BANDS
-from . import profiles
-from .observation import MOFFAT_BETA, PIXEL_SCALE_ARCSEC, PSF_FWHM_ARCSEC, STAMP_SIZE
+from galaxy_explorer.instrument import BANDS, MOFFAT_BETA, PIXEL_SCALE_ARCSEC, PSF_FWHM_ARCSEC, STAMP_SIZE
+from galaxy_explorer.synthetic import profiles
 
 # (FFT grid size, how far in pixels from the stamp centre a profile may reach on it with its wrapped-around light
 # staying outside the 64-pixel stamp, or only grazing its edge on the 64 grid itself)

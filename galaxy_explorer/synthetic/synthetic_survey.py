@@ -7,11 +7,11 @@ import functools
 import numpy as np
 import torch
 
-from .. import BANDS
-from .observation import PIXEL_SCALE_ARCSEC, SKY_NOISE_SIGMA, STAMP_SIZE
-from .population import NEIGHBOUR_SLOTS, draw_catalogue
-from .render import Components, Renderer, Substructure
-from .tables import Tables
+from galaxy_explorer.instrument import BANDS, PIXEL_SCALE_ARCSEC, STAMP_SIZE
+from galaxy_explorer.synthetic.observation import SKY_NOISE_SIGMA
+from galaxy_explorer.synthetic.population import NEIGHBOUR_SLOTS, draw_catalogue
+from galaxy_explorer.synthetic.render import Components, Renderer, Substructure
+from galaxy_explorer.synthetic.tables import Tables
 
 _NOISE_SEED_OFFSET = 0x5EED_0F_5C1E5  # separates the pixel-noise stream from the catalogue stream
 

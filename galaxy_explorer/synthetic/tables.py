@@ -12,9 +12,9 @@ import functools
 import numpy as np
 import torch
 
-from .. import BANDS
-from ..errors import GalaxyExplorerError
-from ..paths import SED_TABLE
+from galaxy_explorer.instrument import BANDS
+from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.paths import SED_TABLE
 
 SED_TABLE_PATH = SED_TABLE
 SED_TEMPLATES = ("E", "Sbc", "Scd", "Im")

@@ -6,11 +6,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..diffusion.prediction import PREDICTIONS
-from ..diffusion.schedule import SCHEDULE_KINDS
-from ..diffusion.unet import PRESETS
-from ..errors import GalaxyExplorerError
-from .data import SYNTHETIC
+from galaxy_explorer.diffusion.prediction import PREDICTIONS
+from galaxy_explorer.diffusion.schedule import SCHEDULE_KINDS
+from galaxy_explorer.diffusion.unet import PRESETS
+from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.training.data import SYNTHETIC
 
 LOSS_WEIGHTINGS = ("uniform", "min-snr")
 

@@ -6,7 +6,7 @@ the synthetic survey on the training device, where it renders):
 * ``SyntheticBatches`` draws every batch fresh from the built-in synthetic survey (no file needed). The batch of
   step k on process r depends only on (seed, r, k), so a resumed run sees exactly the batches an uninterrupted
   run would have.
-* ``SurveyFileBatches`` streams a GalaxiesML-schema HDF5 file through ``galaxy_explorer.survey.Survey``, shuffled
+* ``SurveyFileBatches`` streams a GalaxiesML-schema HDF5 file through ``galaxy_explorer.data.survey.Survey``, shuffled
   anew each epoch, with process r of w taking every w-th batch.
 """
 
@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import GalaxyExplorerError
+from galaxy_explorer.errors import GalaxyExplorerError
 
 SYNTHETIC = "synthetic"
 
@@ -50,7 +50,7 @@ class SyntheticBatches:
 
     def __init__(self, seed: int, batch_size: int, condition_names: Sequence[str], rank: int = 0,
                  world_size: int = 1, device: torch.device | str = "cpu", flat_redshift_fraction: float = 0.0):
-        from ..synthetic import SyntheticSurvey  # imported here: only this source needs it
+        from galaxy_explorer.synthetic import SyntheticSurvey  # imported here: only this source needs it
 
         self._survey_class = SyntheticSurvey
         # The app walks p(image | z) uniformly in z, but ~93% of survey galaxies lie below z = 1.5, so the ends of
@@ -88,7 +88,7 @@ class SyntheticBatches:
         survey_seed = derived_seed(self.seed, PURPOSE_BATCH, self.rank, step)
         if flat == 0:
             return self._draw(survey_seed, self.batch_size)
-        from ..synthetic import population
+        from galaxy_explorer.synthetic import population
 
         generator = torch.Generator("cpu").manual_seed(derived_seed(self.seed, PURPOSE_FLAT_REDSHIFT, self.rank, step))
         low, high = population.REDSHIFT_MIN, population.REDSHIFT_MAX
@@ -104,7 +104,7 @@ class SyntheticBatches:
 
     def condition_ranges(self, sample_conditions: np.ndarray) -> list[tuple[float, float]]:
         """Training range of each condition: the survey's declared redshift range, the sample's range otherwise."""
-        from ..synthetic import population
+        from galaxy_explorer.synthetic import population
 
         ranges = [(float(np.nanmin(column)), float(np.nanmax(column))) for column in sample_conditions.T]
         ranges[0] = (float(population.REDSHIFT_MIN), float(population.REDSHIFT_MAX))
@@ -119,7 +119,7 @@ class SurveyFileBatches:
 
     def __init__(self, path: str | Path, seed: int, batch_size: int, condition_names: Sequence[str],
                  rank: int = 0, world_size: int = 1):
-        from ..survey import Survey
+        from galaxy_explorer.data.survey import Survey
 
         self.path = Path(path)
         self.survey = Survey(self.path)

@@ -28,14 +28,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_path
-from ..diffusion.prediction import make_eps_function, training_target
-from ..diffusion.samplers import run_sampler
-from ..diffusion.schedule import signal_and_noise_scales
-from ..diffusion.unet import count_parameters
-from .config import LOSS_WEIGHTINGS, TrainConfig, TrainingError, TrainResult
-from .data import PURPOSE_DROPOUT, PURPOSE_NOISE, derived_seed, open_training_data
-from .run_state import MODEL_FILE, RunState, check_run_directory, save_run, start_run
+from galaxy_explorer.atomic import atomic_path
+from galaxy_explorer.diffusion.prediction import make_eps_function, training_target
+from galaxy_explorer.diffusion.samplers import run_sampler
+from galaxy_explorer.diffusion.schedule import signal_and_noise_scales
+from galaxy_explorer.diffusion.unet import count_parameters
+from galaxy_explorer.training.config import LOSS_WEIGHTINGS, TrainConfig, TrainingError, TrainResult
+from galaxy_explorer.training.data import PURPOSE_DROPOUT, PURPOSE_NOISE, derived_seed, open_training_data
+from galaxy_explorer.training.run_state import MODEL_FILE, RunState, check_run_directory, save_run, start_run
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingError", "train", "diffusion_loss", "loss_weights",
            "learning_rate", "ema_decay_at", "MODEL_FILE"]
@@ -203,8 +203,8 @@ def _sample_grid(ema_model, schedule, normalization, config: TrainConfig, condit
     """PNG grid of EMA-model samples: rows are fixed seeds, columns evenly spaced redshifts."""
     import imageio.v3 as iio
 
-    from ..composite import lupton_rgb
-    from ..diffusion.generator import initial_noise
+    from galaxy_explorer.output.composite import lupton_rgb
+    from galaxy_explorer.diffusion.generator import initial_noise
 
     lo, hi = condition_ranges[0]
     redshifts = np.linspace(lo, hi, SAMPLE_COLUMNS)

@@ -1,4 +1,4 @@
-"""Train the redshift CNN (:mod:`galaxy_explorer.redshift_predictor`) on survey images and spectroscopic redshifts.
+"""Train the redshift CNN (:mod:`galaxy_explorer.measure.redshift_predictor`) on survey images and spectroscopic redshifts.
 
 Data: a GalaxiesML-schema HDF5 file (``data``; validated on ``validation_data``), or by default the built-in
 *synthetic* survey, streamed from ``SyntheticSurvey(seed)`` (a fresh galaxy every step, so no epoch is repeated)
@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import GalaxyExplorerError
-from ..paths import DEFAULT_REDSHIFT_CHECKPOINT
-from ..photoz_metrics import photoz_metrics
-from ..redshift_predictor import RedshiftCNN, RedshiftPredictor, log1p_redshift
+from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.paths import DEFAULT_REDSHIFT_CHECKPOINT
+from galaxy_explorer.measure.photoz_metrics import photoz_metrics
+from galaxy_explorer.measure.redshift_predictor import RedshiftCNN, RedshiftPredictor, log1p_redshift
 
 
 class RedshiftTrainingError(GalaxyExplorerError, ValueError):
@@ -65,7 +65,7 @@ class RedshiftTrainingConfig:
 # ------------------------------------------------------------------------------------------------ data sources
 def synthetic_batches(seed: int, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (images, redshift) batches from the built-in synthetic survey's seeded stream."""
-    from ..synthetic import SyntheticSurvey
+    from galaxy_explorer.synthetic import SyntheticSurvey
 
     survey = SyntheticSurvey(seed)
     while True:
@@ -75,7 +75,7 @@ def synthetic_batches(seed: int, batch_size: int) -> Iterator[tuple[torch.Tensor
 
 def survey_batches(path: str, batch_size: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless (images, redshift) batches from a survey file, reshuffled every epoch."""
-    from ..survey import Survey
+    from galaxy_explorer.data.survey import Survey
 
     survey = Survey(path)
     epoch = 0
@@ -88,7 +88,7 @@ def survey_batches(path: str, batch_size: int, seed: int) -> Iterator[tuple[torc
 
 def validation_set(config: RedshiftTrainingConfig) -> tuple[np.ndarray, np.ndarray, str]:
     """(images, redshifts, description) of the held-out validation galaxies."""
-    from ..survey import Survey, builtin_survey_path
+    from galaxy_explorer.data.survey import Survey, builtin_survey_path
 
     if config.validation_data is not None:
         path = Path(config.validation_data)
@@ -107,8 +107,8 @@ def validation_set(config: RedshiftTrainingConfig) -> tuple[np.ndarray, np.ndarr
         # An evenly spaced subset covers the whole file whatever its row order.
         rows = np.unique(np.linspace(0, len(survey) - 1, count).round().astype(np.int64))
         if config.validation_data is None and config.data is None:  # name it so that anyone can make it again
-            from ..synthetic.mock_file import GENERATOR_VERSION
-            from ..survey import BUILTIN_SPLITS
+            from galaxy_explorer.synthetic.mock_file import GENERATOR_VERSION
+            from galaxy_explorer.data.survey import BUILTIN_SPLITS
 
             n_split, seed = BUILTIN_SPLITS["validation"]
             description = (f"built-in synthetic survey, validation split: `galaxy-explorer mock --n {n_split} --seed "
@@ -166,7 +166,7 @@ def train(config: RedshiftTrainingConfig, log: Callable[[str], None] = print) ->
     """Train, validate and save; returns a summary (validation metrics, steps, time, output path)."""
     from tqdm.auto import tqdm
 
-    from ..normalization import Normalization
+    from galaxy_explorer.data.normalization import Normalization
 
     config.check()
     torch.set_num_threads(int(config.threads))

@@ -14,12 +14,12 @@ from typing import Any, Optional
 
 import torch
 
-from ..checkpoint import load_checkpoint, load_state_into, save_checkpoint
-from ..diffusion.model_io import checkpoint_metadata, save_diffusion_checkpoint
-from ..diffusion.schedule import make_schedule
-from ..diffusion.unet import preset_config
-from ..errors import CheckpointError
-from .config import TrainConfig, TrainingError
+from galaxy_explorer.data.checkpoint import load_checkpoint, load_state_into, save_checkpoint
+from galaxy_explorer.diffusion.model_io import checkpoint_metadata, save_diffusion_checkpoint
+from galaxy_explorer.diffusion.schedule import make_schedule
+from galaxy_explorer.diffusion.unet import preset_config
+from galaxy_explorer.errors import CheckpointError
+from galaxy_explorer.training.config import TrainConfig, TrainingError
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "training_state.safetensors"
@@ -85,7 +85,7 @@ def _unprefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torc
 def check_run_directory(config: TrainConfig) -> Optional[tuple[dict[str, torch.Tensor], dict[str, Any]]]:
     """The stored training state when resuming; refuse to overwrite a run or a model by accident; remove the
     partial files a crashed run left (``atomic.remove_stale_partials``)."""
-    from ..atomic import remove_stale_partials
+    from galaxy_explorer.atomic import remove_stale_partials
 
     state_path = config.out_dir / STATE_FILE
     for name in (MODEL_FILE, STATE_FILE):
@@ -118,7 +118,7 @@ def check_run_directory(config: TrainConfig) -> Optional[tuple[dict[str, torch.T
 def load_initial_checkpoint(config: TrainConfig):
     """The checkpoint named by --init-from, checked against the run's settings: the network must be the same, except
     that the run may add conditions after the checkpoint's own (new condition embeddings then start fresh)."""
-    from ..diffusion.model_io import load_diffusion_checkpoint
+    from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
 
     checkpoint = load_diffusion_checkpoint(config.init_from)
     json_path = checkpoint.path.with_suffix(".json")
@@ -201,9 +201,9 @@ def start_run(config: TrainConfig, data, resumed, device: torch.device, world_si
     afresh, with its own warm-up); or, with --resume, the stored state."""
     import copy
 
-    from ..diffusion.unet import ConditionalUNet
-    from ..normalization import Normalization
-    from .data import derived_seed
+    from galaxy_explorer.diffusion.unet import ConditionalUNet
+    from galaxy_explorer.data.normalization import Normalization
+    from galaxy_explorer.training.data import derived_seed
 
     initial = None
     if resumed is not None:

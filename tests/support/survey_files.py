@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from galaxy_explorer import BANDS
+from galaxy_explorer.instrument import BANDS
 from galaxy_explorer.diffusion.testing import toy_stamps
 
 MORPHOLOGY_SUFFIXES = ("ellipticity", "half_light_radius", "isophotal_area", "major_axis", "minor_axis",
