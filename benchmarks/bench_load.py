@@ -95,7 +95,7 @@ INSTRUMENT_JS = """() => {
   const view = galaxy_view();
   source.change.connect(() => {
     const record = {url: source.data.url[0], kind: source.data.kind[0], requested: source.data.requested[0],
-                    redshift: source.data.redshift[0], changed: performance.now()};
+                    position: source.data.position[0], changed: performance.now()};
     window.__shown.push(record);
     const wait = () => {
       const image = view.glyph.image ? view.glyph.image[0] : null;
@@ -243,7 +243,7 @@ def browser_session(page, url: str, drags: int, result: dict, seed: int = 1, gri
     page.locator(".bake-status").get_by_text("frames baked").wait_for()
     # Dragging after the bake: the walk's frames are on the page (they follow the first render).
     page.wait_for_function(
-        "n => Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.redshift.length >= n",
+        "n => Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.position.length >= n",
         arg=grid_frames)
     page.evaluate(INSTRUMENT_JS)
     handle = page.locator(".redshift-slider .noUi-handle").first

@@ -1,4 +1,5 @@
-"""Does the evaluation's redshift CNN react to grain? A probe behind the README's reading of the diagnostics.
+"""Does the evaluation's redshift CNN react to grain? A probe behind the reading of the
+diagnostics in docs/experiments.md.
 
     python benchmarks/cnn_grain_sensitivity.py [--n 1000] [--seed 0] [--grain 0 0.05 0.1 0.2 0.3]
 

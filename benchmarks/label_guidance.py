@@ -2,12 +2,12 @@
 classifier-free guidance on some labels only, the redshift kept in both passes.
 
     python benchmarks/label_guidance.py                  # ~4 min a setting on 2 cores; finished settings are reused
-    python benchmarks/label_guidance.py --table-only     # the README's table from the summary
+    python benchmarks/label_guidance.py --table-only     # docs/experiments.md's table from the summary
 
 Each setting is ``galaxy-explorer evaluate --checkpoint diffusion-small-morph.safetensors --n 300 --mode full
 --workers 2 --threads 2 --guidance W --guide ...`` (the same 300 test galaxies and seed as the shipped
 ``assets/evaluation/morph-metrics.json``, which gives the unguided row). The label checks of every setting go into
-``assets/evaluation/morph-label-guidance.json``, from which the README's table is printed.
+``assets/evaluation/morph-label-guidance.json``, from which docs/experiments.md's table is printed.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def summary_entry(metrics: dict, scale: float, guided: tuple[str, ...] | None) -
 
 
 def table_rows(summary: dict) -> list[str]:
-    """The README's rows: each setting's generated-against-survey value per check (the armed share for arms)."""
+    """The rows of docs/experiments.md's table: each setting's generated-against-survey value per check (the armed
+    share for arms)."""
     rows = []
     for entry in summary["settings"]:
         checks = entry["checks"]

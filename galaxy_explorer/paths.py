@@ -32,7 +32,7 @@ ASSETS_DIR = _assets_dir()
 MORPHOLOGY_DIFFUSION_CHECKPOINT = ASSETS_DIR / "diffusion-small-morph.safetensors"
 REDSHIFT_ONLY_DIFFUSION_CHECKPOINT = ASSETS_DIR / "diffusion-small.safetensors"
 # The default is the redshift + morphology model: trained on a GPU to 1.6 M images, with its labels left free it is
-# closer to the survey on every quality check than the redshift-only model (README, "How good is the model?").
+# closer to the survey on every quality check than the redshift-only model (README, "How good the shipped model is").
 DEFAULT_DIFFUSION_CHECKPOINT = MORPHOLOGY_DIFFUSION_CHECKPOINT
 # The diffusion models a user can pick by name (in the app's sidebar, or as --checkpoint FILE_NAME), as shipped.
 SHIPPED_DIFFUSION_CHECKPOINTS = {

@@ -82,7 +82,7 @@ def test_on_start_it_shows_the_exact_frame_bakes_the_grid_and_shows_real_galaxie
     assert kind == "exact" and z == pytest.approx(app.redshift)
     assert shown_rgb(app).any() and not app.galaxy_card.view.dimmed
     # Every baked frame is on the page, for the slider's JavaScript to show while dragging.
-    assert sorted(app.galaxy_card.view.frames_source.data["redshift"]) == pytest.approx(
+    assert sorted(app.galaxy_card.view.frames_source.data["position"]) == pytest.approx(
         sorted({*app.walk.cache.grid, app.redshift}))
     assert app.walk.cache.complete and app.galaxy_card.bake_progress.value == GRID
     assert "frames baked" in app.galaxy_card.bake_status.object
@@ -92,7 +92,7 @@ def test_on_start_it_shows_the_exact_frame_bakes_the_grid_and_shows_real_galaxie
     # The grid holds the 12 survey galaxies nearest the slider's redshift.
     assert np.max(np.abs(galaxy_z - app.redshift)) <= np.sort(np.abs(app.survey_side.survey.redshift - app.redshift))[11] + 1e-9
     assert "survey galaxies with" in app.morphology_card.table.object
-    assert len(app.morphology_card.view.series_sources["ellipticity"].data["redshift"]) == GRID
+    assert len(app.morphology_card.view.series_sources["ellipticity"].data["position"]) == GRID
 
 
 def test_the_page_says_what_is_synthetic_and_what_a_walk_is_not(make_app):
@@ -252,7 +252,7 @@ def test_a_failure_inside_the_worker_is_reported_and_the_app_keeps_running(make_
 
 def test_export_from_the_app_gives_a_gif_of_the_current_seed(make_app):
     app = make_app()
-    app.export.param.update(z_start=0.5, z_stop=1.5, frames=4, size=96, format="gif")
+    app.export.param.update(walk_start=0.5, walk_stop=1.5, frames=4, size=96, format="gif")
     app.export.button.clicks += 1
     settle(app)
     download = app.export.download
@@ -280,7 +280,7 @@ def test_export_reuses_the_frames_the_walk_already_has(make_app):
     generator.frames = lambda *a, **k: calls.append(a) or original(*a, **k)
     try:
         # The full baked grid as the export: nothing left to generate.
-        app.export.param.update(z_start=float(grid[0]), z_stop=float(grid[-1]), frames=len(grid), format="fits")
+        app.export.param.update(walk_start=float(grid[0]), walk_stop=float(grid[-1]), frames=len(grid), format="fits")
         app.export.button.clicks += 1
         settle(app)
     finally:
@@ -374,7 +374,7 @@ def test_a_closed_session_leaves_no_browser_callbacks_behind(make_app):
 
 
 def test_the_shipped_models_are_listed_and_picking_one_loads_it(make_app, tiny_checkpoint, tmp_path, monkeypatch):
-    import galaxy_explorer.app as app_module
+    import galaxy_explorer.app_parts.components.sidebar as sidebar
     import galaxy_explorer.app_parts.state.resources as resources
     import galaxy_explorer.paths as paths
     from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
@@ -382,18 +382,18 @@ def test_the_shipped_models_are_listed_and_picking_one_loads_it(make_app, tiny_c
     morph = make_tiny_checkpoint(tmp_path / "tiny-morph.safetensors", condition_names=("redshift", "true_axis_ratio"))
     monkeypatch.setattr(paths, "SHIPPED_DIFFUSION_CHECKPOINTS",
                         {"redshift": tiny_checkpoint, "redshift + morphology": morph})
-    for module in (app_module, resources):
+    for module in (sidebar, resources):
         monkeypatch.setattr(module, "DEFAULT_DIFFUSION_CHECKPOINT", tiny_checkpoint)
     app = make_app(checkpoint=None)
-    assert list(app.model_select.options) == ["tiny: redshift", "tiny-morph: redshift + morphology",
-                                              "another file (path below)"]
-    assert app.model_select.value == ""  # the default model, loaded
+    assert list(app.controls.model.select.options) == ["tiny: redshift", "tiny-morph: redshift + morphology",
+                                                       "another file (path below)"]
+    assert app.controls.model.select.value == ""  # the default model, loaded
 
-    app.model_select.value = "tiny-morph.safetensors"  # picked in the sidebar: loaded by its name alone
+    app.controls.model.select.value = "tiny-morph.safetensors"  # picked in the sidebar: loaded by its name alone
     settle(app)
     assert app.checkpoint == "tiny-morph.safetensors"
     assert app.walk.generator.checkpoint_path == morph
     assert list(app.conditions_panel.sliders) == ["true_axis_ratio"]
 
     app.checkpoint = str(tmp_path / "elsewhere.safetensors")  # a path typed into the field
-    assert app.model_select.value == "another file (path below)"
+    assert app.controls.model.select.value == "another file (path below)"

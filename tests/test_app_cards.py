@@ -57,8 +57,8 @@ class Model:
 KEY = WalkKey("model.safetensors", 42, "dpmpp2m", 20)
 
 
-def frame(redshift: float, value: float = 1.0, on_grid: bool = True, walk: WalkKey = KEY) -> Frame:
-    return Frame(redshift, np.full((5, 64, 64), value, np.float32), {name: 2.0 for name in LIVE_COLUMNS}, on_grid,
+def frame(position: float, value: float = 1.0, on_grid: bool = True, walk: WalkKey = KEY) -> Frame:
+    return Frame(position, np.full((5, 64, 64), value, np.float32), {name: 2.0 for name in LIVE_COLUMNS}, on_grid,
                  walk)
 
 
@@ -98,7 +98,7 @@ def test_galaxy_card_shows_the_frame_and_says_whether_it_is_exact(ui):
     rgb = picture(card)
     assert np.array_equal(rgb[..., 0], rgb[..., 2])  # one band: grey
     # The walk's frames are on the page for the slider's JavaScript, in the band shown.
-    assert card.view.frames_source.data["redshift"] == [0.0, 1.0, 2.0]
+    assert card.view.frames_source.data["position"] == [0.0, 1.0, 2.0]
     assert card.view.frames_source.data["url"][0] == walk.cache.frames()[0].data_url("i")
 
 
@@ -107,17 +107,17 @@ def test_galaxy_card_sends_each_frame_to_the_page_once(ui):
     card = GalaxyCard(walk, ui, pn.widgets.FloatSlider())
     cache = baked_cache(1)
     walk.cache = cache
-    assert card.view.frames_source.data["redshift"] == [0.0]
+    assert card.view.frames_source.data["position"] == [0.0]
     streamed = []
     original = card.view.add_frames
-    card.view.add_frames = lambda redshifts, urls: (streamed.append(list(redshifts)) if redshifts else None,
-                                                    original(redshifts, urls))
+    card.view.add_frames = lambda positions, urls: (streamed.append(list(positions)) if positions else None,
+                                                    original(positions, urls))
     walk.requested = 0.37
     cache.add(1.0, np.zeros((5, 64, 64)), {})
     cache.add(0.37, np.zeros((5, 64, 64)), {})  # this session's exact frame joins too…
     cache.add(0.81, np.zeros((5, 64, 64)), {})  # …but not another session's, made elsewhere on the walk
     walk.revision += 1
-    assert streamed == [[0.37, 1.0]] and sorted(card.view.frames_source.data["redshift"]) == [0.0, 0.37, 1.0]
+    assert streamed == [[0.37, 1.0]] and sorted(card.view.frames_source.data["position"]) == [0.0, 0.37, 1.0]
     walk.revision += 1  # nothing new: nothing sent
     assert len(streamed) == 1
 
@@ -177,7 +177,7 @@ def test_morphology_card_follows_the_frame_the_window_and_the_walk(ui):
     walk, side = Walk(generator=Model()), SurveySide()
     card = MorphologyCard(walk, side, ui)
     walk.param.update(cache=baked_cache(2), baked=2)
-    assert list(card.view.series_sources["ellipticity"].data["redshift"]) == [0.0, 1.0]
+    assert list(card.view.series_sources["ellipticity"].data["position"]) == [0.0, 1.0]
     walk.param.update(frame=frame(1.0), requested=1.0)
     assert card.view.value_spans["ellipticity"].location == 2.0
     assert "z=1.00, exact" in card.table.object

@@ -138,7 +138,8 @@ def test_walking_a_label_moves_it_across_its_range_at_the_fixed_redshift(make_ap
     release(slider, 0.33)
     settle(app)
     assert app.walk.cache is cache  # the same walk: only its exact frame is new
-    assert app.walk.frame.redshift == pytest.approx(0.33) and app.galaxy_card.view.shown[1] == "exact"
+    assert app.walk.frame.position == pytest.approx(0.33) and app.galaxy_card.view.shown[1] == "exact"
+    assert app.walk.frame.redshift == pytest.approx(1.3)  # a frame's redshift is a redshift, whatever the axis
     # The image says which label is at which value, and its redshift and scale are the walk's fixed redshift.
     assert app.galaxy_card.view.caption.text == "true_axis_ratio = 0.33 · exact frame"
     assert app.galaxy_card.overlay.redshift_label.text == "z = 1.30"
@@ -153,7 +154,7 @@ def test_the_guidance_scale_starts_at_the_checkpoint_default_and_a_change_is_a_n
                                                                                          morph_checkpoint):
     app = make_app(checkpoint=morph_checkpoint)
     default = app.walk.generator.default_guidance
-    assert app.guidance == default and not app.guidance_input.disabled
+    assert app.guidance == default and not app.controls.guidance.input.disabled
     first = app.walk.cache
     app.guidance = 2.5
     settle(app)
@@ -173,14 +174,14 @@ def test_a_checkpoint_that_guides_its_labels_only_says_so(make_app, tmp_path):
     save_checkpoint(path, tensors, {**metadata, "sampling": {"guidance_scale": 2.0, "guided_conditions": list(LABELS)}})
     app = make_app(checkpoint=path)
     assert app.guidance == 2.0 and app.walk.generator.default_guided == LABELS
-    assert "bulge fraction, axis ratio b/a only, not the redshift" in app.guidance_note.object
+    assert "bulge fraction, axis ratio b/a only, not the redshift" in app.controls.guidance.note.object
 
 
 def test_guidance_is_disabled_and_explained_without_condition_dropout(make_app, strict_checkpoint):
     app = make_app(checkpoint=strict_checkpoint)
     assert app.guidance == 1.0
-    assert app.guidance_input.disabled and app.guidance_reset.disabled
-    assert "without condition dropout" in app.guidance_note.object
+    assert app.controls.guidance.input.disabled and app.controls.guidance.reset.disabled
+    assert "without condition dropout" in app.controls.guidance.note.object
 
 
 def test_a_redshift_only_checkpoint_shows_no_label_widgets(make_app):
@@ -198,7 +199,7 @@ def test_the_url_reopens_the_view(make_app, morph_checkpoint):
     key = app.walk.cache.key
     assert key.axis == "true_axis_ratio" and key.condition_dict == {"true_bulge_fraction": None}
     assert app.walk.requested == pytest.approx(0.7)
-    assert app.url_problems == []
+    assert app.link.problems == []
     assert app.url_query() == query
 
 
@@ -211,7 +212,7 @@ def test_bad_values_in_the_url_are_named_and_the_defaults_kept(make_app, morph_c
     assert app.redshift == defaults.redshift.default
     assert app.walk.cache.key.axis == "redshift"
     assert app.walk.cache.key.condition_dict["true_axis_ratio"] is None  # the first page's default: free
-    warnings = " ".join(app.url_problems)
+    warnings = " ".join(app.link.problems)
     assert app.messages.notice.level == "warning" and "Link:" in app.messages.notice.text
     for named in ("seed='-4'", "z='far'", "steps='2.5'", "band='x'", "c.true_axis_ratio=7", "'colour_index'",
                   "walk='sideways'"):
@@ -247,7 +248,7 @@ def test_a_label_walk_is_exported_and_its_fits_header_says_which_label_moves(mak
     app.conditions_panel.mode.value = "true_axis_ratio"
     settle(app)
     assert app.export.start_input.label == "start" and "axis ratio" in app.export.axis_note.object
-    assert (app.export.z_start, app.export.z_stop) == (0.0, 1.0)  # the label's whole range
+    assert (app.export.walk_start, app.export.walk_stop) == (0.0, 1.0)  # the label's whole range
     app.export.param.update(frames=GRID, format="fits")  # the walk's own grid: every frame is baked already
     app.export.button.clicks += 1
     settle(app)
@@ -273,7 +274,7 @@ def test_a_label_walks_animation_frames_say_the_moving_label_and_the_fixed_redsh
         "true_axis_ratio = 0.00\nz = 0.80", "true_axis_ratio = 0.50\nz = 0.80", "true_axis_ratio = 1.00\nz = 0.80"]
     app.conditions_panel.mode.value = "redshift"
     settle(app)
-    app.export.param.update(z_start=0.5, z_stop=1.5, frames=2)
+    app.export.param.update(walk_start=0.5, walk_stop=1.5, frames=2)
     assert export_captions(app.export.request(), app.walk.cache.key) == ["z = 0.50", "z = 1.50"]
 
 
@@ -281,6 +282,6 @@ def test_a_label_walk_export_outside_the_label_range_is_refused(make_app, morph_
     app = make_app(checkpoint=morph_checkpoint)
     app.conditions_panel.mode.value = "true_bulge_fraction"
     settle(app)
-    app.export.param.update(z_start=0.0, z_stop=1.5, format="gif")
+    app.export.param.update(walk_start=0.0, walk_stop=1.5, format="gif")
     app.export.button.clicks += 1
     assert "true_bulge_fraction stop = 1.5 is outside" in app.banners.problem.object

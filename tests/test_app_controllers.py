@@ -149,7 +149,7 @@ def test_a_walk_shows_the_exact_frame_bakes_the_grid_and_answers_drags_with_the_
     assert {name for name, _, _, _ in walk.generator.calls} == {"test-model"}  # the model runs on the queue only
     assert walk.generator.calls[0][1] == [0.7]  # the interactive frame first
     walk.drag(1.4)  # nearest cached: grid point 1.5
-    assert walk.requested == 1.4 and walk.frame.redshift == pytest.approx(1.5) and not walk.frame.matches(1.4)
+    assert walk.requested == 1.4 and walk.frame.position == pytest.approx(1.5) and not walk.frame.matches(1.4)
     assert walk.dragging
     walk.release(1.4)
     settle(walk)
@@ -169,7 +169,7 @@ def test_a_stale_exact_frame_is_not_shown(walk):
     gate.set()
     settle(walk)
     assert walk.cache.get(1.23) is not None  # made and kept for later…
-    assert walk.requested == 0.2 and walk.frame.redshift == 0.0  # …but the nearest frame to 0.2 stays on screen
+    assert walk.requested == 0.2 and walk.frame.position == 0.0  # …but the nearest frame to 0.2 stays on screen
 
 
 def test_a_failing_bake_says_so_and_the_session_is_told(walk, monkeypatch):

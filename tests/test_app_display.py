@@ -73,6 +73,27 @@ def test_the_morphology_card_shows_sizes_in_arcsec_or_in_kpc_at_each_galaxys_own
     assert card.view.series["isophotal_area"].yaxis.axis_label == "area [kpc²]"
 
 
+def test_a_label_walks_sizes_in_kpc_are_at_the_walks_redshift_and_its_series_runs_along_the_label(ui):
+    from galaxy_explorer.app_parts.state.walk import FrameCache, WalkKey
+
+    key = WalkKey("model.safetensors", 42, "dpmpp2m", 20, axis="true_axis_ratio", at_redshift=2.0)
+    cache = FrameCache(key, np.linspace(0.0, 1.0, 3))
+    for position in cache.grid:  # every frame 2 px, at the label's values 0, 0.5 and 1
+        cache.add(position, np.zeros((5, 64, 64)), {name: 2.0 for name in LIVE_COLUMNS})
+    walk = Walk(generator=Model())
+    card = MorphologyCard(walk, SurveySide(), ui)
+    card.unit.value = "kpc"
+    walk.param.update(cache=cache, frame=cache.get(0.5), requested=0.5)
+    at_walk_redshift = 2 * 0.168 * kpc_per_arcsec(2.0)  # not at "z = 0.5", the label's value
+    assert card.view.value_spans["half_light_radius"].location == pytest.approx(at_walk_redshift, rel=1e-3)
+    assert card.view.position_spans["half_light_radius"].location == 0.5
+    series = card.view.series_sources["half_light_radius"].data
+    assert list(series["position"]) == [0.0, 0.5, 1.0]
+    assert list(series["value"]) == pytest.approx([at_walk_redshift] * 3, rel=1e-3)
+    assert card.view.series["half_light_radius"].xaxis.axis_label == "true_axis_ratio"
+    assert "this frame (z=2.00, exact)" in card.table.object
+
+
 def test_error_toasts_expire_and_the_problem_banner_clears_once_that_work_succeeds_again(ui):
     from galaxy_explorer.app_parts.components.cards import Banners
     from galaxy_explorer.app_parts.state.session import ERROR_TOAST_MS

@@ -46,7 +46,7 @@ def test_the_slider_shows_the_nearest_frame_in_the_browser():
     assert view.frames_callback in view.frames_source.js_property_callbacks["streaming"]
     view.set_frames([0.0, 1.0], ["a", "b"])
     view.add_frames([0.5], ["c"])
-    assert view.frames_source.data == {"redshift": [0.0, 1.0, 0.5], "url": ["a", "b", "c"]}
+    assert view.frames_source.data == {"position": [0.0, 1.0, 0.5], "url": ["a", "b", "c"]}
 
 
 def test_real_grid_labels_each_stamp_with_redshift_and_object_id():
@@ -89,7 +89,7 @@ def test_histograms_show_the_real_window_and_a_marker_at_the_frames_value():
     view.show_real(window)
     top = np.asarray(view.hist_sources["ellipticity"].data["top"])
     assert top.sum() == 150
-    view.show_frame({"ellipticity": 0.42, "half_light_radius": float("nan")}, redshift=1.0)
+    view.show_frame({"ellipticity": 0.42, "half_light_radius": float("nan")}, position=1.0)
     assert view.value_spans["ellipticity"].visible and view.value_spans["ellipticity"].location == 0.42
     assert not view.value_spans["half_light_radius"].visible  # not detected: no marker
     x_range = view.hist_ranges["ellipticity"]
@@ -98,12 +98,12 @@ def test_histograms_show_the_real_window_and_a_marker_at_the_frames_value():
     assert "0.42" in table and "not detected" in table and "150 of 150" in table
 
 
-def test_series_follow_the_baked_grid_and_the_redshift_marker_follows_the_slider():
+def test_series_follow_the_baked_grid_and_the_position_marker_follows_the_slider():
     view = MorphologyView()
-    view.show_series({"redshift": np.array([0.0, 1.0, 2.0]), **{n: np.array([1.0, 2.0, 3.0]) for n in LIVE_COLUMNS}})
+    view.show_series({"position": np.array([0.0, 1.0, 2.0]), **{n: np.array([1.0, 2.0, 3.0]) for n in LIVE_COLUMNS}})
     assert list(view.series_sources["isophotal_area"].data["value"]) == [1.0, 2.0, 3.0]
-    view.show_frame({n: 1.0 for n in LIVE_COLUMNS}, redshift=1.7)
-    assert view.redshift_spans["isophotal_area"].location == 1.7
+    view.show_frame({n: 1.0 for n in LIVE_COLUMNS}, position=1.7)
+    assert view.position_spans["isophotal_area"].location == 1.7
 
 
 def test_a_window_with_too_few_galaxies_says_so():

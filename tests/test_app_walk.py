@@ -1,4 +1,5 @@
-"""The per-seed frame cache behind the redshift slider, and the coarse-to-fine baking order."""
+"""The per-walk frame cache behind the slider, the coarse-to-fine baking order, and what a frame's position and
+redshift mean on each kind of walk."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def test_nearest_returns_the_closest_cached_frame_grid_or_exact():
     assert cache.nearest(1.3) is None
     cache.add(1.0, stamp(1), {"ellipticity": 0.1})
     cache.add(2.0, stamp(2), {"ellipticity": 0.2})
-    assert cache.nearest(1.3).redshift == 1.0
-    assert cache.nearest(1.7).redshift == 2.0
+    assert cache.nearest(1.3).position == 1.0
+    assert cache.nearest(1.7).position == 2.0
     exact = cache.add(1.37, stamp(3), {"ellipticity": 0.3})
     assert cache.nearest(1.36) is exact and not exact.exact_grid
     assert cache.get(1.3700000001) is exact
@@ -56,15 +57,41 @@ def test_missing_grid_frames_come_in_baking_order_and_exact_frames_do_not_count(
     assert cache.complete and cache.missing_grid_indices() == []
 
 
-def test_grid_series_is_sorted_by_redshift_and_keeps_undetected_as_nan():
+def test_grid_series_is_sorted_by_position_and_keeps_undetected_as_nan():
     grid = np.linspace(0, 2, 3)
     cache = FrameCache(key(), grid)
     cache.add(2.0, stamp(0), {"ellipticity": 0.5})
     cache.add(0.0, stamp(0), {"ellipticity": float("nan")})
     cache.add(0.7, stamp(0), {"ellipticity": 0.9})  # exact, not on the grid: not part of the series
     series = cache.grid_series(("ellipticity",))
-    np.testing.assert_allclose(series["redshift"], [0.0, 2.0])
+    np.testing.assert_allclose(series["position"], [0.0, 2.0])
+    np.testing.assert_allclose(series["redshift"], [0.0, 2.0])  # along the redshift, the position is the redshift
     assert np.isnan(series["ellipticity"][0]) and series["ellipticity"][1] == 0.5
+
+
+def label_walk(at_redshift: float = 0.8) -> WalkKey:
+    return WalkKey("model.safetensors", 1, "dpmpp2m", 20, (("true_bulge_fraction", 0.5),), axis="true_axis_ratio",
+                   at_redshift=at_redshift)
+
+
+def test_a_frames_redshift_is_always_a_redshift_whatever_its_walks_axis():
+    along_redshift = FrameCache(key(), np.linspace(0, 4, 5)).add(1.25, stamp(0), {})
+    along_label = FrameCache(label_walk(0.8), np.linspace(0, 1, 5)).add(0.25, stamp(0), {})
+    population = FrameCache(WalkKey("model.safetensors", 1, "dpmpp2m", 20, axis="seed", at_redshift=2.5),
+                            np.arange(8.0, 12.0)).add(9.0, stamp(0), {})
+    assert (along_redshift.position, along_redshift.redshift) == (1.25, 1.25)
+    assert (along_label.position, along_label.redshift) == (0.25, 0.8)  # the label's value; the walk's redshift
+    assert (population.position, population.redshift) == (9.0, 2.5)  # the seed; the population's redshift
+    assert along_label.matches(0.25) and not along_label.matches(0.8)  # frames are found by their position
+
+
+def test_a_label_walks_series_is_along_the_label_at_the_walks_redshift():
+    cache = FrameCache(label_walk(0.8), np.linspace(0, 1, 3))
+    for position in cache.grid:
+        cache.add(position, stamp(0), {"ellipticity": position})
+    series = cache.grid_series(("ellipticity",))
+    np.testing.assert_allclose(series["position"], [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(series["redshift"], [0.8, 0.8, 0.8])
 
 
 def test_the_store_shares_walks_and_drops_the_least_recently_used_beyond_its_size():
@@ -109,7 +136,7 @@ def test_walks_in_use_or_pinned_are_never_dropped():
 def test_listeners_hear_of_published_frames():
     cache = FrameCache(key(), np.linspace(0, 4, 5))
     heard = []
-    cache.subscribe(lambda source, frames: heard.append((source, [f.redshift for f in frames])))
+    cache.subscribe(lambda source, frames: heard.append((source, [f.position for f in frames])))
     frame = cache.add(1.0, stamp(1), {})
     cache.publish([frame])
     assert heard == [(cache, [1.0])] and cache.in_use and frame.walk == cache.key

@@ -340,7 +340,7 @@ def test_info_shows_the_image_dtype(tmp_path, capsys):
 
 
 def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback(shared, tmp_path, capsys, monkeypatch):
-    import galaxy_explorer.diffusion.writers as writers
+    import galaxy_explorer.output.sample_files as writers
 
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody expected")
@@ -433,6 +433,7 @@ def test_kill_9_during_training_resumes_bit_identically_and_leaves_no_partial_fi
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_kill_9_during_mp4_encoding_leaves_no_encoder_and_the_next_run_cleans_up(shared, tmp_path):
+    """The encoder reads its frames from a pipe: when the command dies, the pipe closes and ffmpeg ends."""
     out = tmp_path / "walk.mp4"
     process = run_cli("export", "--checkpoint", str(shared["tiny"]), "--steps", "1", "--frames", "120",
                       "--size", "256", "--out", str(out))
@@ -453,24 +454,3 @@ def test_kill_9_during_mp4_encoding_leaves_no_encoder_and_the_next_run_cleans_up
     assert main(["export", "--checkpoint", str(shared["tiny"]), "--steps", "1", "--frames", "4", "--size", "64",
                  "--out", str(out)]) == 0
     assert out.stat().st_size > 0 and partial_files(tmp_path) == []
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
-def test_a_child_started_like_ffmpeg_dies_with_its_parent(tmp_path):
-    """The encoder above may end by itself when its input pipe closes; a child that never reads its input (sleep)
-    shows that the death signal, not the pipe, ends it."""
-    script = ("import subprocess, sys, time\n"
-              "from galaxy_explorer.output.export import ffmpeg_process\n"
-              "process, _ = ffmpeg_process(['sleep', '60'])\n"
-              "print(process.pid, flush=True)\n"
-              "time.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
-    child = int(parent.stdout.readline())
-    try:
-        assert not is_gone(child)
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        wait_for(lambda: is_gone(child), 2, "the child to die with its parent")
-    finally:
-        if not is_gone(child):
-            os.kill(child, signal.SIGKILL)

@@ -130,12 +130,46 @@ def test_bokeh_still_tells_when_a_page_is_sent():
     """The turns rely on wrapping Bokeh's pull handler: a Bokeh without it must fail here, not slow down quietly."""
     from bokeh.server.session import ServerSession
 
+    from galaxy_explorer.app_parts.serving.patches import MARK
+
+    target = "bokeh.server.session.ServerSession._handle_pull"
     sent = []
     try:
         assert announce_sent_pages(sent.append)
-        assert getattr(ServerSession._handle_pull, "announces_sent_pages", False)
+        assert getattr(ServerSession._handle_pull, MARK, None) == target
+        wrapper = ServerSession._handle_pull
         assert announce_sent_pages(sent.append)  # a second listener does not wrap the handler twice
-        assert not getattr(ServerSession._handle_pull.__wrapped__, "announces_sent_pages", False)
+        assert ServerSession._handle_pull is wrapper
+        assert getattr(ServerSession._handle_pull.__wrapped__, MARK, None) is None
+        build_turns.announce_page_sent("session-1")
+        assert sent == ["session-1", "session-1"]  # each listener hears of every page sent
     finally:
         while sent.append in build_turns._page_sent_listeners:
             build_turns._page_sent_listeners.remove(sent.append)
+
+
+def test_the_wrapped_pull_handler_answers_as_bokehs_and_then_announces_the_page():
+    """The wrapper returns Bokeh's own reply (awaited where Bokeh's handler gives a coroutine) and only then says
+    the page was sent."""
+    from galaxy_explorer.app_parts.serving.patches import PATCHES
+
+    order = []
+
+    def bokeh_handle_pull(self, message, connection):
+        order.append("bokeh answers")
+        return ("PULL-DOC-REPLY", message)
+
+    wrapped = PATCHES["bokeh.server.session.ServerSession._handle_pull"].wrap(bokeh_handle_pull,
+                                                                              build_turns.announce_page_sent)
+    heard = []
+    build_turns._page_sent_listeners.append(heard.append)
+    try:
+        reply = run_one(wrapped(SimpleNamespace(id="abc"), "request", connection=None))
+    finally:
+        build_turns._page_sent_listeners.remove(heard.append)
+    assert reply == ("PULL-DOC-REPLY", "request") and order == ["bokeh answers"] and heard == ["abc"]
+
+
+def run_one(coroutine):
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=60)

@@ -213,3 +213,22 @@ def test_guide_names_the_conditions_the_guidance_pushes_towards(inputs, tmp_path
     error = capsys.readouterr().err
     assert "true_axis_ratio" in error and "redshift" in error
     assert not (tmp_path / "bad" / "metrics.json").exists()
+
+
+def test_the_report_compares_the_built_in_survey_with_real_galaxies(full_run):
+    """On the built-in (synthetic) survey the report carries the shipped real-galaxy comparison, said to be one of
+    the survey and not of the model."""
+    metrics = json.loads((full_run / "metrics.json").read_text())
+    real = metrics["real_galaxies"]
+    assert real["source"].startswith("stored")
+    assert real["comparisons"]["matched"]["n_real"] > 0
+    page = (full_run / "report.html").read_text()
+    assert "<h2>Synthetic survey against real galaxies</h2>" in page
+    assert "not of the model evaluated above" in page
+
+
+def test_real_galaxies_off_leaves_the_section_out(inputs, tmp_path):
+    out = tmp_path / "report"
+    assert evaluate(inputs, out, "--n", "4", "--mode", "fast", "--real-galaxies", "off") == 0
+    assert "real_galaxies" not in json.loads((out / "metrics.json").read_text())
+    assert "Synthetic survey against real galaxies" not in (out / "report.html").read_text()

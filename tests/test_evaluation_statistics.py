@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from galaxy_explorer.evaluation import statistics as st
-from galaxy_explorer.evaluation.pipeline import choose_rows, json_safe, size_redshift_relation, EvaluationError
+from galaxy_explorer.evaluation.pipeline import choose_rows, size_redshift_relation, EvaluationError
+from galaxy_explorer.json_output import json_safe
 
 
 def test_mean_interval_covers_the_mean_and_shrinks_with_more_data():

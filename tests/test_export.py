@@ -161,6 +161,20 @@ def test_mp4_is_h264_yuv420p_with_the_index_first(tmp_path):
     assert data.find(b"moov") < data.find(b"mdat"), "+faststart puts the index before the media data"
 
 
+def test_an_encoder_that_fails_is_an_export_error_naming_the_file(tmp_path):
+    from galaxy_explorer.output.export import finished_mp4, write_mp4
+
+    frames = render_frames(blob_frames(2), [0.0, 1.0], 64)
+    out = tmp_path / "no-such-folder" / "walk.mp4"  # ffmpeg cannot open it, after taking both frames
+    with pytest.raises(ExportError, match=r"no-such-folder/walk\.mp4: ffmpeg exited without finishing the video"):
+        write_mp4(out, frames, 12)
+    # What a dying encoder leaves (no index or no media) is told from a finished video.
+    good = write_export(tmp_path / "walk.mp4", blob_frames(2), [0.0, 1.0], size=64)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(good.read_bytes()[:200])
+    assert finished_mp4(good) and not finished_mp4(cut) and not finished_mp4(tmp_path / "missing.mp4")
+
+
 def test_fits_cube_holds_the_flux_and_a_redshift_table(tmp_path):
     images = blob_frames(4)
     redshifts = redshift_grid(0.5, 2.0, 4)

@@ -36,7 +36,7 @@ def test_cpu_dry_run_trains_evaluates_and_writes_at_most_8_small_files(tmp_path)
     data = write_mock_survey(tmp_path / "mock_testing.hdf5", 40, seed=21)
     out = tmp_path / "out"
     env = {**os.environ, "GALAXY_EXPLORER_CACHE": str(tmp_path / "cache"), "MPLCONFIGDIR": str(tmp_path / "mpl")}
-    # No condition dropout, so no guidance sweep (the CPU dry run in the README sweeps two scales); two worker
+    # No condition dropout, so no guidance sweep (the CPU dry run in docs/training.md sweeps two scales); two worker
     # processes, which start this script as their __main__ module. A step ceiling ends training early whatever the
     # machine's load, so the evaluation always has its share of the 2-minute budget (a loaded CI machine once left
     # it none with a 1.1-minute budget and no ceiling).

@@ -77,6 +77,19 @@ def test_an_inverted_galaxy_is_reconstructed_and_then_walked_like_a_seed(session
     assert "Back on a seed walk" in panel_html(inversion, "colour")
 
 
+def test_a_galaxy_clicked_during_a_label_walk_is_walked_from_that_walks_redshift(session):
+    from galaxy_explorer.app_parts.state.walk import WalkKey
+
+    walk, inversion, worker, queue = session
+    # On screen: a walk along a label at z = 1.4, its slider at the label's value 0.3 (no frames needed for this).
+    label_walk = WalkKey("m", 7, "dpmpp2m", 2, axis="true_axis_ratio", at_redshift=1.4)
+    walk.param.update(cache=FrameStore().get_or_create(label_walk, np.linspace(0.0, 1.0, 3)), requested=0.3)
+    inversion.invert(4242, 1.35, toy_stamps(1, seed=5)[0])
+    settle(worker, queue)
+    assert inversion.walking and walk.cache.key.axis == "redshift"
+    assert walk.requested == pytest.approx(1.4) and walk.frame.redshift == pytest.approx(1.4)  # not z = 0.3
+
+
 def test_two_galaxies_are_two_walks_and_the_same_galaxy_is_the_same_walk(generator):
     noise = generator.invert(toy_stamps(2, seed=1), 1.0, steps=2)
     first, second = inverted_walk_key(generator, 1, noise[:1], 2), inverted_walk_key(generator, 1, noise[1:], 2)

@@ -34,13 +34,13 @@ def test_the_table_has_a_row_per_recipe_and_scale_and_the_perfect_model_row():
     assert lines[5].startswith("| real vs real (a perfect model) | – | 0.50 | 0.50 | 0.50 | 0.50")
 
 
-def test_the_readme_quotes_the_shipped_ablation_table_with_all_five_recipes():
+def test_the_experiments_document_quotes_the_shipped_ablation_table_with_all_five_recipes():
     import json
 
     ablation = load_script()
     summary = json.loads(ablation.SUMMARY.read_text())
     assert list(summary["recipes"]) == ["0-start", "A-control", "B-dropout", "C-minsnr", "D-full"]
     assert summary["images_per_recipe"] == 40_000
-    readme = (SCRIPT.parents[1] / "README.md").read_text()
+    experiments = (SCRIPT.parents[1] / "docs" / "experiments.md").read_text()
     for line in ablation.table(summary["recipes"]).splitlines():
-        assert line in readme, f"README.md does not quote {line!r} from {ablation.SUMMARY.name}"
+        assert line in experiments, f"docs/experiments.md does not quote {line!r} from {ablation.SUMMARY.name}"

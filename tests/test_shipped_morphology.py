@@ -1,8 +1,9 @@
-"""The shipped morphology-conditioned model (issue 13): its files, its evaluation, and the README's quotes of both.
+"""The shipped morphology-conditioned model (issue 13): its files, its evaluation, and the documents' quotes of both.
 
-The README's tables for this model are written from ``assets/evaluation/morph-metrics.json`` (``galaxy-explorer
-evaluate`` on it) and ``assets/evaluation/augment.json`` (``galaxy-explorer augment`` with it); retraining the model
-without redoing them fails here.
+The tables for this model are written from ``assets/evaluation/morph-metrics.json`` (``galaxy-explorer evaluate`` on
+it; quoted in docs/models.md), ``assets/evaluation/augment.json`` (``galaxy-explorer augment`` with it) and
+``assets/evaluation/morph-label-guidance.json`` (both quoted in docs/experiments.md); retraining the model without
+redoing them fails here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest
 from galaxy_explorer.paths import ASSETS_DIR, MORPHOLOGY_DIFFUSION_CHECKPOINT, shipped_checkpoints
 
 REPO_DIR = Path(__file__).resolve().parents[1]
+MODELS_DOC = REPO_DIR / "docs" / "models.md"
+EXPERIMENTS_DOC = REPO_DIR / "docs" / "experiments.md"
 MAX_SHIPPED_BYTES = 16 * 2**20
 MORPH_METRICS = ASSETS_DIR / "evaluation" / "morph-metrics.json"
 AUGMENT_JSON = ASSETS_DIR / "evaluation" / "augment.json"
@@ -27,7 +30,7 @@ def number(value, digits: int = 2) -> str:
 
 
 def label_check_row(name: str, check: dict) -> str:
-    """The README's row for one label check, from morph-metrics.json."""
+    """docs/models.md's row for one label check, from morph-metrics.json."""
     verdict = "skipped" if check.get("skipped") else ("yes" if check["passes"] else "**no**")
     return (f"| {name} | {number(check.get('statistic_survey'))} | {number(check.get('statistic_generated'))} | "
             f"{number(check.get('value_generated'))} | {number(check.get('value_real_vs_real'))} | "
@@ -39,7 +42,7 @@ def mean_std(summary: dict) -> str:
 
 
 def augment_row(row: dict) -> str:
-    """The README's row for one arm of the augmentation experiment, from augment.json."""
+    """docs/experiments.md's row for one arm of the augmentation experiment, from augment.json."""
     return (f"| {row['arm']} | {row['extra_examples']} | {mean_std(row['completeness'])} | "
             f"{mean_std(row['purity'])} | {mean_std(row['f1'])} | {row['f1_verdict']} |")
 
@@ -71,24 +74,24 @@ def test_its_evaluation_describes_it_and_checks_every_label():
     assert {check["label"] for check in checks.values()} == set(LABELS)
 
 
-def test_the_readme_quotes_its_label_checks():
-    readme = (REPO_DIR / "README.md").read_text()
+def test_the_models_document_quotes_its_label_checks():
+    models = MODELS_DOC.read_text()
     for name, check in json.loads(MORPH_METRICS.read_text())["label_checks"]["checks"].items():
         row = label_check_row(name, check)
-        assert row in readme, f"README.md does not quote {row!r} from {MORPH_METRICS.name}"
+        assert row in models, f"docs/models.md does not quote {row!r} from {MORPH_METRICS.name}"
 
 
-def test_the_readme_quotes_the_augmentation_table_made_with_the_shipped_model():
-    readme = (REPO_DIR / "README.md").read_text()
+def test_the_experiments_document_quotes_the_augmentation_table_made_with_the_shipped_model():
+    experiments = EXPERIMENTS_DOC.read_text()
     result = json.loads(AUGMENT_JSON.read_text())
     assert result["config"]["checkpoint"] == f"shipped:{MORPHOLOGY_DIFFUSION_CHECKPOINT.name}"
     assert len(result["table"]) == 1 + 2 * len(result["config"]["factors"])  # baseline, generated and control arms
     for row in result["table"]:
         line = augment_row(row)
-        assert line in readme, f"README.md does not quote {line!r} from {AUGMENT_JSON.name}"
+        assert line in experiments, f"docs/experiments.md does not quote {line!r} from {AUGMENT_JSON.name}"
 
 
-def test_the_readme_quotes_the_label_guidance_table_and_its_unguided_row_is_the_shipped_evaluation():
+def test_the_experiments_document_quotes_the_label_guidance_table_and_its_unguided_row_is_the_shipped_evaluation():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("label_guidance", REPO_DIR / "benchmarks" / "label_guidance.py")
@@ -105,9 +108,9 @@ def test_the_readme_quotes_the_label_guidance_table_and_its_unguided_row_is_the_
         assert check["value_generated"] == shipped[name]["value_generated"]
     guided = {tuple(entry["guided"]) for entry in summary["settings"][1:]}
     assert guided == {tuple(LABELS), tuple(LABELS[:2])}
-    readme = (REPO_DIR / "README.md").read_text()
+    experiments = EXPERIMENTS_DOC.read_text()
     for row in label_guidance.table_rows(summary):
-        assert row in readme, f"README.md does not quote {row!r} from {label_guidance.SUMMARY.name}"
+        assert row in experiments, f"docs/experiments.md does not quote {row!r} from {label_guidance.SUMMARY.name}"
 
 
 def test_the_label_guidance_benchmark_refuses_to_reuse_an_evaluation_of_an_earlier_model(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from pathlib import Path
 from types import SimpleNamespace
 
 from galaxy_explorer.app_parts.serving import page_openings
@@ -165,3 +166,55 @@ def test_without_reuse_sessions_no_spare_is_kept(monkeypatch):
     init = ApplicationContext.__init__
     spare_session.keep_spare_pages("galaxy_explorer/app.py")
     assert ApplicationContext.__init__ is init and not spare_session._keeping
+
+
+def test_panels_page_handler_names_a_plain_requests_session_after_the_spare_and_others_as_panel_would(
+        monkeypatch):
+    """The two wrappers of ``patches``: Panel's page handler notes the request it answers, and the id Panel then
+    asks for is the spare's where that request may have it, else Panel's own."""
+    from galaxy_explorer.app_parts.serving import spare_session
+    from galaxy_explorer.app_parts.serving.patches import PATCHES
+
+    panel_ids = iter(f"panel-{n}" for n in range(10))
+    generate_session_id = PATCHES["panel.io.server.generate_session_id"].wrap(
+        lambda secret_key=None, signed=False: next(panel_ids), spare_session.spare_for)
+
+    async def panel_get(handler):  # what Panel's DocHandler.get does, as far as the session's id goes
+        await asyncio.sleep(0)
+        return generate_session_id(secret_key=None, signed=False)
+
+    get = PATCHES["panel.io.server.DocHandler.get"].wrap(panel_get, None)
+
+    async def scenario():
+        context = StandInContext()
+        spare = SpareSession(context, secret_key=None, signed=False, idle_s=0.0, connect_grace_s=0.01)
+        monkeypatch.setitem(spare_session._spares, id(context), spare)
+        await spare.build()
+        built = spare.session_id
+        page = SimpleNamespace(application_context=context, request=request("/app"))
+        with_query = SimpleNamespace(application_context=context, request=request("/app", query="seed=3"))
+        ids = [await get(with_query), await get(page), await get(page)]
+        assert generate_session_id() == "panel-2"  # outside a page request: Panel's own
+        await asyncio.sleep(0.05)
+        page_openings.page_opened(built)
+        return built, ids
+
+    built, ids = run(scenario())
+    assert ids == ["panel-0", built, "panel-1"]
+
+
+def test_the_served_apps_application_context_is_recognised_as_the_one_to_keep_spares_for(monkeypatch):
+    """Bokeh makes one application context per served script; the spare is kept for the app's only."""
+    from bokeh.server.contexts import ApplicationContext
+    from panel.io.application import build_single_handler_application
+
+    from galaxy_explorer.app_parts.serving import spare_session
+
+    app_file = Path(spare_session.__file__).parents[2] / "app.py"
+    context = ApplicationContext(build_single_handler_application(str(app_file)))
+    monkeypatch.setattr(spare_session, "_app_path", None)
+    assert not spare_session.serves_the_app(context)  # no app keeps spares yet
+    monkeypatch.setattr(spare_session, "_app_path", str(app_file))
+    assert spare_session.serves_the_app(context)
+    monkeypatch.setattr(spare_session, "_app_path", str(app_file.with_name("cli.py")))
+    assert not spare_session.serves_the_app(context)

@@ -34,14 +34,13 @@ Phases, each timed and reported in images/s:
       of at most 16 MiB each.
 
 CPU dry run of the same command (about a minute): drop --init-from and give ``--preset tiny --device cpu
---threads 1 --total-minutes 1.5 --n 40 --mode fast --guidance 1 2`` (README: the numbers it printed).
+--threads 1 --total-minutes 1.5 --n 40 --mode fast --guidance 1 2`` (docs/training.md: the numbers it printed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -61,7 +60,7 @@ GPU_BATCH_SIZES = (256, 512, 1024, 2048)
 CPU_BATCH_SIZES = (4, 8)
 DEFAULT_GUIDANCE = (1.0, 1.5, 2.0, 3.0)
 SAFETY = 1.3  # the evaluation's time estimate is multiplied by this
-FAST_STAMP_S = 1.2e-3  # fast-mode morphology of a stamp on the development machine (README, Benchmarks)
+FAST_STAMP_S = 1.2e-3  # fast-mode morphology of a stamp on the development machine (docs/benchmarks.md)
 GRID_IMAGES = 24  # the training run's last sample grid: 4 seeds x 6 redshifts
 OUTPUTS = ("model.safetensors", "model.json", "train_log.jsonl", "metrics.json", "report.html", "summary.json",
            "gpu_run.log")  # and the sample grid, samples_step_NNNNNNN.png
@@ -73,12 +72,28 @@ class RunError(RuntimeError):
 
 # ------------------------------------------------------------------------------------------------ arguments
 def parse_arguments(argv=None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.out:
+        parser.error("--out is required when $OUT is not set")
+    if args.total_minutes <= 0 or args.n < 2 or args.workers < 1 or args.eval_steps < 1:
+        parser.error("--total-minutes must be > 0, --n >= 2, --workers >= 1 and --eval-steps >= 1")
+    from galaxy_explorer.errors import GalaxyExplorerError
+
+    try:  # TrainConfig's checks of the recipe, now rather than after the batch-size timing
+        recipe(args)
+    except GalaxyExplorerError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpu_run.py", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train for a time budget (bf16, synthetic survey rendered on the GPU, the fastest batch size), "
                     "then evaluate, writing at most 8 files of at most 16 MiB into --out.",
-        epilog=__doc__[__doc__.index("Phases"):] + "\nThe device command: this script's docstring, or the README's "
-               "'Training on a GPU in one call'.")
+        epilog=__doc__[__doc__.index("Phases"):] + "\nThe device command: this script's docstring, or "
+               "docs/training.md, 'Training on a GPU in one call'.")
     budget = parser.add_argument_group("budget and output")
     budget.add_argument("--out", default=os.environ.get("OUT"), metavar="DIR", help="output folder, empty or absent (default: $OUT)")
     budget.add_argument("--total-minutes", type=float, default=9.0, metavar="MIN",
@@ -88,57 +103,83 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     budget.add_argument("--batch-sizes", type=int, nargs="+", default=None, metavar="B",
                         help=f"candidates (default: {' '.join(map(str, GPU_BATCH_SIZES))} on CUDA, "
                              f"{' '.join(map(str, CPU_BATCH_SIZES))} on CPU)")
-    budget.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when available)")
-    budget.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's choice)")
+    training = training_arguments()
+    training["machine"].add_to(budget)
     budget.add_argument("--scratch", default=None, metavar="DIR", help="folder for the training run (default: a temporary one)")
-    recipe = parser.add_argument_group("training recipe (passed to TrainConfig; unset: its defaults)")
-    recipe.add_argument("--preset", default=None, metavar="NAME", help="model preset (default: --init-from's, else small)")
-    recipe.add_argument("--init-from", default=None, metavar="CHECKPOINT", help="start from this sampling checkpoint's weights")
-    recipe.add_argument("--steps", type=int, default=None, metavar="N",
-                        help="ceiling on the total step count (default: none; the time budget stops training)")
-    recipe.add_argument("--lr", type=float, default=None, help="AdamW learning rate")
-    recipe.add_argument("--ema-decay", type=float, default=None, metavar="D", help="EMA decay of the saved weights")
-    recipe.add_argument("--condition-dropout", type=float, default=None, metavar="P",
-                        help="share of conditions dropped in training (> 0 enables classifier-free guidance)")
-    recipe.add_argument("--labels-free-dropout", type=float, default=None, metavar="P",
-                        help="share of examples with every label after redshift dropped together, on top of "
-                             "--condition-dropout (trains the labels-free sampling the app opens on)")
-    recipe.add_argument("--loss-weighting", choices=("uniform", "min-snr"), default=None,
-                        help="per-noise-level loss weights (min-snr: Hang et al. 2023)")
-    recipe.add_argument("--min-snr-gamma", type=float, default=None, metavar="G",
-                        help="min-SNR gamma (TrainConfig's default 5); larger puts more weight on the nearly clean "
-                             "noise levels, where the grain of bright galaxies is decided")
-    recipe.add_argument("--flat-redshift-fraction", type=float, default=None, metavar="F",
-                        help="share of each synthetic batch with z uniform over the training range")
-    recipe.add_argument("--condition", action="append", default=[], metavar="COLUMN",
-                        help="a further condition after redshift (repeat for several), e.g. true_bulge_fraction; "
-                             "with --init-from a redshift checkpoint, its new condition embeddings start fresh")
-    recipe.add_argument("--seed", type=int, default=0, metavar="S", help="training seed; also the evaluation's (default 0)")
+    recipe_group = parser.add_argument_group("training recipe (passed to TrainConfig; unset: its defaults)")
+    training["recipe"].add_to(recipe_group)
+    training["seed"].add_to(recipe_group)
     evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument("--eval-data", default=None, metavar="FILE",
-                            help="GalaxiesML-schema test file (default: the built-in synthetic survey's test split)")
-    evaluation.add_argument("--n", type=int, default=1000, help="galaxies to generate and compare (default 1000)")
-    evaluation.add_argument("--mode", choices=("fast", "full"), default="full", help="morphology mode (default full)")
-    evaluation.add_argument("--sampler", choices=("ddpm", "ddim", "dpmpp2m"), default="dpmpp2m",
-                            help="sampler (default dpmpp2m)")
-    evaluation.add_argument("--eval-steps", type=int, default=20, metavar="N", help="sampler steps (default 20)")
-    evaluation.add_argument("--guidance", type=float, nargs="+", default=list(DEFAULT_GUIDANCE), metavar="G",
-                            help="guidance scales swept when the model has condition dropout (default 1 1.5 2 3)")
-    evaluation.add_argument("--eval-batch-size", type=int, default=None, metavar="B",
-                            help="galaxies per network call when generating (default: 256 on CUDA, 8 on CPU)")
-    evaluation.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
-                            help="morphology processes (default: one per CPU core)")
+    evaluation_arguments().add_to(evaluation)
     evaluation.add_argument("--no-write-guidance", action="store_true",
                             help="do not record the chosen guidance scale in the copied checkpoint")
-    evaluation.add_argument("--labels-free", action="store_true",
-                            help="generate from the redshift alone, every further label left free: the model as the "
-                                 "app's first page shows it, judged as the shipped default is (no label checks)")
-    args = parser.parse_args(argv)
-    if not args.out:
-        parser.error("--out is required when $OUT is not set")
-    if args.total_minutes <= 0 or args.n < 2 or args.workers < 1 or args.eval_steps < 1:
-        parser.error("--total-minutes must be > 0, --n >= 2, --workers >= 1 and --eval-steps >= 1")
-    return args
+    return parser
+
+
+# TrainConfig's fields that this script sets itself, and why; every other field of TrainConfig is an option here.
+DECIDED_TRAINING = {
+    "out_dir": "the run trains in a scratch folder (--scratch); --out receives the copies",
+    "batch_size": "the fastest per image of --batch-sizes, timed on the device",
+    "max_minutes": "what --total-minutes leaves training after the evaluation's estimate",
+    "data": "the built-in synthetic survey, rendered on the device",
+    "checkpoint_every": "a checkpoint every 2,000 steps and at the end",
+    "sample_every": "one sample grid, at the end",
+    "log_every": "every 100 steps on a GPU, 10 on a CPU",
+    "normalization_sample": "2048 galaxies on a GPU, 256 on a CPU",
+    "resume": "every call starts a new run",
+    "overwrite": "every call starts a new run in a new scratch folder",
+    "bf16": "always (bf16 autocast on CUDA)",
+}
+# EvaluationConfig's fields that this script sets itself, and why; every other one is an option here.
+DECIDED_EVALUATION = {
+    "out": "--out", "checkpoint": "the model just trained", "seed": "--seed, the training's",
+    "device": "--device, the training's", "threads": "--threads, the training's", "progress": "no progress bars",
+    "write_guidance": "when a sweep ran, unless --no-write-guidance",
+}
+RECIPE_HELP = {  # where a recipe option means more here than in galaxy-explorer train
+    "preset": "network size (default: --init-from's, else small)",
+    "steps": "ceiling on the total step count (default: none; the time budget stops training)",
+}
+SEED_HELP = "training seed, 0 to 2**63-1; also the evaluation's (default: %(default)s)"
+
+
+def training_arguments() -> dict:
+    """TrainConfig's options here, by argument group: the machine (--device, --threads: the evaluation's too), the
+    recipe (unset: TrainConfig's default) and the seed (the evaluation's too)."""
+    from galaxy_explorer.commands.config_arguments import ConfigArguments
+    from galaxy_explorer.training.config import TrainConfig
+
+    shared = ("device", "threads", "seed")
+    return {"machine": ConfigArguments(TrainConfig, only=("device", "threads")),
+            "recipe": ConfigArguments(TrainConfig, exclude=(*DECIDED_TRAINING, *shared), help=RECIPE_HELP,
+                                      unset_defaults=True),
+            "seed": ConfigArguments(TrainConfig, only=("seed",), help={"seed": SEED_HELP})}
+
+
+def evaluation_arguments():
+    """EvaluationConfig's options here: those of ``galaxy-explorer evaluate`` that this script does not decide, under
+    their names there, but --eval-data, --eval-steps and --eval-batch-size where a training option has the name."""
+    from galaxy_explorer.commands.config_arguments import ConfigArguments
+    from galaxy_explorer.evaluation.config import EvaluationConfig
+
+    return ConfigArguments(
+        EvaluationConfig, exclude=tuple(DECIDED_EVALUATION),
+        flags={"data": "--eval-data", "steps": "--eval-steps", "batch_size": "--eval-batch-size"},
+        defaults={"n": 1000, "workers": os.cpu_count() or 1, "guidance_scales": list(DEFAULT_GUIDANCE)},
+        help={"guidance_scales": "guidance scales swept when the model has condition dropout (default 1 1.5 2 3)",
+              "workers": "morphology processes (default: one per CPU core)"})
+
+
+def recipe(args, **decided):
+    """The run's TrainConfig, checked as every run's is: the options given over TrainConfig's defaults, and what
+    this script decides (``decided``). Without ``decided`` (the recipe alone: its checks, its loss settings for the
+    batch-size timing) the run folder is --out and the preset and step count TrainConfig's defaults."""
+    from galaxy_explorer.training.config import TrainConfig
+
+    options = {"out_dir": Path(args.out)}
+    for arguments in training_arguments().values():
+        options |= arguments.kwargs(args)
+    return TrainConfig(**(options | decided))
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -257,11 +298,6 @@ def preset_and_start(args) -> tuple[str, int]:
     return args.preset or metadata.get("preset", "small"), int(metadata.get("training", {}).get("step", 0))
 
 
-def run_conditions(args) -> tuple[str, ...]:
-    """The conditions the run trains on: redshift first, then each --condition."""
-    return ("redshift", *(args.condition or ()))
-
-
 def timing_model(args, preset: str, device):
     """The network the timing steps train, with the run's conditions: --init-from's weights when they have them
     (else a fresh network of the same preset: only its speed matters here); with its normalization."""
@@ -271,17 +307,19 @@ def timing_model(args, preset: str, device):
     from galaxy_explorer.data.normalization import Normalization
     from galaxy_explorer.training.data import open_training_data
 
-    names = run_conditions(args)
+    training = recipe(args)
+    names = training.conditions
     if args.init_from:
         loaded = load_diffusion_checkpoint(args.init_from, device)
         if tuple(loaded.model.config.condition_names) == names:
             return loaded.model, loaded.schedule, loaded.normalization, loaded.prediction
-    data = open_training_data(None, args.seed, 8, names, device=device)
+    data = open_training_data(None, training.seed, 8, names, device=device)
     sample, sample_conditions = data.first_sample(64)
     config = preset_config(preset, names, data.condition_ranges(sample_conditions))
     if args.init_from:
         return ConditionalUNet(config).to(device), loaded.schedule, loaded.normalization, loaded.prediction
-    return ConditionalUNet(config).to(device), make_schedule("linear"), Normalization.fit(sample), "v"
+    return (ConditionalUNet(config).to(device), make_schedule(training.schedule), Normalization.fit(sample),
+            training.prediction)
 
 
 def check_checkpoint_size(model) -> int:
@@ -295,7 +333,8 @@ def check_checkpoint_size(model) -> int:
 
 def time_batch_size(args, network, schedule, normalization, prediction, batch_size: int, seconds: float,
                     device) -> dict:
-    """Real training steps at one batch size: render on the device, forward/backward in bf16 autocast, AdamW."""
+    """Real training steps at one batch size: render on the device, forward/backward in bf16 autocast, AdamW;
+    the loss and the data stream as the run's recipe sets them."""
     import copy
 
     import torch
@@ -303,13 +342,14 @@ def time_batch_size(args, network, schedule, normalization, prediction, batch_si
     from galaxy_explorer.training.data import open_training_data
     from galaxy_explorer.training.diffusion import diffusion_loss, update_ema
 
+    training = recipe(args)
     model = copy.deepcopy(network).train().requires_grad_(True)  # a loaded checkpoint is frozen for sampling
     ema = copy.deepcopy(network).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    data = open_training_data(None, args.seed, batch_size, run_conditions(args), device=device,
-                              flat_redshift_fraction=args.flat_redshift_fraction or 0.0)
+    data = open_training_data(None, training.seed, batch_size, training.conditions, device=device,
+                              flat_redshift_fraction=training.flat_redshift_fraction)
     autocast = torch.bfloat16 if device.type == "cuda" else None
-    generator = torch.Generator(device).manual_seed(args.seed)
+    generator = torch.Generator(device).manual_seed(training.seed)
 
     def step(k: int) -> float:
         tick = time.perf_counter()
@@ -318,16 +358,15 @@ def time_batch_size(args, network, schedule, normalization, prediction, batch_si
         rendered = time.perf_counter() - tick
         clean = torch.nan_to_num(normalization.to_model(images.to(device)))
         loss = diffusion_loss(model, schedule, prediction, clean, conditions.to(device), generator,
-                              redshift_noise=0.01, condition_dropout=args.condition_dropout or 0.0,
-                              labels_free_dropout=args.labels_free_dropout or 0.0,
-                              huber_delta=1.0, autocast_dtype=autocast,
-                              loss_weighting=args.loss_weighting or "uniform",
-                              **({} if args.min_snr_gamma is None else {"min_snr_gamma": args.min_snr_gamma}))
+                              redshift_noise=training.redshift_noise, condition_dropout=training.condition_dropout,
+                              labels_free_dropout=training.labels_free_dropout, huber_delta=training.huber_delta,
+                              autocast_dtype=autocast, loss_weighting=training.loss_weighting,
+                              min_snr_gamma=training.min_snr_gamma)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), training.grad_clip)
         optimizer.step()
-        update_ema(ema, model, 0.999)
+        update_ema(ema, model, training.ema_decay)
         float(loss.detach())  # train() reads the loss every step, which waits for the GPU
         synchronize(device)
         return rendered
@@ -496,18 +535,12 @@ def plan(args, clock: Clock, probes: dict, condition_dropout: float, device) -> 
 
 # ------------------------------------------------------------------------------------------------ (c) training
 def train_config(args, preset: str, batch_size: int, train_seconds: float, run_dir: Path, device):
-    from galaxy_explorer.training.diffusion import TrainConfig
-
-    recipe = {name: getattr(args, name) for name in ("lr", "ema_decay", "condition_dropout", "labels_free_dropout",
-                                                      "loss_weighting", "min_snr_gamma", "flat_redshift_fraction") if getattr(args, name) is not None}
+    """The run's TrainConfig: the recipe given, and what this script decides (``DECIDED_TRAINING``)."""
     _, start = preset_and_start(args)
-    if args.condition:
-        recipe["conditions"] = ("redshift", *args.condition)
-    return TrainConfig(out_dir=run_dir, preset=preset, steps=args.steps or start + 10 ** 6, batch_size=batch_size,
-                       max_minutes=max(train_seconds, 1.0) / 60.0, seed=args.seed, device=str(device),
-                       threads=args.threads, init_from=args.init_from, bf16=True, checkpoint_every=2000,
-                       sample_every=10 ** 9, log_every=100 if device.type == "cuda" else 10, progress_bar=False,
-                       normalization_sample=normalization_sample(device), **recipe)
+    return recipe(args, out_dir=run_dir, preset=preset, steps=args.steps or start + 10 ** 6, batch_size=batch_size,
+                  max_minutes=max(train_seconds, 1.0) / 60.0, device=str(device), bf16=True, checkpoint_every=2000,
+                  sample_every=10 ** 9, log_every=100 if device.type == "cuda" else 10, progress_bar=False,
+                  normalization_sample=normalization_sample(device))
 
 
 def log_throughput(log_path: Path, batch_size: int) -> tuple[int, float]:
@@ -554,12 +587,10 @@ def run_evaluation_phase(args, out: Path, n: int, scales: list, device) -> dict:
     from galaxy_explorer.evaluation import EvaluationConfig, run_evaluation
 
     sweep = tuple(scales) if len(scales) > 1 or scales[0] != 1.0 else None
-    config = EvaluationConfig(out=str(out), checkpoint=str(out / "model.safetensors"), data=args.eval_data, n=n,
-                              seed=args.seed,
-                              sampler=args.sampler, steps=args.eval_steps, mode=args.mode, workers=args.workers,
-                              device=str(device), threads=args.threads, progress=False, guidance_scales=sweep,
-                              write_guidance=bool(sweep) and not args.no_write_guidance,
-                              batch_size=args.eval_batch_size, labels_free=args.labels_free)
+    config = EvaluationConfig(**evaluation_arguments().kwargs(args) | {
+        "out": str(out), "checkpoint": str(out / "model.safetensors"), "n": n, "seed": args.seed,
+        "device": str(device), "threads": args.threads, "progress": False, "guidance_scales": sweep,
+        "write_guidance": bool(sweep) and not args.no_write_guidance})
     tick = time.perf_counter()
     metrics = run_evaluation(config)
     wall = time.perf_counter() - tick
@@ -618,6 +649,24 @@ def write_summary(out: Path, summary: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ main
+def timing_phase(args, clock: Clock, device) -> tuple[dict, dict]:
+    """Phase (b): the batch-size timing, then the probes that set the evaluation's time estimate (a sampling
+    forward pass, the per-stamp work); the timing network is let go before training."""
+    batch_timing, network = time_batch_sizes(args, clock, device)
+    eval_batch = args.eval_batch_size or (256 if device.type == "cuda" else 8)
+    probes = {"forward_images_per_second": time_sampling_forward(network, device, eval_batch)}
+    probes["render_images_per_second"] = batch_timing["chosen"]["render_images_per_second"]
+    clock.say("   timing the evaluation's parts")
+    probes |= time_morphology(args, device)
+    say(f"  sampling forward {probes['forward_images_per_second']:,.0f} images/s at batch {eval_batch}; "
+        f"evaluation work {probes['stamp_seconds'] * 1e3:.1f} ms a stamp with {args.workers} worker(s) "
+        f"(pool start {probes['pool_start_seconds']:.1f} s); this CPU takes {probes['cpu_slowness']:.1f}x the "
+        "unloaded development machine's time")
+    del network
+    release_device_memory(device)
+    return batch_timing, probes
+
+
 def run(args) -> dict:
     clock = Clock(args.total_minutes)
     out = Path(args.out)
@@ -631,23 +680,12 @@ def run(args) -> dict:
 
     clock.say("== (b) batch-size timing")
     tick = time.perf_counter()
-    summary["batch_timing"], network = time_batch_sizes(args, clock, device)
-    eval_batch = args.eval_batch_size or (256 if device.type == "cuda" else 8)
-    probes = {"forward_images_per_second": time_sampling_forward(network, device, eval_batch)}
-    probes["render_images_per_second"] = summary["batch_timing"]["chosen"]["render_images_per_second"]
-    clock.say("   timing the evaluation's parts")
-    probes |= time_morphology(args, device)
-    say(f"  sampling forward {probes['forward_images_per_second']:,.0f} images/s at batch {eval_batch}; "
-        f"evaluation work {probes['stamp_seconds'] * 1e3:.1f} ms a stamp with {args.workers} worker(s) "
-        f"(pool start {probes['pool_start_seconds']:.1f} s); this CPU takes {probes['cpu_slowness']:.1f}x the "
-        "unloaded development machine's time")
+    summary["batch_timing"], probes = timing_phase(args, clock, device)
     summary["probes"] = probes
-    del network
-    release_device_memory(device)
     clock.phase("batch_timing_and_probes", time.perf_counter() - tick)
 
     preset = summary["batch_timing"]["preset"]
-    dropout = args.condition_dropout or 0.0
+    dropout = recipe(args).condition_dropout
     summary["plan"] = plan(args, clock, probes, dropout, device)
 
     clock.say(f"== (c) training {preset}, batch {summary['batch_timing']['chosen']['batch_size']}, "

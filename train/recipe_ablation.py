@@ -1,11 +1,11 @@
 """The recipe ablation of issue 12: each recipe trains the same number of images from the same starting weights
-with the same seed, then is scored with the same fast evaluation subset; prints the README's table.
+with the same seed, then is scored with the same fast evaluation subset; prints the table in docs/experiments.md.
 
     git show e94926e:assets/diffusion-small.safetensors > start.safetensors     # the starting weights (step 6,400)
     git show e94926e:assets/diffusion-small.json > start.json
     python train/recipe_ablation.py --out runs --init-from start.safetensors --recipes 0-start A-control D-full
     python train/recipe_ablation.py --out runs --recipes 0-start A-control D-full --table-only
-    python train/recipe_ablation.py --from-summary      # the README's table, from assets/evaluation/ablation.json
+    python train/recipe_ablation.py --from-summary      # docs/experiments.md's table, from the summary
 
 Recipes (flags on top of the common ones below):
   0-start     no training: the starting weights (the shipped model at step 6,400), scored the same way
@@ -39,7 +39,7 @@ START_STEP, EXTRA_STEPS, BATCH = 6400, 1250, 32
 GUIDANCE_SWEEP = (1.0, 1.5, 2.0)
 CHECKS = ("binned_means", "redshift_cnn", "sizes", "colours")
 REPO = Path(__file__).resolve().parents[1]
-SUMMARY = REPO / "assets" / "evaluation" / "ablation.json"  # what the README's table is printed from
+SUMMARY = REPO / "assets" / "evaluation" / "ablation.json"  # what docs/experiments.md's table is printed from
 
 
 def summarized(metrics: dict) -> dict:
@@ -110,7 +110,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for each training and evaluation")
     parser.add_argument("--table-only", action="store_true", help="only print the table of finished runs")
     parser.add_argument("--write-summary", action="store_true",
-                        help=f"write the recipes tabulated into {SUMMARY.relative_to(REPO)} (what the README quotes)")
+                        help=f"write the recipes tabulated into {SUMMARY.relative_to(REPO)} "
+                             "(what docs/experiments.md quotes)")
     parser.add_argument("--from-summary", action="store_true",
                         help=f"print the table from {SUMMARY.relative_to(REPO)} instead of the runs")
     args = parser.parse_args(argv)

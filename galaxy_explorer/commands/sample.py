@@ -47,7 +47,7 @@ def run(args) -> int:
 
     from galaxy_explorer.diffusion.frame_checks import require_finite_frames
     from galaxy_explorer.diffusion.generator import Generator
-    from galaxy_explorer.diffusion.writers import Provenance, output_format, write_samples
+    from galaxy_explorer.output.sample_files import Provenance, output_format, write_samples
     from galaxy_explorer.output_path import check_output_file
 
     output_format(args.out)  # refuse an unknown suffix, an unwritable place or an existing file before sampling

@@ -91,47 +91,23 @@ class Survey:
             raise SurveyError(f"{self.path}: cannot read dataset {key!r} (file truncated or corrupt?): {exc}") from exc
 
     def _open(self) -> None:
-        self.bands = self._read_bands()
+        self.bands = _bands_attribute(self.path, self._file.attrs.get("bands"))
         image = self._dataset(IMAGE_KEY)
-        if image.ndim != 4:
-            raise SurveyError(f"{self.path}: dataset 'image' has shape {image.shape}; expected (N, {len(self.bands)}, H, W)")
-        if image.shape[1] != len(self.bands):
-            raise SurveyError(f"{self.path}: dataset 'image' has {image.shape[1]} bands (shape {image.shape}); "
-                              f"expected {len(self.bands)} ({','.join(self.bands)})")
-        if not np.issubdtype(image.dtype, np.floating):
-            raise SurveyError(f"{self.path}: dataset 'image' has dtype {image.dtype}; expected floating-point survey "
-                              "flux (float32, as in GalaxiesML); integer pixels are a display image or raw counts, "
-                              "not flux")
+        _check_image_dataset(self.path, image, self.bands)
         self.image_dtype = image.dtype
         self._n_file_rows = int(image.shape[0])
         self.n_file_rows = self._n_file_rows
         self.image_shape = tuple(int(s) for s in image.shape[1:])
 
-        redshift_ds = self._dataset(REDSHIFT_KEY)
-        if redshift_ds.ndim != 1 or redshift_ds.shape[0] != self._n_file_rows:
-            raise SurveyError(f"{self.path}: dataset 'specz_redshift' has shape {redshift_ds.shape}; expected "
-                              f"({self._n_file_rows},) to match 'image'")
-        if redshift_ds.dtype.kind not in "iuf":
-            raise SurveyError(f"{self.path}: dataset 'specz_redshift' has dtype {redshift_ds.dtype}; expected "
-                              "numbers (float64 redshifts)")
+        _check_row_column(self.path, self._dataset(REDSHIFT_KEY), self._n_file_rows, "iuf",
+                          "numbers (float64 redshifts)", "to match 'image'")
         redshift = np.asarray(self._read(REDSHIFT_KEY), dtype=np.float64)
-        valid = np.isfinite(redshift) & (redshift >= 0)
-        skipped = int((~valid).sum())
-        if skipped == self._n_file_rows:
-            raise SurveyError(f"{self.path}: no usable rows: every value of 'specz_redshift' is non-finite or negative")
-        if skipped:
-            warnings.warn(f"{self.path}: skipped {skipped} of {self._n_file_rows} rows with non-finite or negative "
-                          f"'specz_redshift'", SurveyWarning, stacklevel=3)
-        self.file_rows = np.flatnonzero(valid).astype(np.int64)
+        self.file_rows = _usable_rows(self.path, redshift)
         self.redshift = redshift[self.file_rows]
         self.n_rows = int(self.file_rows.size)
 
         if OBJECT_ID_KEY in self._file:
-            ids = self._dataset(OBJECT_ID_KEY)
-            if ids.ndim != 1 or ids.shape[0] != self._n_file_rows:
-                raise SurveyError(f"{self.path}: dataset 'object_id' has shape {ids.shape}; expected ({self._n_file_rows},)")
-            if ids.dtype.kind not in "iu":
-                raise SurveyError(f"{self.path}: dataset 'object_id' has dtype {ids.dtype}; expected integers")
+            _check_row_column(self.path, self._dataset(OBJECT_ID_KEY), self._n_file_rows, "iu", "integers")
             self.object_id = np.asarray(self._read(OBJECT_ID_KEY), dtype=np.int64)[self.file_rows]
         else:  # some GalaxiesML-like files lack it; the file row number is then the only stable identifier
             self.object_id = self.file_rows.copy()
@@ -144,18 +120,6 @@ class Survey:
         # Sorted redshift index: nearest-z and window queries are binary searches, not scans.
         self._order_by_redshift = np.argsort(self.redshift, kind="stable")
         self._sorted_redshift = self.redshift[self._order_by_redshift]
-
-    def _read_bands(self) -> tuple[str, ...]:
-        raw = self._file.attrs.get("bands")
-        if raw is None:
-            return BANDS
-        if isinstance(raw, bytes):
-            raw = raw.decode()
-        bands = tuple(b.strip() for b in raw.split(",")) if isinstance(raw, str) else tuple(
-            (b.decode() if isinstance(b, bytes) else str(b)) for b in raw)
-        if bands != BANDS:
-            raise SurveyError(f"{self.path}: attribute 'bands' is {','.join(bands)}; expected {','.join(BANDS)}")
-        return bands
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -319,6 +283,56 @@ class Survey:
 
     def __repr__(self) -> str:
         return f"Survey({str(self.path)!r}, n_rows={self.n_rows}, image_shape={self.image_shape})"
+
+
+# ---------------------------------------------------------------------------------------------- schema checks
+def _bands_attribute(path: Path, raw) -> tuple[str, ...]:
+    """The file's ``bands`` attribute (g,r,i,z,y when there is none); any other band list is refused."""
+    if raw is None:
+        return BANDS
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    bands = tuple(b.strip() for b in raw.split(",")) if isinstance(raw, str) else tuple(
+        (b.decode() if isinstance(b, bytes) else str(b)) for b in raw)
+    if bands != BANDS:
+        raise SurveyError(f"{path}: attribute 'bands' is {','.join(bands)}; expected {','.join(BANDS)}")
+    return bands
+
+
+def _check_image_dataset(path: Path, image: h5py.Dataset, bands: tuple[str, ...]) -> None:
+    """``image`` must be (N, bands, H, W) floating-point survey flux."""
+    if image.ndim != 4:
+        raise SurveyError(f"{path}: dataset 'image' has shape {image.shape}; expected (N, {len(bands)}, H, W)")
+    if image.shape[1] != len(bands):
+        raise SurveyError(f"{path}: dataset 'image' has {image.shape[1]} bands (shape {image.shape}); "
+                          f"expected {len(bands)} ({','.join(bands)})")
+    if not np.issubdtype(image.dtype, np.floating):
+        raise SurveyError(f"{path}: dataset 'image' has dtype {image.dtype}; expected floating-point survey "
+                          "flux (float32, as in GalaxiesML); integer pixels are a display image or raw counts, "
+                          "not flux")
+
+
+def _check_row_column(path: Path, column: h5py.Dataset, n_rows: int, kinds: str, expected: str,
+                      shape_note: str = "") -> None:
+    """A per-row column must be 1-D with one value per image, of a dtype kind in ``kinds``."""
+    key = column.name.lstrip("/")
+    if column.ndim != 1 or column.shape[0] != n_rows:
+        raise SurveyError(f"{path}: dataset {key!r} has shape {column.shape}; expected ({n_rows},)"
+                          + (f" {shape_note}" if shape_note else ""))
+    if column.dtype.kind not in kinds:
+        raise SurveyError(f"{path}: dataset {key!r} has dtype {column.dtype}; expected {expected}")
+
+
+def _usable_rows(path: Path, redshift: np.ndarray) -> np.ndarray:
+    """File rows with a finite, non-negative redshift; one SurveyWarning counts the others, none left is an error."""
+    valid = np.isfinite(redshift) & (redshift >= 0)
+    skipped = int((~valid).sum())
+    if skipped == len(redshift):
+        raise SurveyError(f"{path}: no usable rows: every value of 'specz_redshift' is non-finite or negative")
+    if skipped:
+        warnings.warn(f"{path}: skipped {skipped} of {len(redshift)} rows with non-finite or negative "
+                      f"'specz_redshift'", SurveyWarning, stacklevel=4)
+    return np.flatnonzero(valid).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------------- built-in survey

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from galaxy_explorer.diffusion.generator import GenerationError
+from galaxy_explorer.diffusion.generator_inputs import GenerationError
 
 
 class NonFiniteFramesError(GenerationError):

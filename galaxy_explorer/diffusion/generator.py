@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
-from typing import Callable, Mapping, NamedTuple, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
-from galaxy_explorer.errors import CheckpointError, GalaxyExplorerError
+from galaxy_explorer.errors import CheckpointError
+from galaxy_explorer.diffusion.generator_inputs import (
+    GenerationError,
+    Guidance,
+    ModelConditions,
+    checked_images,
+    checked_noise,
+    redshift_array,
+    validated_seed,
+)
 from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
 from galaxy_explorer.diffusion.prediction import make_eps_function
 from galaxy_explorer.diffusion.samplers import SAMPLERS, run_sampler
-
-
-class GenerationError(GalaxyExplorerError, ValueError):
-    """Arguments to ``Generator.frames`` that cannot be sampled (unknown sampler, missing condition, …)."""
 
 
 def noise_stream(seed: int) -> torch.Generator:
@@ -60,25 +64,6 @@ def default_guided_conditions(metadata: Mapping, condition_names: Sequence[str])
     return tuple(value)
 
 
-def _validated_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2 ** 63:
-        raise GenerationError(f"seed must be an integer in [0, 2**63), got {seed!r}")
-    return int(seed)
-
-
-def _redshift_array(redshifts) -> np.ndarray:
-    redshifts = np.atleast_1d(np.asarray(redshifts, dtype=np.float64))
-    if redshifts.ndim != 1:
-        raise GenerationError(f"redshifts must be a number or a 1-D sequence, got shape {redshifts.shape}")
-    return redshifts
-
-
-class Guidance(NamedTuple):
-    """Classifier-free guidance as sampled: its scale, and per condition whether the guidance pushes towards it."""
-    scale: float
-    guided: tuple[bool, ...]
-
-
 class Generator:
     """A loaded diffusion model that draws images at given redshifts (and further conditions) from a seed."""
 
@@ -102,6 +87,8 @@ class Generator:
         self.default_guidance = default_guidance_scale(metadata)
         # Which conditions that guidance pushes towards (all: plain classifier-free guidance); callers may override.
         self.default_guided = default_guided_conditions(metadata, self.condition_names)
+        self._conditions = ModelConditions(self.condition_names, self.condition_ranges, self.supports_guidance,
+                                           self.checkpoint_path.name)
 
     @classmethod
     def load(cls, checkpoint: Optional[str | os.PathLike] = None, device: str | torch.device = "cpu") -> "Generator":
@@ -123,43 +110,6 @@ class Generator:
         return cls(loaded.path, loaded.model, loaded.schedule, loaded.normalization, loaded.metadata, device,
                    loaded.prediction)
 
-    # -- conditions -------------------------------------------------------------------------------------------
-    def _condition_matrix(self, redshifts: np.ndarray, other_conditions: Mapping[str, object]):
-        """(n, k) condition values and an (n, k) mask of conditions left out (null-embedded)."""
-        unknown = sorted(set(other_conditions) - set(self.condition_names[1:]))
-        if unknown:
-            raise GenerationError(f"condition {unknown[0]!r} is not one this model was trained on "
-                                  f"{self.condition_names} ({self.checkpoint_path.name})")
-        n = len(redshifts)
-        values = np.zeros((n, len(self.condition_names)), dtype=np.float32)
-        left_out = np.zeros((n, len(self.condition_names)), dtype=bool)
-        values[:, 0] = redshifts
-        for k, name in enumerate(self.condition_names[1:], start=1):
-            if name not in other_conditions or other_conditions[name] is None:
-                if not self.supports_guidance:
-                    raise GenerationError(f"condition {name!r} is required by {self.checkpoint_path.name} "
-                                          "(it was trained without condition dropout, so it cannot be left out)")
-                left_out[:, k] = True
-                continue
-            column = np.asarray(other_conditions[name], dtype=np.float64)
-            if column.ndim == 0:
-                column = np.full(n, float(column))
-            if column.shape != (n,):
-                raise GenerationError(f"condition {name!r} must be a number or one value per redshift ({n}), "
-                                      f"got shape {column.shape}")
-            values[:, k] = column
-        finite = np.isfinite(values) | left_out
-        if not finite.all():
-            k = int(np.argwhere(~finite)[0][1])
-            raise GenerationError(f"condition {self.condition_names[k]!r} has a non-finite value")
-        for k, name in enumerate(self.condition_names):
-            lo, hi = self.condition_ranges[name]
-            used = values[~left_out[:, k], k]
-            if used.size and (used.min() < lo or used.max() > hi):
-                warnings.warn(f"{name} outside the training range [{lo:g}, {hi:g}] of {self.checkpoint_path.name}: "
-                              "the model extrapolates there", stacklevel=3)
-        return torch.from_numpy(values), torch.from_numpy(left_out)
-
     # -- sampling ---------------------------------------------------------------------------------------------
     def frames(self, seed: int, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
                progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
@@ -176,7 +126,7 @@ class Generator:
         ``on_step(step)`` after each sampler step of a batch (1 … steps), and whatever it raises stops the generation
         there (how the app interrupts work between steps; the pixels are unchanged when it returns normally).
         """
-        seed = _validated_seed(seed)
+        seed = validated_seed(seed)
         guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided)
 
         def batch(rows: slice, conditions, left_out) -> np.ndarray:
@@ -198,8 +148,8 @@ class Generator:
         if sampler == "ddpm":
             raise GenerationError("sampler 'ddpm' adds fresh noise at every step, so an explicit x_T does not fix "
                                   "its images; use 'ddim' (or 'dpmpp2m')")
-        redshifts = _redshift_array(redshifts)
-        noise = self._checked_noise(x_T, len(redshifts))
+        redshifts = redshift_array(redshifts)
+        noise = checked_noise(x_T, len(redshifts), self.image_shape)
 
         def batch(rows: slice, conditions, left_out) -> np.ndarray:
             start = noise[rows] if noise.shape[0] > 1 else noise.expand(conditions.shape[0], *self.image_shape)
@@ -225,7 +175,7 @@ class Generator:
         if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or int(refine) < 0:
             raise GenerationError(f"refine must be an integer >= 0, got {refine!r}")
         refine = int(refine)
-        images = self._checked_images(image_flux)
+        images = checked_images(image_flux, self.image_shape)
         redshifts = np.asarray(redshift, dtype=np.float64)
         if redshifts.ndim == 0:
             redshifts = np.full(images.shape[0], float(redshifts))
@@ -243,35 +193,11 @@ class Generator:
 
         return torch.from_numpy(self._in_batches(redshifts, other_conditions, batch_size, progress, batch))
 
-    def _checked_images(self, image_flux) -> np.ndarray:
-        images = np.asarray(image_flux, dtype=np.float32)
-        if images.shape == self.image_shape:
-            images = images[None]
-        if images.ndim != 4 or images.shape[1:] != self.image_shape:
-            raise GenerationError(f"images must be shaped {self.image_shape} or (n, {', '.join(map(str, self.image_shape))})"
-                                  f" in survey flux, got shape {images.shape}")
-        if not np.isfinite(images).all():
-            bad = int(np.argwhere(~np.isfinite(images).reshape(images.shape[0], -1).all(axis=1))[0][0])
-            raise GenerationError(f"image {bad} has non-finite pixels (NaN or inf); fill or mask them before inverting")
-        return np.ascontiguousarray(images)
-
-    def _checked_noise(self, x_T, n: int) -> torch.Tensor:
-        noise = x_T if isinstance(x_T, torch.Tensor) else torch.from_numpy(np.asarray(x_T, dtype=np.float32))
-        noise = noise.detach().to("cpu", torch.float32)
-        if tuple(noise.shape) == self.image_shape:
-            noise = noise[None]
-        if noise.ndim != 4 or tuple(noise.shape[1:]) != self.image_shape or noise.shape[0] not in (1, n):
-            raise GenerationError(f"x_T must be shaped {self.image_shape}, (1, …) or one per redshift ({n}, …), "
-                                  f"got shape {tuple(noise.shape)}")
-        if not torch.isfinite(noise).all():
-            raise GenerationError("x_T has non-finite values (NaN or inf)")
-        return noise
-
     def _in_batches(self, redshifts, other_conditions: Mapping[str, object], batch_size: int,
                     progress: Optional[Callable[[int, int], None]], batch) -> np.ndarray:
         """(n,5,64,64) float32 made by ``batch(rows, conditions, left_out)`` a batch at a time, one row per redshift."""
-        redshifts = _redshift_array(redshifts)
-        conditions, left_out = self._condition_matrix(redshifts, other_conditions)
+        redshifts = redshift_array(redshifts)
+        conditions, left_out = self._conditions.matrix(redshifts, other_conditions)
         n = len(redshifts)
         out = np.empty((n,) + self.image_shape, dtype=np.float32)
         if n == 0:
@@ -296,26 +222,19 @@ class Generator:
         as for ``frames`` (the app's generation queue interrupts a population between sampler steps with it).
         """
         guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided)
-        redshifts = np.atleast_1d(np.asarray(redshifts, dtype=np.float64))
-        if redshifts.ndim != 1:
-            raise GenerationError(f"redshifts must be a number or a 1-D sequence, got shape {redshifts.shape}")
-        seeds = [_validated_seed(seed) for seed in np.atleast_1d(np.asarray(seeds, dtype=object)).tolist()]
+        redshifts = redshift_array(redshifts)
+        seeds = [validated_seed(seed) for seed in np.atleast_1d(np.asarray(seeds, dtype=object)).tolist()]
         if len(seeds) != len(redshifts):
             raise GenerationError(f"population needs one seed per redshift, got {len(seeds)} seeds and "
                                   f"{len(redshifts)} redshifts")
-        conditions, left_out = self._condition_matrix(redshifts, other_conditions)
-        n = len(redshifts)
-        out = np.empty((n,) + self.image_shape, dtype=np.float32)
-        for start in range(0, n, int(batch_size)):
-            stop = min(start + int(batch_size), n)
-            out[start:stop] = self._sample_rows(seeds[start:stop], conditions[start:stop], left_out[start:stop],
-                                                sampler, int(steps), guidance, on_step)
-            if progress is not None:
-                progress(stop, n)
-        return out
+
+        def batch(rows: slice, conditions, left_out) -> np.ndarray:
+            return self._sample_rows(seeds[rows], conditions, left_out, sampler, int(steps), guidance, on_step)
+
+        return self._in_batches(redshifts, other_conditions, batch_size, progress, batch)
 
     def _checked_settings(self, sampler, steps, batch_size, guidance_scale: Optional[float],
-                          guided: Optional[Sequence[str]] = None) -> "Guidance":
+                          guided: Optional[Sequence[str]] = None) -> Guidance:
         """Refuse sampler settings that cannot work; returns the guidance to use (None: the checkpoint's)."""
         if guided is None:
             guided = self.default_guided
@@ -339,7 +258,7 @@ class Generator:
         return Guidance(float(guidance_scale), tuple(name in guided for name in self.condition_names))
 
     def _sample_batch(self, seed: int, conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
-                      steps: int, guidance: "Guidance", on_step=None) -> np.ndarray:
+                      steps: int, guidance: Guidance, on_step=None) -> np.ndarray:
         batch = conditions.shape[0]
         # One CPU generator per batch: x_T, then (for DDPM) the noise of each step, identical for every frame.
         noise_source = noise_stream(seed)
@@ -353,7 +272,7 @@ class Generator:
         return self._denoise(x_T, step_noise, conditions, left_out, sampler, steps, guidance, on_step)
 
     def _sample_rows(self, seeds: Sequence[int], conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
-                     steps: int, guidance: "Guidance", on_step=None) -> np.ndarray:
+                     steps: int, guidance: Guidance, on_step=None) -> np.ndarray:
         """Row i from seed ``seeds[i]``: its own CPU stream gives its x_T and (DDPM) its noise at every step."""
         streams = [noise_stream(seed) for seed in seeds]
         shape = (1,) + self.image_shape
@@ -367,7 +286,7 @@ class Generator:
                              on_step)
 
     def _denoise(self, x_T: torch.Tensor, step_noise, conditions: torch.Tensor, left_out: torch.Tensor,
-                 sampler: str, steps: int, guidance: "Guidance", on_step=None) -> np.ndarray:
+                 sampler: str, steps: int, guidance: Guidance, on_step=None) -> np.ndarray:
         guided = None if all(guidance.guided) else torch.tensor(guidance.guided, dtype=torch.bool)
         eps = make_eps_function(self.model, self.schedule, self.prediction, conditions.to(self.device),
                                 left_out.to(self.device), guidance.scale, guided)

@@ -13,7 +13,7 @@ Steps (all from one ``seed``, so a run is reproducible):
 2. ``max(factors) x P`` class members are generated once: each copies the redshift and label value of a random
    training member (the other conditions are left free when the model was trained with condition dropout, and are
    copied from the same member otherwise); generated galaxy i uses seed ``generation_seed + i``;
-3. for each of ``seeds`` classifier seeds, a small CNN (``SmallClassifier``) is trained on
+3. for each of ``seeds`` classifier seeds, a small CNN (``classifier.SmallClassifier``) is trained on
    * the real training set alone (the baseline),
    * the training set plus k = f x P generated members, for each factor f (a random draw from the generated pool),
    * the control: the training set plus f x P *real* members from the reserve (as many as there are; the count is
@@ -37,11 +37,13 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from galaxy_explorer.atomic import atomic_path
+from galaxy_explorer.diffusion.samplers import SAMPLERS
 from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.evaluation.classifier import predict_probability, to_classifier_space, train_classifier
+from galaxy_explorer.json_output import json_safe, portable_name
+from galaxy_explorer.options import option
 
 OUTPUT_FILES = ("augment.json", "augment.html")
 GENERATION_SEED_OFFSET = 1_000_000  # generated galaxy i uses seed + this + i: apart from evaluate's seeds
@@ -49,84 +51,6 @@ GENERATION_SEED_OFFSET = 1_000_000  # generated galaxy i uses seed + this + i: a
 
 class AugmentationError(GalaxyExplorerError, ValueError):
     """Options, data or a checkpoint the augmentation experiment cannot use."""
-
-
-# ---------------------------------------------------------------------------------------------- the classifier
-class SmallClassifier(nn.Module):
-    """A CPU-friendly CNN for one yes/no label of 5-band stamps in model space: three strided convolutions
-    (32 -> 16 -> 8 -> 4 pixels on the central crop), one more convolution, global average pooling and one logit;
-    ~50k parameters, ~2-3 ms an image an epoch on two CPU cores."""
-
-    def __init__(self, bands: int = 5, width: int = 16):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(bands, width, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv2d(4 * width, 4 * width, 3, padding=1), nn.GELU(),
-        )
-        self.head = nn.Linear(4 * width, 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images).mean(dim=(2, 3))).squeeze(1)
-
-
-def _random_dihedral(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each stamp flipped and rotated by a multiple of 90 degrees at random (a galaxy's class does not change)."""
-    flips = torch.rand(batch.shape[0], generator=generator) < 0.5
-    batch = torch.where(flips[:, None, None, None], batch.flip(-1), batch)
-    turns = int(torch.randint(0, 4, (1,), generator=generator))
-    return torch.rot90(batch, turns, dims=(-2, -1))
-
-
-def train_classifier(images: np.ndarray, labels: np.ndarray, *, seed: int, epochs: int = 12, batch_size: int = 64,
-                     lr: float = 3e-3, width: int = 16) -> SmallClassifier:
-    """Train ``SmallClassifier`` on model-space stamps ``images`` (n,5,H,W) and 0/1 ``labels``; deterministic for a
-    seed (CPU). Binary cross-entropy, AdamW, random flips and 90-degree rotations."""
-    images = torch.as_tensor(np.asarray(images, dtype=np.float32))
-    labels = torch.as_tensor(np.asarray(labels, dtype=np.float32))
-    if images.ndim != 4 or len(images) != len(labels) or len(images) == 0:
-        raise AugmentationError(f"classifier training needs (n,bands,H,W) images and n labels, got "
-                                f"{tuple(images.shape)} and {tuple(labels.shape)}")
-    generator = torch.Generator().manual_seed(int(seed))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        model = SmallClassifier(images.shape[1], width)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    loss_function = nn.BCEWithLogitsLoss()
-    model.train()
-    for _ in range(int(epochs)):
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(images), batch_size):
-            index = order[start:start + batch_size]
-            loss = loss_function(model(_random_dihedral(images[index], generator)), labels[index])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    model.eval()
-    return model
-
-
-@torch.no_grad()
-def predict_probability(model: SmallClassifier, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """The classifier's probability of the class for each model-space stamp."""
-    images = np.asarray(images, dtype=np.float32)
-    out = [torch.sigmoid(model(torch.from_numpy(images[i:i + batch_size]))).numpy()
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
-
-
-CLASSIFIER_CROP = 32  # pixels: the central 32 x 32 (5.4 arcsec) of a stamp, where the galaxy is; 4x cheaper
-
-
-def to_classifier_space(images: np.ndarray, normalization, crop: int = CLASSIFIER_CROP) -> np.ndarray:
-    """Survey flux -> the central ``crop`` x ``crop`` pixels in the checkpoint's model space (asinh per band,
-    clipped at -1), bounded above at 10 so that an untrained model's extreme pixels cannot dominate."""
-    images = np.asarray(images, dtype=np.float32)
-    height, width = images.shape[-2:]
-    top, left = max((height - crop) // 2, 0), max((width - crop) // 2, 0)
-    images = images[..., top:top + crop, left:left + crop]
-    return np.clip(normalization.to_model(images), -1.0, 10.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- scores
@@ -166,27 +90,48 @@ def verdict(baseline: Sequence[float], arm: Sequence[float]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- configuration
+def _as_tuple(values) -> tuple:
+    return tuple(values)
+
+
 @dataclass
 class AugmentConfig:
-    out: str
-    checkpoint: Optional[str] = None  # None -> the shipped model (refused: it has no morphology condition)
-    data: Optional[str] = None  # None -> the built-in synthetic survey's training split
-    label: str = "true_has_arms"
-    class_min: float = 0.5  # a galaxy is in the class when label >= class_min
-    z_min: float = 1.0
-    z_max: float = math.inf
-    n_train: int = 400
-    n_test: int = 800
-    factors: tuple = (1, 2, 4)
-    seeds: int = 5
-    seed: int = 0
-    epochs: int = 12
-    sampler: str = "dpmpp2m"
-    steps: int = 20
-    guidance: Optional[float] = None  # None: the checkpoint's default
-    device: str = "cpu"
-    batch_size: Optional[int] = None  # galaxies per network call; None: 256 on CUDA, 8 on CPU
-    progress: bool = True
+    """The settings of the experiment; each field declared with ``option`` is an option of ``galaxy-explorer
+    augment`` (``galaxy_explorer.commands.config_arguments``), besides --guidance, which it shares with other
+    commands."""
+
+    out: str = option(help="output folder for augment.html and augment.json")
+    checkpoint: Optional[str] = option(  # None -> the shipped model (refused: it has no morphology condition)
+        None, help="diffusion checkpoint conditioned on --label (default: the shipped assets/diffusion-small-morph)")
+    data: Optional[str] = option(  # None -> the built-in synthetic survey's training split
+        None, help="GalaxiesML-schema file with the label column (default: the built-in synthetic survey's training "
+                   "split)")
+    label: str = option("true_has_arms", help="label column defining the class (default: %(default)s)")
+    class_min: float = option(0.5, value_type="finite_float",
+                              help="a galaxy is in the class when label >= this (default: %(default)s)")
+    z_min: float = option(1.0, value_type="non_negative_float",
+                          help="redshift window, lower edge (default: %(default)s, where arms are rare)")
+    z_max: float = option(math.inf, value_type="non_negative_float", help="redshift window, upper edge (default: none)")
+    n_train: int = option(400, value_type="positive_int",
+                          help="real training galaxies in the window (default: %(default)s, which leaves enough real "
+                               "members for the 4x control)")
+    n_test: int = option(800, value_type="positive_int",
+                         help="held-out real test galaxies in the window (default: %(default)s)")
+    factors: tuple = option((1.0, 2.0, 4.0), value_type="non_negative_float", nargs="+", metavar="F",
+                            to_config=_as_tuple,
+                            help="extra examples as multiples of the class's training count (default 1 2 4)")
+    seeds: int = option(5, value_type="positive_int", help="classifier seeds (default: %(default)s)")
+    seed: int = option(0, value_type="seed", help="splits the data and seeds the generated galaxies (0 to 2**63-1)")
+    epochs: int = option(12, value_type="positive_int", help="classifier epochs (default: %(default)s)")
+    sampler: str = option("dpmpp2m", choices=SAMPLERS, help="sampler (default: %(default)s)")
+    steps: int = option(20, value_type="positive_int", metavar="N", help="sampler steps (default: %(default)s)")
+    guidance: Optional[float] = None  # None: the checkpoint's default (--guidance: commands.arguments)
+    device: str = option("cpu", help="torch device for generation (default: %(default)s)")
+    batch_size: Optional[int] = option(  # galaxies per network call; None: 256 on CUDA, 8 on CPU
+        None, value_type="positive_int", metavar="B",
+        help="galaxies generated per network call (default: 256 on CUDA, 8 on CPU)")
+    progress: bool = option(True, flag="--no-progress", action="store_false", dest="progress",
+                            help="no progress bars")
 
     def check(self) -> None:
         """Everything that can be refused before reading a file."""
@@ -253,25 +198,96 @@ def _progress(enabled: bool, total: int, description: str):
 
 def run_augmentation(config: AugmentConfig) -> dict:
     """Run the experiment and write ``augment.json`` and ``augment.html`` into ``config.out``; returns the JSON."""
-    from galaxy_explorer.diffusion.generator import Generator
-    from galaxy_explorer.evaluation.pipeline import json_safe, portable_name
-    from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT
-    from galaxy_explorer.data.survey import Survey, builtin_survey_path
+    from galaxy_explorer.data.survey import builtin_survey_path
 
     config.check()
     started = time.perf_counter()
     out_dir = Path(config.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise AugmentationError(f"--out {out_dir} exists and is not a folder")
+    generator = _load_generator(config)
+    data_path = Path(config.data) if config.data else Path(builtin_survey_path("training"))
+    draw = _draw_galaxies(config, generator, data_path)
+    sets = ClassifierSets.of(draw, generator.normalization)
+    read_seconds = time.perf_counter() - started
+
+    tick = time.perf_counter()
+    generated_x = to_classifier_space(_generate_pool(config, generator, draw), generator.normalization)
+    generate_seconds = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    arms = experiment_arms(config.factors, draw.count, len(sets.reserve_x))
+    runs = _train_arms(config, arms, sets, generated_x)
+    train_seconds = time.perf_counter() - tick
+
+    table = score_table(arms, runs)
+    result = {
+        "experiment": "augmentation of a rare class with generated galaxies (Ma et al. 2025)",
+        "label": config.label, "class": f"{config.label} >= {config.class_min:g}",
+        "redshift_window": [config.z_min, config.z_max],
+        "counts": draw.counts(),
+        "table": table, "runs": runs,
+        "summary": experiment_summary(table, runs, draw.count),
+        "reference": "Ma et al. 2025 (arXiv:2506.16233): completeness and purity up by up to 30%",
+        "config": _config_record(config, generator, data_path, draw),
+        "synthetic_data": bool("true_r_e_arcsec" in _columns(data_path)),
+        "timings": {"read_s": read_seconds, "generate_s": generate_seconds, "train_s": train_seconds,
+                    "total_s": time.perf_counter() - started},
+    }
+    safe = json_safe(result)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "augment.json") as tmp:
+        tmp.write_text(json.dumps(safe, indent=2, allow_nan=False) + "\n")
+    with atomic_path(out_dir / "augment.html") as tmp:
+        tmp.write_text(render_html(safe), encoding="utf-8")
+    return safe
+
+
+def _load_generator(config: AugmentConfig):
+    """The checkpoint's generator, refused when it is not conditioned on the label or cannot take the guidance."""
+    from galaxy_explorer.diffusion.generator import Generator
+    from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT
+
     checkpoint = Path(config.checkpoint) if config.checkpoint else DEFAULT_DIFFUSION_CHECKPOINT
     generator = Generator.load(checkpoint, device=config.device)
     check_checkpoint(generator, config.label)
     if config.guidance not in (None, 1.0) and not generator.supports_guidance:
         raise AugmentationError(f"{checkpoint}: trained without condition dropout, so --guidance {config.guidance} "
                                 "cannot be used (only 1)")
-    data_path = Path(config.data) if config.data else Path(builtin_survey_path("training"))
-    rng = np.random.default_rng(config.seed)
+    return generator
 
+
+@dataclass
+class GalaxyDraw:
+    """What the experiment reads from the survey (step 1) and the donors the generated galaxies copy (step 2)."""
+
+    window: np.ndarray  # rows inside the redshift window
+    split: Split
+    member: np.ndarray  # per survey row: in the class
+    reserve_members: np.ndarray
+    test_members: int
+    count: int  # P: the class members in the training set
+    donor_z: np.ndarray  # per generated galaxy: the redshift and label it is conditioned on
+    donor_label: np.ndarray
+    other: dict  # further conditions copied from the donors (a model without condition dropout)
+    image_rows: np.ndarray  # sorted rows whose images are in ``images``
+    images: np.ndarray
+
+    def flux(self, rows: np.ndarray) -> np.ndarray:
+        return self.images[np.searchsorted(self.image_rows, rows)]
+
+    def counts(self) -> dict:
+        return {"window": int(len(self.window)), "train": int(len(self.split.train)), "train_members": int(self.count),
+                "test": int(len(self.split.test)), "test_members": self.test_members,
+                "reserve_members": int(len(self.reserve_members)), "generated_pool": int(len(self.donor_z))}
+
+
+def _draw_galaxies(config: AugmentConfig, generator, data_path: Path) -> GalaxyDraw:
+    """Split the window's galaxies (test, train, reserve), check that both classes are there, draw the donors and
+    read the images the classifiers need."""
+    from galaxy_explorer.data.survey import Survey
+
+    rng = np.random.default_rng(config.seed)
     with Survey(data_path) as survey:
         if config.label not in survey.columns:
             truth = [c for c in survey.columns if c.startswith("true_")]
@@ -286,89 +302,124 @@ def run_augmentation(config: AugmentConfig) -> dict:
         member = label_all >= config.class_min
         train_members = split.train[member[split.train]]
         test_members = int(member[split.test].sum())
-        if len(train_members) < 2:
-            raise AugmentationError(f"{data_path}: only {len(train_members)} galaxies of the training set have "
-                                    f"{config.label} >= {config.class_min} in {config.z_min} <= z < {config.z_max}; "
-                                    "use a larger --n-train or a wider window")
-        if test_members < 2 or test_members == len(split.test):
-            raise AugmentationError(f"{data_path}: the test set has {test_members} of {len(split.test)} galaxies "
-                                    f"with {config.label} >= {config.class_min}; completeness and purity need both "
-                                    "classes: change --n-test or the window")
+        _check_both_classes(config, data_path, len(train_members), test_members, len(split.test))
         # Donors: the training members whose redshift and label (and other conditions, if needed) generated
         # galaxies copy.
-        count = len(train_members)
-        pool_size = int(round(max(config.factors) * count))
+        pool_size = int(round(max(config.factors) * len(train_members)))
         donors = rng.choice(train_members, size=pool_size, replace=True)
-        other = {}
-        for name in generator.condition_names[1:]:
-            if name == config.label:
-                continue
-            if generator.supports_guidance:
-                continue  # left free: the null embedding
-            if name not in survey.columns:
-                raise AugmentationError(f"{checkpoint}: needs condition {name!r} (no condition dropout), which "
-                                        f"{data_path} lacks")
-            other[name] = np.asarray(survey.column(name), dtype=np.float64)[donors]
+        other = _copied_conditions(config, generator, survey, data_path, donors)
         reserve_members = split.reserve[member[split.reserve]]
-        needed_rows = np.unique(np.concatenate([split.test, split.train, reserve_members]))
-        images = _read_images(survey, needed_rows)
-        z_min_model, z_max_model = generator.condition_ranges["redshift"]
-        donor_z = np.clip(redshift_all[donors], z_min_model, z_max_model)
-        lo, hi = generator.condition_ranges[config.label]
-        donor_label = np.clip(label_all[donors], lo, hi)
+        image_rows = np.unique(np.concatenate([split.test, split.train, reserve_members]))
+        images = _read_images(survey, image_rows)
+    z_min_model, z_max_model = generator.condition_ranges["redshift"]
+    lo, hi = generator.condition_ranges[config.label]
+    return GalaxyDraw(window, split, member, reserve_members, test_members, len(train_members),
+                      np.clip(redshift_all[donors], z_min_model, z_max_model), np.clip(label_all[donors], lo, hi),
+                      other, image_rows, images)
 
-    def flux_rows(rows):
-        return images[np.searchsorted(needed_rows, rows)]
 
-    normalization = generator.normalization
-    test_x = to_classifier_space(flux_rows(split.test), normalization)
-    test_y = member[split.test]
-    train_x = to_classifier_space(flux_rows(split.train), normalization)
-    train_y = member[split.train].astype(np.float32)
-    reserve_x = to_classifier_space(flux_rows(reserve_members), normalization) if len(reserve_members) else \
-        np.zeros((0, *train_x.shape[1:]), np.float32)
-    read_seconds = time.perf_counter() - started
+def _check_both_classes(config: AugmentConfig, data_path: Path, train_members: int, test_members: int,
+                        test_size: int) -> None:
+    if train_members < 2:
+        raise AugmentationError(f"{data_path}: only {train_members} galaxies of the training set have "
+                                f"{config.label} >= {config.class_min} in {config.z_min} <= z < {config.z_max}; "
+                                "use a larger --n-train or a wider window")
+    if test_members < 2 or test_members == test_size:
+        raise AugmentationError(f"{data_path}: the test set has {test_members} of {test_size} galaxies "
+                                f"with {config.label} >= {config.class_min}; completeness and purity need both "
+                                "classes: change --n-test or the window")
 
-    # -- generate the pool once
-    tick = time.perf_counter()
-    seeds = [int(config.seed) + GENERATION_SEED_OFFSET + i for i in range(pool_size)]
+
+def _copied_conditions(config: AugmentConfig, generator, survey, data_path: Path, donors: np.ndarray) -> dict:
+    """The conditions beyond redshift and the label that a model without condition dropout needs: the donors'."""
+    other = {}
+    for name in generator.condition_names[1:]:
+        if name == config.label:
+            continue
+        if generator.supports_guidance:
+            continue  # left free: the null embedding
+        if name not in survey.columns:
+            raise AugmentationError(f"{generator.checkpoint_path}: needs condition {name!r} (no condition dropout), "
+                                    f"which {data_path} lacks")
+        other[name] = np.asarray(survey.column(name), dtype=np.float64)[donors]
+    return other
+
+
+@dataclass
+class ClassifierSets:
+    """The real galaxies in the classifier's space: test set, training set (with 0/1 labels) and reserve members."""
+
+    test_x: np.ndarray
+    test_y: np.ndarray
+    train_x: np.ndarray
+    train_y: np.ndarray
+    reserve_x: np.ndarray
+
+    @classmethod
+    def of(cls, draw: GalaxyDraw, normalization) -> "ClassifierSets":
+        split = draw.split
+        train_x = to_classifier_space(draw.flux(split.train), normalization)
+        reserve_x = to_classifier_space(draw.flux(draw.reserve_members), normalization) \
+            if len(draw.reserve_members) else np.zeros((0, *train_x.shape[1:]), np.float32)
+        return cls(to_classifier_space(draw.flux(split.test), normalization), draw.member[split.test], train_x,
+                   draw.member[split.train].astype(np.float32), reserve_x)
+
+
+def generation_seeds(config: AugmentConfig, count: int) -> list[int]:
+    return [int(config.seed) + GENERATION_SEED_OFFSET + i for i in range(count)]
+
+
+def _generate_pool(config: AugmentConfig, generator, draw: GalaxyDraw) -> np.ndarray:
+    """The pool of generated class members, made once (step 2), in survey flux."""
+    pool_size = len(draw.donor_z)
     batch_size = config.batch_size or (256 if str(config.device).startswith("cuda") else 8)
     with _progress(config.progress, pool_size, f"generating {config.label} >= {config.class_min}") as bar:
-        generated = generator.population(seeds, donor_z, sampler=config.sampler, steps=int(config.steps),
-                                         batch_size=int(batch_size), guidance_scale=config.guidance,
+        generated = generator.population(generation_seeds(config, pool_size), draw.donor_z, sampler=config.sampler,
+                                         steps=int(config.steps), batch_size=int(batch_size),
+                                         guidance_scale=config.guidance,
                                          progress=lambda done, total: bar.update(done - bar.n),
-                                         **{config.label: donor_label}, **other)
+                                         **{config.label: draw.donor_label}, **draw.other)
     if not np.isfinite(generated).all():
-        raise AugmentationError(f"{checkpoint}: generated images contain NaN or inf; the checkpoint's weights or the "
-                                "sampler settings are broken")
-    generated_x = to_classifier_space(generated, normalization)
-    generate_seconds = time.perf_counter() - tick
+        raise AugmentationError(f"{generator.checkpoint_path}: generated images contain NaN or inf; the checkpoint's "
+                                "weights or the sampler settings are broken")
+    return generated
 
-    # -- the arms of the experiment, each over the seeds
+
+def experiment_arms(factors: Sequence[float], count: int, reserve: int) -> list[tuple]:
+    """(name, source, extra examples, factor) of each arm: the baseline, then per factor the generated arm and its
+    real control (capped at the ``reserve`` real members there are)."""
     arms = [("real only", None, 0, None)]
-    for factor in config.factors:
+    for factor in factors:
         k = int(round(factor * count))
         arms.append((f"+{factor:g}x generated", "generated", k, float(factor)))
-        arms.append((f"+{factor:g}x real (control)", "real", min(k, len(reserve_x)), float(factor)))
+        arms.append((f"+{factor:g}x real (control)", "real", min(k, reserve), float(factor)))
+    return arms
+
+
+def _train_arms(config: AugmentConfig, arms: list[tuple], sets: ClassifierSets,
+                generated_x: np.ndarray) -> dict[str, list[dict]]:
+    """Each arm's classifier trained once per seed (step 3): its test-set scores, per seed."""
     runs: dict[str, list[dict]] = {name: [] for name, *_ in arms}
-    tick = time.perf_counter()
     with _progress(config.progress, len(arms) * int(config.seeds), "training classifiers") as bar:
         for s in range(int(config.seeds)):
             seed_rng = np.random.default_rng([int(config.seed), s])
             for name, source, k, _ in arms:
-                extra_x = np.zeros((0, *train_x.shape[1:]), np.float32)
+                extra_x = np.zeros((0, *sets.train_x.shape[1:]), np.float32)
                 if source == "generated":
                     extra_x = generated_x[seed_rng.choice(len(generated_x), size=k, replace=False)]
                 elif source == "real" and k:
-                    extra_x = reserve_x[seed_rng.choice(len(reserve_x), size=k, replace=False)]
-                x = np.concatenate([train_x, extra_x])
-                y = np.concatenate([train_y, np.ones(len(extra_x), np.float32)])
+                    extra_x = sets.reserve_x[seed_rng.choice(len(sets.reserve_x), size=k, replace=False)]
+                x = np.concatenate([sets.train_x, extra_x])
+                y = np.concatenate([sets.train_y, np.ones(len(extra_x), np.float32)])
                 model = train_classifier(x, y, seed=int(config.seed) * 1000 + s, epochs=int(config.epochs))
-                scores = classification_scores(test_y, predict_probability(model, test_x) >= 0.5)
+                scores = classification_scores(sets.test_y, predict_probability(model, sets.test_x) >= 0.5)
                 runs[name].append({"seed": s, **scores})
                 bar.update(1)
-    train_seconds = time.perf_counter() - tick
+    return runs
 
+
+def score_table(arms: list[tuple], runs: dict[str, list[dict]]) -> list[dict]:
+    """One row per arm: each score's mean ± std over the seeds, its change against the baseline, the F1 verdict."""
     baseline = runs["real only"]
     table = []
     for name, source, k, factor in arms:
@@ -382,6 +433,11 @@ def run_augmentation(config: AugmentConfig) -> dict:
         row["f1_verdict"] = "baseline" if source is None else verdict([r["f1"] for r in baseline],
                                                                         [r["f1"] for r in runs[name]])
         table.append(row)
+    return table
+
+
+def experiment_summary(table: list[dict], runs: dict[str, list[dict]], count: int) -> dict:
+    """Did generated galaxies help, did they beat the real control, and where the reserve ran short."""
     generated_rows = [r for r in table if r["source"] == "generated"]
     helped = [r["arm"] for r in generated_rows if r["f1_verdict"] == "helped"]
     beat_control = []
@@ -392,37 +448,20 @@ def run_augmentation(config: AugmentConfig) -> dict:
             beat_control.append(row["arm"])
     shortfall = [r["arm"] for r in table if r["source"] == "real" and r["extra_examples"] <
                  int(round(r["factor"] * count))]
-    result = {
-        "experiment": "augmentation of a rare class with generated galaxies (Ma et al. 2025)",
-        "label": config.label, "class": f"{config.label} >= {config.class_min:g}",
-        "redshift_window": [config.z_min, config.z_max],
-        "counts": {"window": int(len(window)), "train": int(len(split.train)), "train_members": int(count),
-                   "test": int(len(split.test)), "test_members": test_members,
-                   "reserve_members": int(len(reserve_members)), "generated_pool": pool_size},
-        "table": table, "runs": runs,
-        "summary": {"augmentation_helped": bool(helped), "helped_arms": helped,
-                    "generated_beat_real_control": beat_control, "control_shortfall": shortfall,
-                    "statement": _statement(helped, beat_control, table)},
-        "reference": "Ma et al. 2025 (arXiv:2506.16233): completeness and purity up by up to 30%",
-        "config": {**{k: v for k, v in asdict(config).items() if k not in ("out", "progress")},
-                   "checkpoint": portable_name(generator.checkpoint_path),
-                   "data": portable_name(data_path, None if config.data else "training"),
-                   "conditions_left_free": [n for n in generator.condition_names[1:]
-                                            if n != config.label and n not in other],
-                   "generation_seeds": f"generated galaxy i uses seed {seeds[0] if seeds else '-'} + i",
-                   "classifier": "SmallClassifier (4 conv layers, global pooling, one logit), threshold 0.5",
-                   "verdict_rule": "F1 mean differs from the baseline's by > 2 standard errors of the difference"},
-        "synthetic_data": bool("true_r_e_arcsec" in _columns(data_path)),
-        "timings": {"read_s": read_seconds, "generate_s": generate_seconds, "train_s": train_seconds,
-                    "total_s": time.perf_counter() - started},
-    }
-    safe = json_safe(result)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "augment.json") as tmp:
-        tmp.write_text(json.dumps(safe, indent=2, allow_nan=False) + "\n")
-    with atomic_path(out_dir / "augment.html") as tmp:
-        tmp.write_text(render_html(safe), encoding="utf-8")
-    return safe
+    return {"augmentation_helped": bool(helped), "helped_arms": helped, "generated_beat_real_control": beat_control,
+            "control_shortfall": shortfall, "statement": _statement(helped, beat_control, table)}
+
+
+def _config_record(config: AugmentConfig, generator, data_path: Path, draw: GalaxyDraw) -> dict:
+    seeds = generation_seeds(config, len(draw.donor_z))
+    return {**{k: v for k, v in asdict(config).items() if k not in ("out", "progress")},
+            "checkpoint": portable_name(generator.checkpoint_path),
+            "data": portable_name(data_path, None if config.data else "training"),
+            "conditions_left_free": [n for n in generator.condition_names[1:]
+                                     if n != config.label and n not in draw.other],
+            "generation_seeds": f"generated galaxy i uses seed {seeds[0] if seeds else '-'} + i",
+            "classifier": "SmallClassifier (4 conv layers, global pooling, one logit), threshold 0.5",
+            "verdict_rule": "F1 mean differs from the baseline's by > 2 standard errors of the difference"}
 
 
 def _columns(path: Path) -> tuple:

@@ -271,7 +271,7 @@ def evaluation_label_checks(data_path, generator, rows, other_rows, real, other_
     ``real``, ``other_real`` and ``generated`` are the evaluation's measured sets (``pipeline.MeasuredSet``) of the
     reference rows, the calibration rows and the generated galaxies (conditioned on the reference rows' labels).
     The arm classifier is trained on up to 1,500 other galaxies of the same file at z < 1 (none of the compared
-    ones), with ``augmentation.train_classifier``.
+    ones), with ``classifier.train_classifier``.
     """
     from galaxy_explorer.data.survey import Survey
 
@@ -313,7 +313,7 @@ def evaluation_label_checks(data_path, generator, rows, other_rows, real, other_
 def _arm_probabilities(survey, generator, rows, other_rows, image_sets, seed: int):
     """Train the arm classifier on survey galaxies at z < 1 outside the compared rows; its probabilities for
     each image set, and a description (or None and the reason)."""
-    from galaxy_explorer.evaluation.augmentation import predict_probability, to_classifier_space, train_classifier
+    from galaxy_explorer.evaluation.classifier import predict_probability, to_classifier_space, train_classifier
 
     redshift = np.asarray(survey.redshift, dtype=np.float64)
     used = np.zeros(len(redshift), dtype=bool)
@@ -332,4 +332,4 @@ def _arm_probabilities(survey, generator, rows, other_rows, image_sets, seed: in
     return probabilities, {"trained": True, "training_galaxies": int(len(chosen)),
                            "training_with_arms": int(labels.sum()), "epochs": CLASSIFIER_EPOCHS,
                            "threshold": ARM_THRESHOLD,
-                           "model": "augmentation.SmallClassifier on the central 32 x 32 pixels"}
+                           "model": "classifier.SmallClassifier on the central 32 x 32 pixels"}

@@ -16,9 +16,8 @@ Steps, each visible on a progress bar:
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,11 @@ import numpy as np
 
 from galaxy_explorer.measure import morphology
 from galaxy_explorer.atomic import atomic_path
-from galaxy_explorer.errors import GalaxyExplorerError
 from galaxy_explorer.measure.photoz_metrics import BIN_WIDTH, photoz_metrics, redshift_bin_edges
 from galaxy_explorer.evaluation import checks, diagnostics, figures
 from galaxy_explorer.evaluation import statistics as st
+from galaxy_explorer.evaluation.config import EvaluationConfig, EvaluationError
+from galaxy_explorer.json_output import json_safe, portable_name
 
 COMPARED_METRICS_FAST = ("ellipticity", "semi_major_axis", "semi_minor_axis", "isophotal_area",
                          "half_light_radius", "ellipticity_psf_corrected", "half_light_radius_psf_corrected")
@@ -58,51 +58,6 @@ SYNTHETIC_NOTE = ("The data are the built-in SYNTHETIC survey (simulated HSC-lik
                   "not real observations; 'real' below means 'from the survey file'.")
 
 
-class EvaluationError(GalaxyExplorerError, ValueError):
-    """Evaluation options that cannot work with the given checkpoint or data."""
-
-
-@dataclass
-class EvaluationConfig:
-    out: str
-    checkpoint: str | None = None  # None -> paths.DEFAULT_DIFFUSION_CHECKPOINT
-    data: str | None = None  # None -> the built-in synthetic survey's testing split
-    n: int = 500
-    seed: int = 0
-    sampler: str = "dpmpp2m"
-    steps: int = 20
-    redshift_checkpoint: str | None = None  # None -> paths.DEFAULT_REDSHIFT_CHECKPOINT
-    mode: str = "full"
-    workers: int = 1
-    detection_band: str = "i"
-    device: str = "cpu"
-    threads: int | None = None  # torch CPU threads; None leaves torch's default
-    progress: bool = True
-    extra: dict = field(default_factory=dict)
-    guidance_scales: tuple | None = None  # None: the checkpoint's default scale; else a sweep, the best is reported
-    write_guidance: bool = False  # record the chosen scale in the checkpoint as its default
-    batch_size: int | None = None  # galaxies per network call when generating; None: 256 on CUDA, 8 on CPU
-    labels_free: bool = False  # generate from the redshift alone, every further condition left free (dropout models)
-    guided: tuple | None = None  # conditions the guidance pushes towards; None: the checkpoint's (all, by default)
-
-    def check(self) -> None:
-        if isinstance(self.n, bool) or int(self.n) < 2:
-            raise EvaluationError(f"n must be an integer >= 2 (galaxies to compare), got {self.n!r}")
-        if int(self.seed) < 0:
-            raise EvaluationError(f"seed must be >= 0, got {self.seed!r}")
-        if self.mode not in morphology.MODES:
-            raise EvaluationError(f"mode {self.mode!r} is not one of {morphology.MODES}")
-        if int(self.workers) < 1:
-            raise EvaluationError(f"workers must be >= 1, got {self.workers!r}")
-        if self.threads is not None and int(self.threads) < 1:
-            raise EvaluationError(f"threads must be >= 1, got {self.threads!r}")
-        if self.batch_size is not None and (isinstance(self.batch_size, bool) or int(self.batch_size) < 1):
-            raise EvaluationError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        for scale in self.guidance_scales or ():
-            if not math.isfinite(scale) or scale < 0:
-                raise EvaluationError(f"guidance scale must be a finite number >= 0, got {scale!r}")
-
-
 # ---------------------------------------------------------------------------------------------- helpers
 def _progress_bar(enabled: bool, total: int, description: str):
     from tqdm.auto import tqdm
@@ -116,25 +71,6 @@ def _bar_callback(bar):
     return update
 
 
-def json_safe(value: Any) -> Any:
-    """NaN/inf -> null; numpy types -> Python (strict JSON, as browsers and jq read it)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def is_builtin_synthetic(survey, data_path: Path) -> bool:
     """Built-in survey split, or a mock written with its truth columns (same population and true relations)."""
     from galaxy_explorer.data.survey import builtin_survey_path
@@ -146,22 +82,6 @@ def is_builtin_synthetic(survey, data_path: Path) -> bool:
                    for split in ("training", "validation", "testing"))
     except Exception:  # noqa: BLE001 - deciding a label must not break the run
         return False
-
-
-def portable_name(path: Path, builtin_split: str | None = None) -> str:
-    """How metrics.json names an input without recording the machine that made it: ``shipped:<file>`` for a
-    shipped asset, ``synthetic:<split>`` for a built-in survey split, a path relative to the current folder where
-    the input lies below it, and the path as given otherwise."""
-    from galaxy_explorer.paths import ASSETS_DIR
-
-    path = Path(path)
-    if builtin_split is not None:
-        return f"synthetic:{builtin_split}"
-    resolved = path.resolve()
-    for folder, prefix in ((Path(ASSETS_DIR).resolve(), "shipped:"), (Path.cwd().resolve(), "")):
-        if resolved.is_relative_to(folder):
-            return prefix + str(resolved.relative_to(folder))
-    return str(path)
 
 
 def choose_rows(n_rows: int, n: int, seed: int) -> np.ndarray:
@@ -307,13 +227,26 @@ def choose_guidance(sweep: list[dict]) -> dict:
     return min(sweep, key=lambda entry: (entry["failed_checks"], entry["score"], entry["guidance_scale"]))
 
 
+@dataclass
+class Reference:
+    """The survey galaxies of one evaluation: the reference half (generated galaxies are conditioned on it and
+    compared with it) and the calibration half (real vs real), read once."""
+
+    data_path: Path
+    rows: np.ndarray
+    other_rows: np.ndarray
+    redshift: np.ndarray
+    other_redshift: np.ndarray
+    images: np.ndarray
+    other_images: np.ndarray
+    synthetic: bool
+    other_conditions: dict  # the reference rows' further conditions (none when they are left free)
+    catalogue_truth: np.ndarray | None  # the synthetic survey's true sizes of the reference rows
+
+
 def run_evaluation(config: EvaluationConfig) -> dict:
     """Run everything and write ``report.html`` and ``metrics.json`` into ``config.out``; returns the metrics."""
-    from galaxy_explorer.diffusion.generator import Generator
-    from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT, DEFAULT_REDSHIFT_CHECKPOINT
-    from galaxy_explorer.measure.redshift_predictor import RedshiftPredictor
-    from galaxy_explorer.data.survey import Survey, builtin_survey_path
-    from galaxy_explorer.evaluation.report import write_report
+    from galaxy_explorer.data.survey import builtin_survey_path
 
     config.check()
     if config.threads is not None:
@@ -326,11 +259,69 @@ def run_evaluation(config: EvaluationConfig) -> dict:
     if out_dir.exists() and not out_dir.is_dir():
         raise EvaluationError(f"--out {out_dir} exists and is not a folder")
 
+    generator, predictor, redshift_checkpoint = _load_models(config)
+    data_path = Path(config.data) if config.data else Path(builtin_survey_path("testing"))
+    reference = _read_reference(config, generator, data_path)
+    timings["read_data_s"] = time.perf_counter() - started
+
+    psf = _psf_for(config.detection_band, reference.synthetic)
+    tick = time.perf_counter()
+    real = _measure(config, reference.images, reference.redshift, "real", predictor, generator.bands, psf)
+    other_real = _measure(config, reference.other_images, reference.other_redshift, "real, calibration half",
+                          predictor, generator.bands, psf)
+    timings["measure_real_s"] = time.perf_counter() - tick
+
+    sweep, generated_sets = _guidance_sweep(config, generator, predictor, reference, real, other_real, psf)
+    chosen = choose_guidance(sweep)
+    generated = generated_sets[chosen["guidance_scale"]]
+    if config.write_guidance:
+        record_default_guidance(generator.checkpoint_path, chosen["guidance_scale"], {
+            "command": "galaxy-explorer evaluate", "n": int(config.n), "seed": int(config.seed),
+            "mode": config.mode, "sweep": {str(e["guidance_scale"]): e["failed_checks"] for e in sweep},
+            "rule": "fewest failed checks, then the lowest total badness"}, config.guided)
+    timings["generate_and_measure_s"] = float(sum(entry["seconds"] for entry in sweep))
+
+    measured = {"real": real.morphology, "generated": generated.morphology}
+    predicted = {"real": real.predicted_redshift, "generated": generated.predicted_redshift}
+    metrics = _all_checks(config, generator, reference, (real, generated, other_real), chosen, timings)
+    metrics["guidance"] = _guidance_record(config, generator, chosen, sweep)
+    metrics["config"] = _config_record(config, generator, reference, redshift_checkpoint, psf)
+    metrics["checkpoint_metadata"] = {
+        "diffusion": {k: generator.metadata.get(k) for k in ("preset", "data", "training") if k in generator.metadata},
+        "redshift_cnn": {k: predictor.metadata.get(k) for k in ("data", "training") if k in predictor.metadata},
+    }
+    metrics["synthetic_data"] = reference.synthetic
+    metrics["note"] = SYNTHETIC_NOTE if reference.synthetic else "Survey data from " + metrics["config"]["data"]
+    real_galaxy_figures = _real_galaxies(config, reference.synthetic, metrics)
+    timings["total_s"] = time.perf_counter() - started
+    metrics["timings"] = timings
+    return _write_outputs(out_dir, metrics, measured, predicted, reference, generated, tuple(generator.bands),
+                          config.mode, real_galaxy_figures)
+
+
+def _real_galaxies(config: EvaluationConfig, synthetic: bool, metrics: dict) -> dict:
+    """Adds ``real_galaxies`` to the metrics when evaluating on the built-in survey (the comparison is of that
+    survey with real galaxies, so it says nothing about a user's own data); returns its figures."""
+    if not synthetic:
+        return {}
+    from galaxy_explorer.evaluation.real_galaxies import for_report
+
+    result, figures = for_report(config.real_galaxies)
+    if result is not None:
+        metrics["real_galaxies"] = result
+    return figures
+
+
+def _load_models(config: EvaluationConfig):
+    """The generator and the redshift CNN (and the CNN's checkpoint path), refused where the model cannot do what
+    the options ask (labels left free, guided conditions, a guidance sweep)."""
+    from galaxy_explorer.diffusion.generator import Generator
+    from galaxy_explorer.measure.redshift_predictor import RedshiftPredictor
+    from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT, DEFAULT_REDSHIFT_CHECKPOINT
+
     checkpoint = Path(config.checkpoint) if config.checkpoint else DEFAULT_DIFFUSION_CHECKPOINT
     redshift_checkpoint = Path(config.redshift_checkpoint) if config.redshift_checkpoint else \
         DEFAULT_REDSHIFT_CHECKPOINT
-    data_path = Path(config.data) if config.data else Path(builtin_survey_path("testing"))
-    data_name = portable_name(data_path, None if config.data else "testing")
     generator = Generator.load(checkpoint, device=config.device)
     predictor = RedshiftPredictor.load(redshift_checkpoint, device=config.device)
     if config.labels_free and len(generator.condition_names) > 1 and not generator.supports_guidance:
@@ -343,39 +334,44 @@ def run_evaluation(config: EvaluationConfig) -> dict:
     if generator.supports_guidance is False and any(g not in (None, 1.0) for g in config.guidance_scales or ()):
         raise EvaluationError(f"{checkpoint}: trained without condition dropout, so guidance scales other than 1 "
                               f"cannot be swept (asked for {list(config.guidance_scales)})")
+    return generator, predictor, redshift_checkpoint
+
+
+def _read_reference(config: EvaluationConfig, generator, data_path: Path) -> Reference:
+    """Both halves of survey galaxies (step 1), checked against the model's bands and image shape."""
+    from galaxy_explorer.data.survey import Survey
 
     with Survey(data_path) as survey:
         if tuple(survey.bands) != tuple(generator.bands):
             raise EvaluationError(f"{data_path}: bands {survey.bands} differ from the model's {generator.bands}")
         rows, other_rows = choose_halves(len(survey), int(config.n), int(config.seed))
-        redshift = np.asarray(survey.redshift[rows], dtype=np.float64)
-        other_redshift = np.asarray(survey.redshift[other_rows], dtype=np.float64)
-        real_images = np.asarray(survey.images(rows), dtype=np.float32)
-        other_images = np.asarray(survey.images(other_rows), dtype=np.float32)
-        synthetic = is_builtin_synthetic(survey, data_path)
-        other_conditions = {name: survey.column(name, rows) for name in generator.condition_names[1:]
-                            if name in survey.columns and not config.labels_free}
-        catalogue_truth = survey.column("true_r_e_arcsec", rows) if "true_r_e_arcsec" in survey.columns else None
-    if real_images.shape[1:] != tuple(generator.image_shape):
-        raise EvaluationError(f"{data_path}: images are {real_images.shape[1:]}, the model makes "
+        reference = Reference(
+            data_path, rows, other_rows,
+            redshift=np.asarray(survey.redshift[rows], dtype=np.float64),
+            other_redshift=np.asarray(survey.redshift[other_rows], dtype=np.float64),
+            images=np.asarray(survey.images(rows), dtype=np.float32),
+            other_images=np.asarray(survey.images(other_rows), dtype=np.float32),
+            synthetic=is_builtin_synthetic(survey, data_path),
+            other_conditions={name: survey.column(name, rows) for name in generator.condition_names[1:]
+                              if name in survey.columns and not config.labels_free},
+            catalogue_truth=survey.column("true_r_e_arcsec", rows) if "true_r_e_arcsec" in survey.columns else None)
+    if reference.images.shape[1:] != tuple(generator.image_shape):
+        raise EvaluationError(f"{data_path}: images are {reference.images.shape[1:]}, the model makes "
                               f"{tuple(generator.image_shape)}")
-    timings["read_data_s"] = time.perf_counter() - started
+    return reference
 
-    psf = _psf_for(config.detection_band, synthetic)
-    tick = time.perf_counter()
-    real = _measure(config, real_images, redshift, "real", predictor, generator.bands, psf)
-    other_real = _measure(config, other_images, other_redshift, "real, calibration half", predictor,
-                          generator.bands, psf)
-    timings["measure_real_s"] = time.perf_counter() - tick
 
-    # -- generate (once per guidance scale of the sweep), measure with the same pipeline, check
+def _guidance_sweep(config: EvaluationConfig, generator, predictor, reference: Reference, real: MeasuredSet,
+                    other_real: MeasuredSet, psf: tuple) -> tuple[list[dict], dict]:
+    """Steps 2-4 once per guidance scale of the sweep (the checkpoint's default alone without a sweep): generate,
+    measure with the same pipeline, check. Returns the sweep's entries and the measured sets by scale."""
     sweep, generated_sets = [], {}
     for scale in (config.guidance_scales or (None,)):
         effective = generator.default_guidance if scale is None else float(scale)
         tick = time.perf_counter()
-        images = _generate(config, generator, redshift, other_conditions, effective)
+        images = _generate(config, generator, reference.redshift, reference.other_conditions, effective)
         generate_seconds = time.perf_counter() - tick
-        generated = _measure(config, images, redshift, "generated", predictor, generator.bands, psf)
+        generated = _measure(config, images, reference.redshift, "generated", predictor, generator.bands, psf)
         quality = checks.quality_checks(real.population(config.mode), generated.population(config.mode),
                                         other_real.population(config.mode), seed=int(config.seed))
         failed = sum(not c["passes"] for c in quality["checks"].values())
@@ -383,18 +379,18 @@ def run_evaluation(config: EvaluationConfig) -> dict:
                       "all_pass": quality["all_pass"], "quality_checks": quality,
                       "seconds": time.perf_counter() - tick, "generate_seconds": generate_seconds})
         generated_sets[effective] = generated
-    chosen = choose_guidance(sweep)
-    generated = generated_sets[chosen["guidance_scale"]]
-    if config.write_guidance:
-        record_default_guidance(generator.checkpoint_path, chosen["guidance_scale"], {
-            "command": "galaxy-explorer evaluate", "n": int(config.n), "seed": int(config.seed),
-            "mode": config.mode, "sweep": {str(e["guidance_scale"]): e["failed_checks"] for e in sweep},
-            "rule": "fewest failed checks, then the lowest total badness"}, config.guided)
-    timings["generate_and_measure_s"] = float(sum(entry["seconds"] for entry in sweep))
+    return sweep, generated_sets
 
+
+def _all_checks(config: EvaluationConfig, generator, reference: Reference, measured_sets: tuple, chosen: dict,
+                timings: dict) -> dict:
+    """The comparison, the quality checks of the chosen scale, the diagnostics and (a model with morphology
+    conditions, unless they were left free) the label checks of issue 13."""
+    real, generated, other_real = measured_sets
     measured = {"real": real.morphology, "generated": generated.morphology}
     predicted = {"real": real.predicted_redshift, "generated": generated.predicted_redshift}
-    metrics = compare(config, measured, predicted, redshift, synthetic, catalogue_truth)
+    metrics = compare(config, measured, predicted, reference.redshift, reference.synthetic,
+                      reference.catalogue_truth)
     metrics["quality_checks"] = chosen["quality_checks"]
     metrics["diagnostics"] = fidelity_diagnostics(real, generated, other_real, tuple(generator.bands),
                                                   config.detection_band)
@@ -402,36 +398,47 @@ def run_evaluation(config: EvaluationConfig) -> dict:
         from galaxy_explorer.evaluation.labels import evaluation_label_checks
 
         tick = time.perf_counter()
-        metrics["label_checks"] = evaluation_label_checks(data_path, generator, rows, other_rows, real, other_real,
-                                                          generated, seed=int(config.seed))
+        metrics["label_checks"] = evaluation_label_checks(reference.data_path, generator, reference.rows,
+                                                          reference.other_rows, real, other_real, generated,
+                                                          seed=int(config.seed))
         timings["label_checks_s"] = time.perf_counter() - tick
-    metrics["guidance"] = {
+    return metrics
+
+
+def _guidance_record(config: EvaluationConfig, generator, chosen: dict, sweep: list[dict]) -> dict:
+    return {
         "chosen_scale": chosen["guidance_scale"], "checkpoint_default": generator.default_guidance,
         "guided_conditions": list(config.guided or generator.default_guided),
         "rule": "fewest failed checks, then the lowest total badness (sum over checks of value / threshold)",
         "sweep": [{k: v for k, v in entry.items() if k != "quality_checks"} |
                   {"checks": {name: {"value_generated": c["value_generated"], "passes": c["passes"]}
                               for name, c in entry["quality_checks"]["checks"].items()}} for entry in sweep]}
-    metrics["config"] = {
+
+
+def _config_record(config: EvaluationConfig, generator, reference: Reference, redshift_checkpoint: Path,
+                   psf: tuple) -> dict:
+    """The run's settings as metrics.json records them, every input named portably (``portable_name``)."""
+    return {
         **{k: v for k, v in asdict(config).items() if k not in ("out", "progress", "extra")},
-        "checkpoint": portable_name(generator.checkpoint_path), "data": data_name,
-        "redshift_checkpoint": portable_name(redshift_checkpoint), "rows": rows, "calibration_rows": other_rows,
+        "checkpoint": portable_name(generator.checkpoint_path),
+        "data": portable_name(reference.data_path, None if config.data else "testing"),
+        "redshift_checkpoint": portable_name(redshift_checkpoint), "rows": reference.rows,
+        "calibration_rows": reference.other_rows,
         "generation_seeds": f"galaxy i uses seed {int(config.seed)} + i", "psf_fwhm_arcsec": psf[0],
         "psf_moffat_beta": psf[1], **config.extra,
     }
-    metrics["checkpoint_metadata"] = {
-        "diffusion": {k: generator.metadata.get(k) for k in ("preset", "data", "training") if k in generator.metadata},
-        "redshift_cnn": {k: predictor.metadata.get(k) for k in ("data", "training") if k in predictor.metadata},
-    }
-    metrics["synthetic_data"] = synthetic
-    metrics["note"] = SYNTHETIC_NOTE if synthetic else "Survey data from " + data_name
-    timings["total_s"] = time.perf_counter() - started
-    metrics["timings"] = timings
 
-    # -- figures and files
-    grid = _grid_indices(redshift, GRID_COLUMNS)
-    images = {"real": real_images[grid], "generated": generated.images[grid], "redshift": redshift[grid]}
-    figure_png = make_figures(metrics, measured, predicted, redshift, images, tuple(generator.bands), config.mode)
+
+def _write_outputs(out_dir: Path, metrics: dict, measured: dict, predicted: dict, reference: Reference,
+                   generated: MeasuredSet, bands: tuple, mode: str, extra_figures: dict | None = None) -> dict:
+    """Figures, then metrics.json and report.html (step 5), each written atomically; returns the JSON-safe metrics."""
+    from galaxy_explorer.evaluation.report import write_report
+
+    grid = _grid_indices(reference.redshift, GRID_COLUMNS)
+    images = {"real": reference.images[grid], "generated": generated.images[grid],
+              "redshift": reference.redshift[grid]}
+    figure_png = {**make_figures(metrics, measured, predicted, reference.redshift, images, bands, mode),
+                  **(extra_figures or {})}
     out_dir.mkdir(parents=True, exist_ok=True)
     safe = json_safe(metrics)
     with atomic_path(out_dir / "metrics.json") as tmp:

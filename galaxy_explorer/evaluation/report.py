@@ -162,25 +162,44 @@ def _label_section(labels: dict) -> str:
 
 
 def render_html(metrics: dict, figures: dict[str, tuple[str, bytes]]) -> str:
-    config = metrics["config"]
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Galaxy Explorer evaluation"
-             f"</title><style>{STYLE}</style></head><body>",
-             "<h1>Galaxy Explorer: evaluation report</h1>",
-             f"<p class='note'>{html.escape(metrics['note'])}</p>",
-             "<p>" + html.escape(f"{metrics['n']} galaxies from {config['data']}; generated with "
-                                 f"{config['checkpoint']} ({config['sampler']}, {config['steps']} steps, "
-                                 f"{config['generation_seeds']}); morphology mode {metrics['mode']}, detection "
-                                 f"band {config['detection_band']}; redshift CNN {config['redshift_checkpoint']}.")
-             + "</p>"]
-
-    parts.append(_quality_section(metrics["quality_checks"], metrics.get("guidance")))
+    parts = [_header(metrics), _quality_section(metrics["quality_checks"], metrics.get("guidance"))]
     if metrics.get("diagnostics"):
         parts.append(_diagnostics_section(metrics["diagnostics"]))
     if metrics.get("label_checks"):
         parts.append(_label_section(metrics["label_checks"]))
+    parts += _redshift_section(metrics["redshift_prediction"], figures)
+    parts += _morphology_section(metrics, figures)
+    parts.append("<h2>Galaxies at matched redshift</h2>")
+    parts.append(_figure("fig-image-grid", *figures["fig-image-grid"]))
+    if metrics.get("size_redshift"):
+        parts += _size_section(metrics["size_redshift"], figures)
+    if metrics.get("real_galaxies"):
+        from galaxy_explorer.evaluation.real_galaxies import real_galaxies_section_html
 
-    parts.append("<h2>Redshift prediction</h2>")
-    prediction = metrics["redshift_prediction"]
+        parts.append(real_galaxies_section_html(metrics["real_galaxies"], figures))
+    parts.append("<h2>Run</h2><pre>" + html.escape(json.dumps(
+        {k: v for k, v in metrics["config"].items() if k != "rows"}, indent=1)) + "\n" + html.escape(
+        json.dumps(metrics.get("timings", {}), indent=1)) + "</pre>")
+    parts.append("<p>Every number above is in metrics.json beside this file.</p></body></html>")
+    return "\n".join(parts)
+
+
+def _header(metrics: dict) -> str:
+    config = metrics["config"]
+    return "\n".join([
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Galaxy Explorer evaluation"
+        f"</title><style>{STYLE}</style></head><body>",
+        "<h1>Galaxy Explorer: evaluation report</h1>",
+        f"<p class='note'>{html.escape(metrics['note'])}</p>",
+        "<p>" + html.escape(f"{metrics['n']} galaxies from {config['data']}; generated with "
+                            f"{config['checkpoint']} ({config['sampler']}, {config['steps']} steps, "
+                            f"{config['generation_seeds']}); morphology mode {metrics['mode']}, detection "
+                            f"band {config['detection_band']}; redshift CNN {config['redshift_checkpoint']}.")
+        + "</p>"])
+
+
+def _redshift_section(prediction: dict, figures: dict) -> list[str]:
+    parts = ["<h2>Redshift prediction</h2>"]
     keys = ("n", "bias", "sigma_nmad", "outlier_fraction", "mean_loss")
     parts.append(_table(["sample"] + list(keys), [[key] + [prediction[key]["overall"][k] for k in keys]
                                                  for key in ("real", "generated")]))
@@ -194,8 +213,11 @@ def render_html(metrics: dict, figures: dict[str, tuple[str, bytes]]) -> str:
                          generated_bin["mean_loss"]])
     parts.append(_table(["z bin", "n", "bias real", "bias gen.", "σ_NMAD real", "σ_NMAD gen.", "outliers real",
                          "outliers gen.", "loss real", "loss gen."], bin_rows))
+    return parts
 
-    parts.append("<h2>Morphology</h2>")
+
+def _morphology_section(metrics: dict, figures: dict) -> list[str]:
+    parts = ["<h2>Morphology</h2>"]
     detections = metrics["detections"]
     parts.append("<p>" + html.escape(
         f"No central detection: real {detections['real']['no_detection_fraction']:.1%}, generated "
@@ -219,34 +241,27 @@ def render_html(metrics: dict, figures: dict[str, tuple[str, bytes]]) -> str:
              for b, r, g in zip(values["bins"], values["binned_means"]["real"],
                                 values["binned_means"]["generated"])]))
     parts.append("</details>")
+    return parts
 
-    parts.append("<h2>Galaxies at matched redshift</h2>")
-    parts.append(_figure("fig-image-grid", *figures["fig-image-grid"]))
 
-    if metrics.get("size_redshift"):
-        relation = metrics["size_redshift"]
-        parts.append("<h2>Size–redshift relation</h2><p>" + html.escape(
+def _size_section(relation: dict, figures: dict) -> list[str]:
+    return [
+        "<h2>Size–redshift relation</h2><p>" + html.escape(
             f"Size estimate: {relation['size_estimate']}. Truth: the synthetic survey's median semi-major r_e.")
-            + "</p>")
-        parts.append(_figure("fig-size-redshift", *figures["fig-size-redshift"]))
-        parts.append(_table(["z bin", "true median (″)", "n real", "real median", "real dev.", "n gen.",
-                             "generated median", "generated dev."],
-                            [[f"{r['z_low']:.1f}–{r['z_high']:.1f}", r["true_median"], r["n"], r["median"],
-                              r["relative_deviation"], g["n"], g["median"], g["relative_deviation"]]
-                             for r, g in zip(relation["real"], relation["generated"])]))
-        parts.append("<p>" + html.escape(
+        + "</p>",
+        _figure("fig-size-redshift", *figures["fig-size-redshift"]),
+        _table(["z bin", "true median (″)", "n real", "real median", "real dev.", "n gen.",
+                "generated median", "generated dev."],
+               [[f"{r['z_low']:.1f}–{r['z_high']:.1f}", r["true_median"], r["n"], r["median"],
+                 r["relative_deviation"], g["n"], g["median"], g["relative_deviation"]]
+                for r, g in zip(relation["real"], relation["generated"])]),
+        "<p>" + html.escape(
             f"Bins with fewer than {relation['min_galaxies_per_bin']} measured galaxies are shown but not judged "
-            "(their medians are too noisy).") + "</p>")
-
-    parts.append("<h2>Run</h2><pre>" + html.escape(json.dumps(
-        {k: v for k, v in config.items() if k != "rows"}, indent=1)) + "\n" + html.escape(
-        json.dumps(metrics.get("timings", {}), indent=1)) + "</pre>")
-    parts.append("<p>Every number above is in metrics.json beside this file.</p></body></html>")
-    return "\n".join(parts)
+            "(their medians are too noisy).") + "</p>"]
 
 
 def write_report(path: str | Path, metrics: dict, figures: dict[str, tuple[str, bytes]]) -> Path:
-    """Write the report atomically; ``metrics`` must already be JSON-safe (see ``pipeline.json_safe``)."""
+    """Write the report atomically; ``metrics`` must already be JSON-safe (``json_output.json_safe``)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(render_html(metrics, figures), encoding="utf-8")

@@ -32,11 +32,11 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from galaxy_explorer.instrument import BANDS
+from galaxy_explorer.instrument import BANDS, PIXEL_SCALE_ARCSEC, PSF_FWHM_ARCSEC
 from galaxy_explorer.errors import GalaxyExplorerError
 
 MORPHOLOGY_COLUMNS = (
@@ -98,8 +98,7 @@ DEBLEND_CONT = 0.005
 BACKGROUND_FRAME_PIXELS = 8  # sky statistics from the stamp's outer 8-pixel frame (1.3" on HSC)
 BAD_PIXEL_SIGMA = 10.0  # pixels this far *below* the background are artefacts, not sky
 
-PIXEL_SCALE_ARCSEC = 0.168  # HSC
-HSC_MEDIAN_PSF_FWHM_ARCSEC = {"g": 0.77, "r": 0.76, "i": 0.58, "z": 0.68, "y": 0.68}
+HSC_MEDIAN_PSF_FWHM_ARCSEC = PSF_FWHM_ARCSEC
 """Median seeing of the HSC-SSP PDR2 Wide layer (Aihara et al. 2019): the full-mode PSF when none is given."""
 MOFFAT_BETA = 2.5
 STATMORPH_FAILED_VALUE = -99.0
@@ -115,17 +114,19 @@ def flag_names(flag: int) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------- small maths
-def background_and_noise(data: np.ndarray, n_iter: int = 5, clip_sigma: float = 3.0,
+def background_and_noise(data: np.ndarray, clip_sigma: float = 3.0,
                          frame_pixels: int = BACKGROUND_FRAME_PIXELS) -> tuple[float, float]:
     """Sky level and per-pixel noise of one band: sigma-clipped median and standard deviation of the stamp's
     outer ``frame_pixels``-wide frame (the whole stamp if it is too small for one).
 
     The frame, not the whole stamp: the faint wings of a de Vaucouleurs galaxy cover most of the stamp and would
     raise the median, and subtracting them shrinks the fitted r_e and Sérsic index (by ~15% and ~1 on the built-in
-    survey). Neighbours and the galaxy's own light only add positive flux, so iterative 3-sigma clipping around
-    the median removes what reaches the frame; the median/MAD start keeps them from inflating the first guess.
-    Returns NaNs for a stamp without finite pixels and rms 0 for a constant (blank) stamp.
+    survey). Neighbours and the galaxy's own light only add positive flux, so 3-sigma clipping around the median,
+    repeated until no pixel changes side (``astropy.stats.sigma_clipped_stats``), removes what reaches the frame.
+    Returns NaNs for a stamp with fewer than 16 finite pixels and rms 0 for a constant (blank) stamp.
     """
+    from astropy.stats import sigma_clipped_stats
+
     data = np.asarray(data)
     if frame_pixels > 0 and min(data.shape) >= 3 * frame_pixels:
         inner = np.zeros(data.shape, dtype=bool)
@@ -134,20 +135,13 @@ def background_and_noise(data: np.ndarray, n_iter: int = 5, clip_sigma: float = 
     values = data[np.isfinite(data)].astype(np.float64, copy=False)
     if values.size < 16:
         return float("nan"), float("nan")
-    level = float(np.median(values))
-    rms = 1.4826 * float(np.median(np.abs(values - level)))
-    for _ in range(n_iter):
-        if rms <= 0:
-            break
-        kept = values[np.abs(values - level) < clip_sigma * rms]
-        if kept.size < 16:
-            break
-        new_level, new_rms = float(np.median(kept)), float(np.std(kept))
-        if abs(new_level - level) < 1e-3 * rms and abs(new_rms - rms) < 1e-3 * rms:
-            level, rms = new_level, new_rms
-            break
-        level, rms = new_level, new_rms
-    return level, rms
+    _, level, rms = sigma_clipped_stats(values, sigma=clip_sigma, maxiters=None, cenfunc="median", stdfunc="std")
+    return float(level), float(rms)
+
+
+def moffat_alpha(fwhm_pixels: float, beta: float) -> float:
+    """The Moffat core radius (astropy's ``gamma``) of a profile with this FWHM: FWHM = 2 alpha sqrt(2^(1/beta) - 1)."""
+    return float(fwhm_pixels / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0)))
 
 
 def moffat_second_moment(fwhm_pixels: float, radius: float, beta: float = MOFFAT_BETA) -> float:
@@ -157,7 +151,7 @@ def moffat_second_moment(fwhm_pixels: float, radius: float, beta: float = MOFFAT
     the PSF's rounding; truncating at the isophotal radius mimics the finite segment the moments come from.
     With u = r²/alpha²: sum(r² P) / sum(P) over the disc, in closed form, plus 1/12 for the pixel response.
     """
-    alpha = fwhm_pixels / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
+    alpha = moffat_alpha(fwhm_pixels, beta)
     upper = radius**2 / alpha**2
     light = (1.0 - (1.0 + upper) ** (1.0 - beta)) / (beta - 1.0)
     u_weighted = (1.0 - (1.0 + upper) ** (2.0 - beta)) / (beta - 2.0) - light
@@ -167,12 +161,14 @@ def moffat_second_moment(fwhm_pixels: float, radius: float, beta: float = MOFFAT
 
 
 def moffat_psf(fwhm_pixels: float, beta: float = MOFFAT_BETA, size: int = 25, oversample: int = 5) -> np.ndarray:
-    """A normalised, pixel-integrated circular Moffat PSF image (odd ``size``), for the PSF-aware Sérsic fit."""
-    alpha = fwhm_pixels / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
-    fine = (np.arange(size * oversample) + 0.5) / oversample - size / 2.0
-    radius2 = fine[None, :] ** 2 + fine[:, None] ** 2
-    profile = (1.0 + radius2 / alpha**2) ** (-beta)
-    psf = profile.reshape(size, oversample, size, oversample).sum(axis=(1, 3))
+    """A normalised, pixel-integrated circular Moffat PSF image (odd ``size``), for the PSF-aware Sérsic fit:
+    astropy's ``Moffat2D`` averaged over ``oversample``² points per pixel."""
+    from astropy.convolution import discretize_model
+    from astropy.modeling.functional_models import Moffat2D
+
+    centre = size // 2
+    profile = Moffat2D(amplitude=1.0, x_0=centre, y_0=centre, gamma=moffat_alpha(fwhm_pixels, beta), alpha=beta)
+    psf = discretize_model(profile, (0, size), (0, size), mode="oversample", factor=oversample)
     return psf / psf.sum()
 
 
@@ -204,6 +200,58 @@ def _empty_row(flag: int) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------------------------- one stamp
+class _Detection(NamedTuple):
+    """What detection found in one stamp: the background-subtracted image (bad pixels zeroed), the bad-pixel mask,
+    the noise, sep's catalogue and segmentation map, the central source's label (0: none) and the flag so far."""
+
+    subtracted: np.ndarray
+    bad: np.ndarray
+    rms: float
+    objects: np.ndarray
+    segmentation: np.ndarray
+    label: int
+    flag: int
+
+
+def _detect(data: np.ndarray) -> _Detection | int:
+    """Steps 1-3 of the module docstring: background, detection and the central source; a flag when it fails."""
+    import sep
+
+    level, rms = background_and_noise(data)
+    if not np.isfinite(rms) or rms <= 0:
+        return NO_DETECTION
+    bad = ~np.isfinite(data) | (data < level - BAD_PIXEL_SIGMA * rms)
+    flag = BAD_PIXELS if bad.any() else 0
+    # sep wants native-endian, C-contiguous float arrays.
+    subtracted = np.ascontiguousarray(np.where(bad, 0.0, data - level), dtype=np.float32)
+    try:
+        objects, segmentation = sep.extract(
+            subtracted, DETECT_THRESHOLD_SIGMA, err=rms, mask=bad, minarea=DETECT_MIN_AREA,
+            deblend_nthresh=DEBLEND_NTHRESH, deblend_cont=DEBLEND_CONT, segmentation_map=True,
+        )
+    except Exception:  # sep raises on pathological images (object/pixel-stack overflow): a failed detection
+        return flag | NO_DETECTION
+    label, choice_flag = _central_label(segmentation, objects)
+    if label == 0:
+        return flag | choice_flag | NO_DETECTION
+    return _Detection(subtracted, bad, rms, objects, segmentation, label, flag | choice_flag)
+
+
+def _psf_corrected(a: float, b: float, half_light: float, isophotal_area: float, psf_fwhm_pixels: float,
+                   psf_beta: float) -> dict[str, float]:
+    """The cheap intrinsic estimates of the module docstring (4.): the PSF's second moment taken off the source's."""
+    if not (psf_fwhm_pixels > 0 and a > 0 and b > 0):
+        return {}
+    psf_moment = moffat_second_moment(psf_fwhm_pixels, float(np.sqrt(isophotal_area / np.pi)), psf_beta)
+    if b * b > psf_moment:
+        shrink = ((a * a - psf_moment) * (b * b - psf_moment) / (a * a * b * b)) ** 0.25
+        return {"ellipticity_psf_corrected": float(1.0 - np.sqrt((b * b - psf_moment) / (a * a - psf_moment))),
+                "half_light_radius_psf_corrected": float(half_light * shrink)}
+    if np.isfinite(half_light):
+        return {"half_light_radius_psf_corrected": 0.0}  # unresolved: smaller than the PSF can show
+    return {}
+
+
 def measure_stamp(
     band_image: np.ndarray, *, mode: str = "fast", psf_fwhm_pixels: float = 0.0, psf: np.ndarray | None = None,
     psf_beta: float = MOFFAT_BETA,
@@ -216,28 +264,12 @@ def measure_stamp(
     import sep
 
     data = np.asarray(band_image, dtype=np.float64)
-    level, rms = background_and_noise(data)
-    if not np.isfinite(rms) or rms <= 0:
-        return _empty_row(NO_DETECTION)
-    flag = 0
-    bad = ~np.isfinite(data) | (data < level - BAD_PIXEL_SIGMA * rms)
-    if bad.any():
-        flag |= BAD_PIXELS
-    # sep wants native-endian, C-contiguous float arrays.
-    subtracted = np.ascontiguousarray(np.where(bad, 0.0, data - level), dtype=np.float32)
-    try:
-        objects, segmentation = sep.extract(
-            subtracted, DETECT_THRESHOLD_SIGMA, err=rms, mask=bad, minarea=DETECT_MIN_AREA,
-            deblend_nthresh=DEBLEND_NTHRESH, deblend_cont=DEBLEND_CONT, segmentation_map=True,
-        )
-    except Exception:  # sep raises on pathological images (object/pixel-stack overflow): a failed detection
-        return _empty_row(flag | NO_DETECTION)
-    label, choice_flag = _central_label(segmentation, objects)
-    flag |= choice_flag
-    if label == 0:
-        return _empty_row(flag | NO_DETECTION)
-    source = objects[label - 1]
+    found = _detect(data)
+    if not isinstance(found, _Detection):
+        return _empty_row(found)
+    source = found.objects[found.label - 1]
     height, width = data.shape
+    flag = found.flag
     if source["flag"] & sep.OBJ_MERGED:
         flag |= BLENDED
     if source["xmin"] <= 0 or source["ymin"] <= 0 or source["xmax"] >= width - 1 or source["ymax"] >= height - 1:
@@ -251,24 +283,15 @@ def measure_stamp(
         semi_major_axis=a,
         semi_minor_axis=b,
         position_angle=float(source["theta"]),
-        isophotal_area=float(np.count_nonzero(segmentation == label)),
+        isophotal_area=float(np.count_nonzero(found.segmentation == found.label)),
         x_centroid=x,
         y_centroid=y,
         isophotal_flux=float(source["flux"]),
     )
-    half_light = _half_light_radius(subtracted, segmentation, label, bad, x, y)
-    row["half_light_radius"] = half_light
-    if psf_fwhm_pixels > 0 and a > 0 and b > 0:
-        isophotal_radius = float(np.sqrt(row["isophotal_area"] / np.pi))
-        psf_moment = moffat_second_moment(psf_fwhm_pixels, isophotal_radius, psf_beta)
-        if b * b > psf_moment:
-            row["ellipticity_psf_corrected"] = float(1.0 - np.sqrt((b * b - psf_moment) / (a * a - psf_moment)))
-            shrink = ((a * a - psf_moment) * (b * b - psf_moment) / (a * a * b * b)) ** 0.25
-            row["half_light_radius_psf_corrected"] = float(half_light * shrink)
-        elif np.isfinite(half_light):
-            row["half_light_radius_psf_corrected"] = 0.0  # unresolved: smaller than the PSF can show
+    row["half_light_radius"] = _half_light_radius(found.subtracted, found.segmentation, found.label, found.bad, x, y)
+    row.update(_psf_corrected(a, b, row["half_light_radius"], row["isophotal_area"], psf_fwhm_pixels, psf_beta))
     if mode == "full":
-        row.update(_full_measurements(subtracted, segmentation, label, bad, rms, psf))
+        row.update(_full_measurements(found.subtracted, found.segmentation, found.label, found.bad, found.rms, psf))
     return row
 
 
@@ -339,6 +362,54 @@ def _measure_chunk(detection_images: np.ndarray, mode: str, psf_fwhm_pixels: flo
     return rows
 
 
+def _measure_all(detection: np.ndarray, mode: str, psf_fwhm_pixels: float, psf_beta: float, workers: int,
+                 progress: Any) -> list[dict[str, float]]:
+    """Rows for every stamp, in order: in chunks here, or spread over ``workers`` processes."""
+    total = len(detection)
+    rows: list[dict[str, float]] = []
+    if workers == 1 or total < 2:
+        chunk = max(1, min(64, total))
+        for start in range(0, total, chunk):
+            rows.extend(_measure_chunk(detection[start:start + chunk], mode, psf_fwhm_pixels, psf_beta))
+            if progress is not None:
+                progress(len(rows), total)
+        return rows
+    # Spawned (not forked) workers: the caller may have torch thread pools alive, which fork can deadlock.
+    chunk = max(1, int(np.ceil(total / (workers * 4))))
+    pieces = [detection[start:start + chunk] for start in range(0, total, chunk)]
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for result in pool.map(_measure_chunk, pieces, [mode] * len(pieces), [psf_fwhm_pixels] * len(pieces),
+                                 [psf_beta] * len(pieces)):
+            rows.extend(result)
+            if progress is not None:
+                progress(len(rows), total)
+    return rows
+
+
+def _checked_images(images, bands: tuple[str, ...]) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[1] != len(bands) or min(images.shape[2:]) < 8:
+        raise MorphologyError(f"images must be shaped (n, {len(bands)}, H, W) with H, W >= 8; got {images.shape}")
+    return images
+
+
+def _checked_psf_fwhm_pixels(detection_band: str, psf_fwhm_arcsec: float | None, psf_moffat_beta: float,
+                             pixel_scale_arcsec: float) -> float:
+    """The PSF's FWHM in pixels (HSC's median seeing in the detection band when none is given), after checking
+    every PSF option."""
+    fwhm_arcsec = HSC_MEDIAN_PSF_FWHM_ARCSEC.get(detection_band, 0.7) if psf_fwhm_arcsec is None else psf_fwhm_arcsec
+    if not np.isfinite(fwhm_arcsec) or fwhm_arcsec <= 0:
+        raise MorphologyError(f"psf_fwhm_arcsec must be a positive number, got {psf_fwhm_arcsec!r}")
+    if not np.isfinite(pixel_scale_arcsec) or pixel_scale_arcsec <= 0:
+        raise MorphologyError(f"pixel_scale_arcsec must be a positive number, got {pixel_scale_arcsec!r}")
+    if not np.isfinite(psf_moffat_beta) or psf_moffat_beta <= 2.0:
+        raise MorphologyError(f"psf_moffat_beta must be a number > 2 (finite second moment), got {psf_moffat_beta!r}")
+    return float(fwhm_arcsec / pixel_scale_arcsec)
+
+
 # ----------------------------------------------------------------------------------------------- public entry
 def measure(
     images: np.ndarray,
@@ -357,8 +428,7 @@ def measure(
     Returns ``{column: (n,) array}`` for every name in :data:`ALL_COLUMNS` plus ``flag`` (int64; bits in
     :data:`FLAG_NAMES`). ``mode='full'`` also fits a Sérsic profile convolved with a Moffat PSF of FWHM
     ``psf_fwhm_arcsec`` and slope ``psf_moffat_beta`` (default FWHM: HSC median seeing in the detection band; it
-    also sets the fast-mode
-    ``*_psf_corrected`` columns) and runs in ``workers`` processes.
+    also sets the fast-mode ``*_psf_corrected`` columns) and runs in ``workers`` processes.
     ``progress(done, total)`` is called after each chunk when given.
     """
     if mode not in MODES:
@@ -367,43 +437,11 @@ def measure(
         raise MorphologyError(f"detection_band {detection_band!r} is not one of the image bands {bands}")
     if not isinstance(workers, (int, np.integer)) or workers < 1:
         raise MorphologyError(f"workers must be a positive integer, got {workers!r}")
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[None]
-    if images.ndim != 4 or images.shape[1] != len(bands) or min(images.shape[2:]) < 8:
-        raise MorphologyError(f"images must be shaped (n, {len(bands)}, H, W) with H, W >= 8; got {images.shape}")
-    detection = images[:, bands.index(detection_band)]
-    fwhm_arcsec = HSC_MEDIAN_PSF_FWHM_ARCSEC.get(detection_band, 0.7) if psf_fwhm_arcsec is None else psf_fwhm_arcsec
-    if not np.isfinite(fwhm_arcsec) or fwhm_arcsec <= 0:
-        raise MorphologyError(f"psf_fwhm_arcsec must be a positive number, got {psf_fwhm_arcsec!r}")
-    if not np.isfinite(pixel_scale_arcsec) or pixel_scale_arcsec <= 0:
-        raise MorphologyError(f"pixel_scale_arcsec must be a positive number, got {pixel_scale_arcsec!r}")
-    if not np.isfinite(psf_moffat_beta) or psf_moffat_beta <= 2.0:
-        raise MorphologyError(f"psf_moffat_beta must be a number > 2 (finite second moment), got {psf_moffat_beta!r}")
-    psf_fwhm_pixels = float(fwhm_arcsec / pixel_scale_arcsec)
-
-    total = len(detection)
-    rows: list[dict[str, float]] = []
-    if workers == 1 or total < 2:
-        chunk = max(1, min(64, total))
-        for start in range(0, total, chunk):
-            rows.extend(_measure_chunk(detection[start:start + chunk], mode, psf_fwhm_pixels, psf_moffat_beta))
-            if progress is not None:
-                progress(len(rows), total)
-    else:
-        # Spawned (not forked) workers: the caller may have torch thread pools alive, which fork can deadlock.
-        chunk = max(1, int(np.ceil(total / (workers * 4))))
-        pieces = [detection[start:start + chunk] for start in range(0, total, chunk)]
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for result in pool.map(_measure_chunk, pieces, [mode] * len(pieces), [psf_fwhm_pixels] * len(pieces),
-                                     [psf_moffat_beta] * len(pieces)):
-                rows.extend(result)
-                if progress is not None:
-                    progress(len(rows), total)
-
+    detection = _checked_images(images, bands)[:, bands.index(detection_band)]
+    psf_fwhm_pixels = _checked_psf_fwhm_pixels(detection_band, psf_fwhm_arcsec, psf_moffat_beta, pixel_scale_arcsec)
+    rows = _measure_all(detection, mode, psf_fwhm_pixels, psf_moffat_beta, workers, progress)
+    if not rows:
+        return {name: np.zeros(0, dtype=np.float64) for name in ALL_COLUMNS} | {"flag": np.zeros(0, np.int64)}
     columns = {name: np.array([row[name] for row in rows], dtype=np.float64) for name in ALL_COLUMNS}
     columns["flag"] = np.array([int(row["flag"]) for row in rows], dtype=np.int64)
-    if total == 0:
-        columns = {name: np.zeros(0, dtype=np.float64) for name in ALL_COLUMNS} | {"flag": np.zeros(0, np.int64)}
     return columns

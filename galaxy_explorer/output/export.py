@@ -10,12 +10,8 @@ the history of one galaxy. The FITS header says so too.
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,6 +21,7 @@ import numpy as np
 from galaxy_explorer.instrument import BANDS
 from galaxy_explorer.atomic import atomic_path
 from galaxy_explorer.output.composite import band_image, lupton_rgb
+from galaxy_explorer.output.fits_file import FitsImage, FitsTable, write_fits_file
 from galaxy_explorer.diffusion.schedule import DEFAULT_TIMESTEP_SPACING
 from galaxy_explorer.diffusion.frame_checks import require_finite_frames
 from galaxy_explorer.errors import GalaxyExplorerError
@@ -207,83 +204,64 @@ def write_gif(path: Path, frames: np.ndarray, fps: int) -> None:
     iio.imwrite(path, frames, extension=".gif", plugin="pillow", duration=1000.0 / fps, loop=0)
 
 
+# imageio-ffmpeg's quality 8 (of 10) is libx264 CRF 10, below the 17-18 usually taken as visually lossless, so the
+# nearest-neighbour-upscaled model pixels keep their sharp edges.
+MP4_QUALITY = 8
+
+
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
     """H.264 in yuv420p with the index at the front (+faststart): what browsers and slide software play.
 
-    ffmpeg runs as a child that dies with this process (``ffmpeg_process``), so ``kill -9`` leaves no encoder running.
+    imageio-ffmpeg runs the encoder, fed frame by frame through a pipe. If this process dies, the pipe closes and
+    ffmpeg finishes what it has and exits, into the temporary file that ``atomic_path`` names; the next export to
+    the same name removes it.
     """
+    import imageio_ffmpeg
+
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
         raise ExportError(f"MP4 frames must have even sides for yuv420p, got {width}×{height}")
-    process, errors = ffmpeg_process(mp4_command(path, width, height, fps))
-    with errors:
-        try:
-            _feed(process, frames)
-            status = process.wait()
-        except BaseException:
-            process.kill()
-            process.wait()
-            raise
-        if status != 0:
-            errors.seek(0)
-            message = errors.read().decode(errors="replace").strip().splitlines()
-            raise ExportError(f"{path}: ffmpeg failed with status {status}: "
-                              f"{message[-1] if message else 'no message'}")
-
-
-def _feed(process, frames: np.ndarray) -> None:
+    # macro_block_size=2: yuv420p needs even sides only; the default (16) would rescale other sizes.
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (int(width), int(height)), pix_fmt_in="rgb24", pix_fmt_out="yuv420p", fps=int(fps),
+        codec="libx264", quality=MP4_QUALITY, macro_block_size=2, ffmpeg_log_level="error",
+        output_params=["-movflags", "+faststart"])
     try:
+        writer.send(None)  # starts ffmpeg
         for frame in frames:
-            process.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
-    except BrokenPipeError:
-        pass  # ffmpeg stopped early; its return code and message say why
+            writer.send(np.ascontiguousarray(frame, dtype=np.uint8))
+    except OSError as exc:  # ffmpeg could not start, or stopped reading frames
+        raise ExportError(f"{path}: ffmpeg failed while encoding ({str(exc).splitlines()[0]}); "
+                          "ffmpeg's own message is on standard error") from None
     finally:
-        try:
-            process.stdin.close()
-        except BrokenPipeError:
-            pass
+        writer.close()  # waits for ffmpeg to finish the file
+    if not finished_mp4(path):
+        raise ExportError(f"{path}: ffmpeg exited without finishing the video (no index written); "
+                          "ffmpeg's own message is on standard error")
 
 
-def mp4_command(path: Path, width: int, height: int, fps: int) -> list[str]:
-    """The ffmpeg command line imageio-ffmpeg builds for libx264 at quality 8 (CRF 10), reading raw RGB on stdin."""
-    import imageio_ffmpeg
+def finished_mp4(path: Path) -> bool:
+    """Whether ffmpeg finished ``path``: its top-level boxes hold the index (moov) and the media (mdat).
 
-    return [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}",
-            "-pix_fmt", "rgb24", "-r", str(int(fps)), "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p",
-            "-crf", "10", "-v", "error", "-movflags", "+faststart", str(path)]
-
-
-def _die_with_parent() -> None:
-    """Run in the child between fork and exec: own process group (Ctrl-C goes to us, not to ffmpeg mid-write), and
-    on Linux SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG), so no orphaned encoder survives kill -9."""
-    os.setpgrp()
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != _PARENT_PID[0]:  # the parent died before prctl took effect
-            os._exit(1)
-
-
-def ffmpeg_process(command: list[str]):
-    """Start ``command`` with stdin a pipe and stderr a temporary file; returns ``(process, stderr_file)``."""
-    _PARENT_PID[0] = os.getpid()
-    errors = tempfile.TemporaryFile()
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
-                               preexec_fn=_die_with_parent)
-    return process, errors
-
-
-def _load_prctl():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl  # looked up now: the child must not load libraries
-    except (OSError, AttributeError):
-        return None
-
-
-_PR_SET_PDEATHSIG = 1
-_PRCTL = _load_prctl()
-_PARENT_PID = [os.getpid()]
+    imageio-ffmpeg does not report ffmpeg's exit status, and ffmpeg writes the index last of all (with +faststart
+    it then moves it to the front), so a failed encoder leaves a file without one.
+    """
+    found = set()
+    with contextlib.suppress(FileNotFoundError), open(path, "rb") as handle:
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                return {b"moov", b"mdat"} <= found
+            size, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if size == 1:  # a 64-bit size follows the type
+                size = int.from_bytes(handle.read(8), "big") - 8
+            elif size == 0:  # the box runs to the end of the file
+                return {b"moov", b"mdat"} <= found | {kind}
+            found.add(kind)
+            if size < 8:
+                return False
+            handle.seek(size - 8, os.SEEK_CUR)
+    return False
 
 
 def write_fits(
@@ -296,32 +274,23 @@ def write_fits(
 ) -> None:
     """FITS cube (frames × bands × H × W, survey flux) with HSC's pixel scale in a simple celestial WCS
     (``fits_wcs``), and a table HDU giving the redshift of each frame."""
-    from astropy.io import fits
-
     from galaxy_explorer.output.fits_wcs import WCS_COMMENT, cube_wcs_cards
 
     images = np.asarray(images, dtype=np.float32)
-    primary = fits.PrimaryHDU(images)
-    primary.header["BUNIT"] = ("survey flux", f"HSC coadd units, AB zero point {FLUX_ZERO_POINT_AB:g}")
-    primary.header["ZP_AB"] = (FLUX_ZERO_POINT_AB, "AB magnitude zero point of the pixel values")
-    primary.header["BANDS"] = (",".join(BANDS), "order of axis 2 (NAXIS3)")
-    primary.header["NFRAMES"] = (len(images), "frame redshifts: HDU REDSHIFT")
-    for key, value in (header or {}).items():
-        primary.header[key[:8].upper()] = value
-    for key, value in cube_wcs_cards(images.shape[-2], images.shape[-1]).items():
-        primary.header[key] = value
-    primary.header["COMMENT"] = WCS_COMMENT
-    primary.header["COMMENT"] = "Model samples for ONE fixed noise seed at each conditioning redshift."
-    primary.header["COMMENT"] = "This is not the history of one galaxy."
-    columns = [
-        fits.Column(name="frame", format="J", array=np.arange(len(images), dtype=np.int32)),
-        fits.Column(name="redshift", format="D", array=np.asarray(redshifts, dtype=np.float64)),
-    ]
+    cards = {
+        "BUNIT": ("survey flux", f"HSC coadd units, AB zero point {FLUX_ZERO_POINT_AB:g}"),
+        "ZP_AB": (FLUX_ZERO_POINT_AB, "AB magnitude zero point of the pixel values"),
+        "BANDS": (",".join(BANDS), "order of axis 2 (NAXIS3)"),
+        "NFRAMES": (len(images), "frame redshifts: HDU REDSHIFT"),
+    }
+    cards.update({key[:8].upper(): value for key, value in (header or {}).items()})
+    cards.update(cube_wcs_cards(images.shape[-2], images.shape[-1]))
+    comments = [WCS_COMMENT, "Model samples for ONE fixed noise seed at each conditioning redshift.",
+                "This is not the history of one galaxy."]
+    columns = {"frame": np.arange(len(images), dtype=np.int32), "redshift": np.asarray(redshifts, dtype=np.float64)}
     for name, value in (conditions or {}).items():  # a number for every frame, or one per frame (a label walk)
-        column = np.broadcast_to(np.asarray(value, dtype=np.float64), (len(images),))
-        columns.append(fits.Column(name=name, format="D", array=np.array(column)))
-    table = fits.BinTableHDU.from_columns(columns, name="REDSHIFT")
-    fits.HDUList([primary, table]).writeto(path, overwrite=True)
+        columns[name] = np.array(np.broadcast_to(np.asarray(value, dtype=np.float64), (len(images),)))
+    write_fits_file(path, FitsImage(images, cards, comments), [FitsTable("REDSHIFT", columns)])
 
 
 def write_export(

@@ -138,23 +138,31 @@ def template_weights(index: int, n: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- the catalogue
-def draw_catalogue(n: int, generator: torch.Generator, tables: Tables, redshift: torch.Tensor | None = None) -> dict:
-    """Draw the intrinsic and observed parameters of ``n`` galaxies (CPU float32 tensors; see ``population`` keys).
+# The steps below draw from one generator; draw_catalogue calls them in a fixed order, and each draws its numbers in
+# the order written, so a seed fixes the catalogue. Reordering any draw changes every galaxy after it.
+class _Draws:
+    """Uniform and normal draws from the catalogue's one CPU generator."""
 
-    ``redshift`` fixes the redshifts instead of drawing them (used to compute the survey's true trends at fixed z).
-    Draw order is fixed, so the same generator state gives the same catalogue.
-    """
-    g = generator
-    rand = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731 - local shorthand
-    randn = lambda *shape: torch.randn(*shape, generator=g)  # noqa: E731
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
 
-    z = draw_redshift(n, g) if redshift is None else torch.as_tensor(redshift, dtype=torch.float32).reshape(n)
-    z = z.clamp(1e-3, REDSHIFT_MAX)
-    distance_modulus = tables.distance_modulus(z)
-    k_templates = tables.k_corrections(z)  # (n, template, band)
+    def rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.generator)
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=self.generator)
+
+
+def _pick(is_sf: torch.Tensor, table: dict) -> torch.Tensor:
+    """Per galaxy, the star-forming or the quiescent entry of a per-population table."""
+    return torch.where(is_sf, table[STAR_FORMING], table[QUIESCENT])
+
+
+def _draw_population(draw: _Draws, z: torch.Tensor, distance_modulus: torch.Tensor,
+                     k_templates: torch.Tensor) -> torch.Tensor:
+    """Quiescent or star-forming: the intrinsic mix times the fraction of each luminosity function bright enough
+    to be selected. One draw."""
     i_band = BANDS.index("i")
-
-    # Population: intrinsic mix times the fraction of each luminosity function bright enough to be selected.
     reference_k_i = {
         QUIESCENT: k_templates[:, 0, i_band],
         STAR_FORMING: mix_k_corrections(k_templates, disc_template_weights(mean_disc_type(z)))[:, i_band],
@@ -166,125 +174,141 @@ def draw_catalogue(n: int, generator: torch.Generator, tables: Tables, redshift:
     quiescent_weight = intrinsic_quiescent_fraction(z) * visible[QUIESCENT]
     star_forming_weight = (1 - intrinsic_quiescent_fraction(z)) * visible[STAR_FORMING]
     p_star_forming = star_forming_weight / (quiescent_weight + star_forming_weight).clamp_min(1e-12)
-    population = (rand(n) < p_star_forming).long()
-    is_sf = population == STAR_FORMING
+    return (draw.rand(len(z)) < p_star_forming).long()
 
-    # Structure (rest-frame r light fractions). Quiescent: one Sérsic spheroid. Star-forming: exponential disc plus a
-    # small bulge (B/T mostly < 0.2, Gadotti 2009), part of the disc light in spiral arms and/or star-forming clumps.
-    bulge_fraction = torch.where(is_sf, 0.4 * rand(n) ** 1.5, torch.ones(n))
+
+def _draw_structure(draw: _Draws, z: torch.Tensor, is_sf: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Rest-frame r light fractions. Quiescent: one Sérsic spheroid. Star-forming: exponential disc plus a small
+    bulge (B/T mostly < 0.2, Gadotti 2009), part of the disc light in spiral arms and/or star-forming clumps."""
+    n = len(z)
+    bulge_fraction = torch.where(is_sf, 0.4 * draw.rand(n) ** 1.5, torch.ones(n))
     # Clumpy discs become common at high z (Guo et al. 2015, ApJ 800, 39: ~15% at z ~ 0.5 to ~55% at z ~ 3);
     # grand-design arms are mostly a z < 1.5 phenomenon (Elmegreen & Elmegreen 2014; Margalef-Bentabol et al. 2022).
     p_clumps = 0.05 + 0.6 * z**2 / (z**2 + 1.0)
     p_arms = 0.6 * torch.exp(-z / 2.0)
-    has_clumps = is_sf & (rand(n) < p_clumps)
-    has_arms = is_sf & (rand(n) < p_arms)
-    arm_fraction = torch.where(has_arms, 0.15 + 0.2 * rand(n), torch.zeros(n))
-    clump_fraction = torch.where(has_clumps, 0.1 + 0.2 * rand(n), torch.zeros(n))
-    substructure_fraction = (arm_fraction + clump_fraction).clamp(max=0.45)
-    disc_type = (mean_disc_type(z) + 0.45 * randn(n)).clamp(0.0, 2.0)
-    spheroid_red_mix = 0.15 * rand(n)  # a little Sbc light in spheroids gives a realistic red-sequence width
+    has_clumps = is_sf & (draw.rand(n) < p_clumps)
+    has_arms = is_sf & (draw.rand(n) < p_arms)
+    arm_fraction = torch.where(has_arms, 0.15 + 0.2 * draw.rand(n), torch.zeros(n))
+    clump_fraction = torch.where(has_clumps, 0.1 + 0.2 * draw.rand(n), torch.zeros(n))
+    return {
+        "bulge_fraction": bulge_fraction, "has_clumps": has_clumps, "has_arms": has_arms,
+        "arm_fraction": arm_fraction, "clump_fraction": clump_fraction,
+        "substructure_fraction": (arm_fraction + clump_fraction).clamp(max=0.45),
+        "disc_type": (mean_disc_type(z) + 0.45 * draw.randn(n)).clamp(0.0, 2.0),
+        # A little Sbc light in spheroids gives a realistic red-sequence width.
+        "spheroid_red_mix": 0.15 * draw.rand(n),
+    }
 
-    bulge_sed = template_weights(0, n) * (1 - spheroid_red_mix[:, None]) + template_weights(1, n) * spheroid_red_mix[:, None]
-    disc_sed = disc_template_weights(disc_type)
+
+def _component_k_corrections(structure: dict[str, torch.Tensor], k_templates: torch.Tensor):
+    """Light fractions (n, [bulge, smooth disc, substructure]), each component's k-corrections (n, component,
+    band) from its SED mix, and the whole galaxy's (n, band). No draws."""
+    n = len(k_templates)
+    bulge_fraction, substructure_fraction = structure["bulge_fraction"], structure["substructure_fraction"]
+    red_mix = structure["spheroid_red_mix"][:, None]
+    bulge_sed = template_weights(0, n) * (1 - red_mix) + template_weights(1, n) * red_mix
+    disc_sed = disc_template_weights(structure["disc_type"])
     substructure_sed = template_weights(3, n)  # young stars: Im colours
     light = torch.stack([bulge_fraction, (1 - bulge_fraction) * (1 - substructure_fraction),
-                         (1 - bulge_fraction) * substructure_fraction], dim=1)  # bulge, smooth disc, substructure
+                         (1 - bulge_fraction) * substructure_fraction], dim=1)
     component_k = torch.stack([mix_k_corrections(k_templates, w) for w in (bulge_sed, disc_sed, substructure_sed)], 1)
-    total_k = -2.5 * torch.log10((light[:, :, None] * torch.pow(10.0, -0.4 * component_k)).sum(1))  # (n, band)
+    total_k = -2.5 * torch.log10((light[:, :, None] * torch.pow(10.0, -0.4 * component_k)).sum(1))
+    return light, component_k, total_k
 
-    # Luminosity: Schechter draw, truncated at the survey's i-band limit.
+
+def _draw_luminosity(draw: _Draws, z, is_sf, distance_modulus, light, component_k, total_k) -> dict[str, torch.Tensor]:
+    """Schechter draw of rest-frame r, truncated at the survey's i-band limit; apparent magnitudes and the flux
+    of each component in each band. One draw."""
+    i_band = BANDS.index("i")
     m_star = torch.where(is_sf, characteristic_magnitude(STAR_FORMING, z), characteristic_magnitude(QUIESCENT, z))
     faint_limit_x = SELECTION_I_MAG - distance_modulus - total_k[:, i_band] - m_star
-    u = rand(n)
+    u = draw.rand(len(z))
     x = torch.where(is_sf, draw_from_schechter(STAR_FORMING, faint_limit_x, u), draw_from_schechter(QUIESCENT, faint_limit_x, u))
     absolute_mag_r = m_star + x
-    apparent_mag = absolute_mag_r[:, None] + distance_modulus[:, None] + total_k  # (n, band)
-    component_flux = (light[:, :, None] * torch.pow(10.0, -0.4 * (absolute_mag_r[:, None, None] + distance_modulus[:, None, None]
-                                                                  + component_k - ZERO_POINT_AB)))  # (n, comp, band)
+    return {
+        "absolute_mag_r": absolute_mag_r,
+        "magnitudes": absolute_mag_r[:, None] + distance_modulus[:, None] + total_k,  # (n, band)
+        "component_flux": (light[:, :, None] * torch.pow(10.0, -0.4 * (absolute_mag_r[:, None, None] + distance_modulus[:, None, None]
+                                                                       + component_k - ZERO_POINT_AB))),  # (n, comp, band)
+    }
 
-    # Stellar mass from evolution-corrected luminosity, then sizes from van der Wel et al. 2014.
-    evolution = torch.where(is_sf, EVOLUTION_Q[STAR_FORMING], EVOLUTION_Q[QUIESCENT]) * torch.log2(1 + z)
-    mass_to_light = torch.where(is_sf, MASS_TO_LIGHT_R[STAR_FORMING], MASS_TO_LIGHT_R[QUIESCENT])
-    log_mass = -0.4 * (absolute_mag_r + evolution - SUN_ABSOLUTE_MAG_R) + torch.log10(mass_to_light)
-    pick = lambda table: torch.where(is_sf, table[STAR_FORMING], table[QUIESCENT])  # noqa: E731
-    log_r_e = (pick(SIZE_LOG_A_Z025) + pick(SIZE_MASS_SLOPE) * (log_mass - 10.7)
-               - pick(SIZE_EVOLUTION_BETA) * torch.log10((1 + z) / 1.25) + pick(SIZE_SCATTER_DEX) * randn(n))
-    kpc_per_arcsec = tables.kpc_per_arcsec(z)
+
+def _draw_size(draw: _Draws, z, is_sf, absolute_mag_r, kpc_per_arcsec) -> dict[str, torch.Tensor]:
+    """Stellar mass from the evolution-corrected luminosity, then the size from van der Wel et al. 2014. One draw."""
+    evolution = _pick(is_sf, EVOLUTION_Q) * torch.log2(1 + z)
+    log_mass = -0.4 * (absolute_mag_r + evolution - SUN_ABSOLUTE_MAG_R) + torch.log10(_pick(is_sf, MASS_TO_LIGHT_R))
+    log_r_e = (_pick(is_sf, SIZE_LOG_A_Z025) + _pick(is_sf, SIZE_MASS_SLOPE) * (log_mass - 10.7)
+               - _pick(is_sf, SIZE_EVOLUTION_BETA) * torch.log10((1 + z) / 1.25)
+               + _pick(is_sf, SIZE_SCATTER_DEX) * draw.randn(len(z)))
     r_e_arcsec = (10.0**log_r_e / kpc_per_arcsec).clamp(max=MAX_R_E_ARCSEC)
-    r_e_kpc = r_e_arcsec * kpc_per_arcsec
+    return {"log_stellar_mass": log_mass, "r_e_kpc": r_e_arcsec * kpc_per_arcsec, "r_e_arcsec": r_e_arcsec}
 
-    # Shapes. Spheroids: q ~ 0.7 ± 0.15 (Padilla & Strauss 2008). Discs: randomly inclined thick discs,
-    # q² = cos²i (1 - q0²) + q0² with intrinsic thickness q0 = 0.2 (Hubble 1926; Holmberg 1946).
-    cos_inclination = rand(n)
+
+def _draw_shapes(draw: _Draws, is_sf: torch.Tensor, r_e_arcsec: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Axis ratios, orientation, Sérsic indices, the bulge's shape, and the sub-pixel centre.
+
+    Spheroids: q ~ 0.7 ± 0.15 (Padilla & Strauss 2008). Discs: randomly inclined thick discs,
+    q² = cos²i (1 - q0²) + q0² with intrinsic thickness q0 = 0.2 (Hubble 1926; Holmberg 1946).
+    """
+    n = len(is_sf)
+    cos_inclination = draw.rand(n)
     disc_q = torch.sqrt(cos_inclination**2 * (1 - 0.2**2) + 0.2**2)
-    spheroid_q = (0.72 + 0.15 * randn(n)).clamp(0.3, 1.0)
-    axis_ratio = torch.where(is_sf, disc_q, spheroid_q)
-    position_angle = (rand(n) - 0.5) * math.pi  # radians, counter-clockwise from +x, in [-pi/2, pi/2)
-    sersic_n = torch.where(is_sf, torch.ones(n), (4.0 + 0.7 * randn(n)).clamp(2.5, 6.0))
-    bulge_n = torch.where(is_sf, 2.5 + 2.0 * rand(n), sersic_n)
-    bulge_r_e_arcsec = torch.where(is_sf, r_e_arcsec * (0.15 + 0.2 * rand(n)), r_e_arcsec)
-    bulge_q = torch.where(is_sf, 0.6 + 0.4 * rand(n), spheroid_q)
-    centre_offset = rand(n, 2) - 0.5  # pixels: cut-outs are centred to the nearest pixel
+    spheroid_q = (0.72 + 0.15 * draw.randn(n)).clamp(0.3, 1.0)
+    position_angle = (draw.rand(n) - 0.5) * math.pi  # radians, counter-clockwise from +x, in [-pi/2, pi/2)
+    sersic_n = torch.where(is_sf, torch.ones(n), (4.0 + 0.7 * draw.randn(n)).clamp(2.5, 6.0))
+    return {
+        "sersic_n": sersic_n,
+        "axis_ratio": torch.where(is_sf, disc_q, spheroid_q),
+        "position_angle": position_angle,
+        "bulge_n": torch.where(is_sf, 2.5 + 2.0 * draw.rand(n), sersic_n),
+        "bulge_r_e_arcsec": torch.where(is_sf, r_e_arcsec * (0.15 + 0.2 * draw.rand(n)), r_e_arcsec),
+        "bulge_axis_ratio": torch.where(is_sf, 0.6 + 0.4 * draw.rand(n), spheroid_q),
+        "centre_offset": draw.rand(n, 2) - 0.5,  # pixels: cut-outs are centred to the nearest pixel
+    }
 
-    # Spiral arms (logarithmic spirals, m = 2 or 3, pitch 12-30 deg; Kennicutt 1981) and clumps (kpc-sized;
-    # Guo et al. 2015), both placed in the disc plane.
-    arm_count = torch.where(rand(n) < 0.7, 2, 3)
-    arm_pitch = torch.deg2rad(12.0 + 18.0 * rand(n))
-    arm_phase = 2 * math.pi * rand(n)
-    clump_count = torch.where(has_clumps, 2 + (rand(n) * 4).floor().long(), torch.zeros(n, dtype=torch.long))
-    clump_radius = -torch.log(rand(n, MAX_CLUMPS) * rand(n, MAX_CLUMPS) + 1e-12)  # Gamma(2): exp-disc light radii, in r_s
-    clump_angle = 2 * math.pi * rand(n, MAX_CLUMPS)
-    clump_sigma_kpc = 0.3 + 0.7 * rand(n, MAX_CLUMPS)
-    clump_weight = -torch.log(rand(n, MAX_CLUMPS) + 1e-12) * (torch.arange(MAX_CLUMPS)[None, :] < clump_count[:, None])
 
-    # Faint neighbours: 1-4 mag fainter than the primary in i, small, anywhere 10-26 px from the centre, with the
-    # colours of a random template at a random redshift from the same n(z).
-    neighbour_count = (rand(n)[:, None] > torch.tensor(np.cumsum(NEIGHBOUR_PROBABILITIES)[:-1], dtype=torch.float32)).sum(1)
-    neighbour_present = torch.arange(NEIGHBOUR_SLOTS)[None, :] < neighbour_count[:, None]
-    neighbour_mag_i = (apparent_mag[:, i_band, None] + 1.0 + 3.0 * rand(n, NEIGHBOUR_SLOTS)).clamp(max=25.5)
-    neighbour_k = tables.k_corrections(draw_redshift(n * NEIGHBOUR_SLOTS, g)).reshape(n, NEIGHBOUR_SLOTS, len(SED_TEMPLATES), len(BANDS))
-    neighbour_template = (rand(n, NEIGHBOUR_SLOTS) * len(SED_TEMPLATES)).floor().long()
+def _draw_arms_and_clumps(draw: _Draws, has_clumps: torch.Tensor, kpc_per_arcsec: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Spiral arms (logarithmic spirals, m = 2 or 3, pitch 12-30 deg; Kennicutt 1981) and clumps (kpc-sized;
+    Guo et al. 2015), both placed in the disc plane."""
+    n = len(has_clumps)
+    arm_count = torch.where(draw.rand(n) < 0.7, 2, 3)
+    arm_pitch = torch.deg2rad(12.0 + 18.0 * draw.rand(n))
+    arm_phase = 2 * math.pi * draw.rand(n)
+    clump_count = torch.where(has_clumps, 2 + (draw.rand(n) * 4).floor().long(), torch.zeros(n, dtype=torch.long))
+    # Gamma(2): the light radii of an exponential disc, in units of its scale length.
+    clump_radius = -torch.log(draw.rand(n, MAX_CLUMPS) * draw.rand(n, MAX_CLUMPS) + 1e-12)
+    clump_angle = 2 * math.pi * draw.rand(n, MAX_CLUMPS)
+    clump_sigma_kpc = 0.3 + 0.7 * draw.rand(n, MAX_CLUMPS)
+    clump_weight = -torch.log(draw.rand(n, MAX_CLUMPS) + 1e-12) * (torch.arange(MAX_CLUMPS)[None, :] < clump_count[:, None])
+    return {
+        "arm_count": arm_count, "arm_pitch": arm_pitch, "arm_phase": arm_phase, "clump_count": clump_count,
+        "clump_radius": clump_radius, "clump_angle": clump_angle,
+        "clump_sigma_pixels": clump_sigma_kpc / kpc_per_arcsec[:, None] / PIXEL_SCALE_ARCSEC,
+        "clump_weight": clump_weight,
+    }
+
+
+def _draw_neighbours(draw: _Draws, apparent_mag: torch.Tensor, tables: Tables) -> dict[str, torch.Tensor]:
+    """Faint neighbours: 1-4 mag fainter than the primary in i, small, anywhere 10-26 px from the centre, with the
+    colours of a random template at a random redshift from the same n(z)."""
+    n, slots, i_band = len(apparent_mag), NEIGHBOUR_SLOTS, BANDS.index("i")
+    thresholds = torch.tensor(np.cumsum(NEIGHBOUR_PROBABILITIES)[:-1], dtype=torch.float32)
+    neighbour_count = (draw.rand(n)[:, None] > thresholds).sum(1)
+    neighbour_present = torch.arange(slots)[None, :] < neighbour_count[:, None]
+    neighbour_mag_i = (apparent_mag[:, i_band, None] + 1.0 + 3.0 * draw.rand(n, slots)).clamp(max=25.5)
+    neighbour_k = tables.k_corrections(draw_redshift(n * slots, draw.generator)).reshape(n, slots, len(SED_TEMPLATES), len(BANDS))
+    neighbour_template = (draw.rand(n, slots) * len(SED_TEMPLATES)).floor().long()
     neighbour_k = torch.take_along_dim(neighbour_k, neighbour_template[:, :, None, None], dim=2)[:, :, 0, :]
     neighbour_colour = neighbour_k - neighbour_k[:, :, i_band:i_band + 1]
     neighbour_flux = (torch.pow(10.0, -0.4 * (neighbour_mag_i[:, :, None] + neighbour_colour - ZERO_POINT_AB))
                       * neighbour_present[:, :, None])
-    neighbour_r_e_arcsec = 0.35 * torch.exp(0.4 * randn(n, NEIGHBOUR_SLOTS))
-    neighbour_n = torch.where(rand(n, NEIGHBOUR_SLOTS) < 0.7, 1.0, 4.0)
-    neighbour_q = 0.3 + 0.7 * rand(n, NEIGHBOUR_SLOTS)
-    neighbour_angle = (rand(n, NEIGHBOUR_SLOTS) - 0.5) * math.pi
-    neighbour_distance = 10.0 + 16.0 * rand(n, NEIGHBOUR_SLOTS)
-    neighbour_direction = 2 * math.pi * rand(n, NEIGHBOUR_SLOTS)
-
+    neighbour_r_e_arcsec = 0.35 * torch.exp(0.4 * draw.randn(n, slots))
+    neighbour_n = torch.where(draw.rand(n, slots) < 0.7, 1.0, 4.0)
+    neighbour_q = 0.3 + 0.7 * draw.rand(n, slots)
+    neighbour_angle = (draw.rand(n, slots) - 0.5) * math.pi
+    neighbour_distance = 10.0 + 16.0 * draw.rand(n, slots)
+    neighbour_direction = 2 * math.pi * draw.rand(n, slots)
     return {
-        "redshift": z,
-        "population": population,
-        "absolute_mag_r": absolute_mag_r,
-        "log_stellar_mass": log_mass,
-        "magnitudes": apparent_mag,
-        "component_flux": component_flux,  # (n, [bulge, smooth disc, substructure], band)
-        "r_e_kpc": r_e_kpc,
-        "r_e_arcsec": r_e_arcsec,
-        "sersic_n": sersic_n,
-        "axis_ratio": axis_ratio,
-        "position_angle": position_angle,
-        "bulge_fraction": bulge_fraction,
-        "bulge_n": bulge_n,
-        "bulge_r_e_arcsec": bulge_r_e_arcsec,
-        "bulge_axis_ratio": bulge_q,
-        "disc_type": torch.where(is_sf, disc_type, torch.full((n,), float("nan"))),
-        "has_arms": has_arms,
-        "has_clumps": has_clumps,
-        "arm_fraction": arm_fraction,
-        "clump_fraction": clump_fraction,
-        "arm_count": arm_count,
-        "arm_pitch": arm_pitch,
-        "arm_phase": arm_phase,
-        "clump_count": clump_count,
-        "clump_radius": clump_radius,
-        "clump_angle": clump_angle,
-        "clump_sigma_pixels": clump_sigma_kpc / kpc_per_arcsec[:, None] / PIXEL_SCALE_ARCSEC,
-        "clump_weight": clump_weight,
-        "centre_offset": centre_offset,
         "neighbour_count": neighbour_count,
         "neighbour_flux": neighbour_flux,
         "neighbour_r_e_arcsec": neighbour_r_e_arcsec,
@@ -294,3 +318,44 @@ def draw_catalogue(n: int, generator: torch.Generator, tables: Tables, redshift:
         "neighbour_offset": torch.stack([neighbour_distance * torch.cos(neighbour_direction),
                                          neighbour_distance * torch.sin(neighbour_direction)], dim=-1),
     }
+
+
+# The keys of a catalogue, in the order draw_catalogue returns them (not the order of the draws).
+CATALOGUE_KEYS = (
+    "redshift", "population", "absolute_mag_r", "log_stellar_mass", "magnitudes", "component_flux", "r_e_kpc",
+    "r_e_arcsec", "sersic_n", "axis_ratio", "position_angle", "bulge_fraction", "bulge_n", "bulge_r_e_arcsec",
+    "bulge_axis_ratio", "disc_type", "has_arms", "has_clumps", "arm_fraction", "clump_fraction", "arm_count",
+    "arm_pitch", "arm_phase", "clump_count", "clump_radius", "clump_angle", "clump_sigma_pixels", "clump_weight",
+    "centre_offset", "neighbour_count", "neighbour_flux", "neighbour_r_e_arcsec", "neighbour_n",
+    "neighbour_axis_ratio", "neighbour_position_angle", "neighbour_offset",
+)
+
+
+def draw_catalogue(n: int, generator: torch.Generator, tables: Tables, redshift: torch.Tensor | None = None) -> dict:
+    """Draw the intrinsic and observed parameters of ``n`` galaxies (CPU float32 tensors, keys ``CATALOGUE_KEYS``;
+    ``magnitudes`` and ``component_flux`` per band, ``component_flux`` per [bulge, smooth disc, substructure]).
+
+    ``redshift`` fixes the redshifts instead of drawing them (used to compute the survey's true trends at fixed z).
+    Draw order is fixed, so the same generator state gives the same catalogue.
+    """
+    draw = _Draws(generator)
+    z = draw_redshift(n, generator) if redshift is None else torch.as_tensor(redshift, dtype=torch.float32).reshape(n)
+    z = z.clamp(1e-3, REDSHIFT_MAX)
+    distance_modulus = tables.distance_modulus(z)
+    k_templates = tables.k_corrections(z)  # (n, template, band)
+    kpc_per_arcsec = tables.kpc_per_arcsec(z)
+
+    population = _draw_population(draw, z, distance_modulus, k_templates)
+    is_sf = population == STAR_FORMING
+    structure = _draw_structure(draw, z, is_sf)
+    light, component_k, total_k = _component_k_corrections(structure, k_templates)
+    luminosity = _draw_luminosity(draw, z, is_sf, distance_modulus, light, component_k, total_k)
+    size = _draw_size(draw, z, is_sf, luminosity["absolute_mag_r"], kpc_per_arcsec)
+    shapes = _draw_shapes(draw, is_sf, size["r_e_arcsec"])
+    arms_and_clumps = _draw_arms_and_clumps(draw, structure["has_clumps"], kpc_per_arcsec)
+    neighbours = _draw_neighbours(draw, luminosity["magnitudes"], tables)
+
+    catalogue = {"redshift": z, "population": population, **structure, **luminosity, **size, **shapes,
+                 **arms_and_clumps, **neighbours}
+    catalogue["disc_type"] = torch.where(is_sf, structure["disc_type"], torch.full((n,), float("nan")))
+    return {key: catalogue[key] for key in CATALOGUE_KEYS}

@@ -10,6 +10,7 @@ from galaxy_explorer.diffusion.prediction import PREDICTIONS
 from galaxy_explorer.diffusion.schedule import SCHEDULE_KINDS
 from galaxy_explorer.diffusion.unet import PRESETS
 from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.options import option
 from galaxy_explorer.training.data import SYNTHETIC
 
 LOSS_WEIGHTINGS = ("uniform", "min-snr")
@@ -19,46 +20,79 @@ class TrainingError(GalaxyExplorerError, ValueError):
     """A training configuration or run directory that cannot be used."""
 
 
+def _after_redshift(extra_conditions) -> tuple[str, ...]:
+    """The conditions of a run from ``--condition`` flags: redshift first, then each further column."""
+    return ("redshift", *extra_conditions)
+
+
 @dataclass
 class TrainConfig:
-    """Every setting of a training run; stored in the training state so --resume can check it."""
+    """Every setting of a training run; stored in the training state so --resume can check it.
 
-    out_dir: Path
-    preset: str = "small"
-    steps: int = 20000
-    batch_size: int = 32
-    lr: float = 2e-4
-    warmup_steps: int = 200
-    weight_decay: float = 0.01
-    ema_decay: float = 0.999
+    A field declared with ``option`` is an option of ``galaxy-explorer train`` and of ``train/gpu_run.py``
+    (``galaxy_explorer.commands.config_arguments``): a new option is a new field here.
+    """
+
+    out_dir: Path = option(flag="--out", metavar="DIR", help="run directory (checkpoint, state, sample grids, log)")
+    preset: str = option("small", choices=tuple(PRESETS), help="network size (default: %(default)s)")
+    steps: int = option(20000, metavar="N", help="total optimizer steps (default: %(default)s)")
+    batch_size: int = option(32, help="images per step per process (default: %(default)s)")
+    lr: float = option(2e-4, help="AdamW learning rate after warm-up (default: %(default)s)")
+    warmup_steps: int = option(200, help="linear learning-rate warm-up (default: %(default)s)")
+    weight_decay: float = option(0.01, help="AdamW weight decay (default: %(default)s)")
+    ema_decay: float = option(0.999, metavar="D", help="EMA decay of the saved weights (default: %(default)s)")
     grad_clip: float = 1.0
     huber_delta: float = 1.0
-    prediction: str = "v"
-    schedule: str = "linear"
-    redshift_noise: float = 0.01
-    condition_dropout: float = 0.0
+    prediction: str = option("v", choices=PREDICTIONS,
+                             help="network target: v or eps (as in the seed paper; default: %(default)s)")
+    schedule: str = option("linear", choices=SCHEDULE_KINDS, help="noise schedule (default: %(default)s)")
+    redshift_noise: float = option(0.01, help="std of Gaussian noise added to the redshift condition "
+                                              "(default: %(default)s)")
+    condition_dropout: float = option(
+        0.0, metavar="P", help="probability of replacing each condition by its null embedding (> 0 enables "
+                               "classifier-free guidance; default: %(default)s)")
     # Share of examples whose labels (every condition after redshift) are all dropped together, on top of
     # condition_dropout: independent dropout leaves k labels free together only p**k of the time, yet the app's
     # first page and the labels-free evaluation sample exactly that way.
-    labels_free_dropout: float = 0.0
-    loss_weighting: str = "uniform"  # or "min-snr" (Hang et al. 2023)
-    min_snr_gamma: float = 5.0
-    flat_redshift_fraction: float = 0.0  # share of each synthetic batch with z uniform over the training range
-    max_minutes: Optional[float] = None  # time budget: stop (and save) at the first step past it
-    conditions: tuple[str, ...] = ("redshift",)
-    data: Optional[str] = None  # None or 'synthetic': the built-in synthetic survey; else an HDF5 path
-    seed: int = 0
-    device: str = "auto"
-    threads: Optional[int] = None
-    checkpoint_every: int = 500
-    sample_every: int = 1000
+    labels_free_dropout: float = option(
+        0.0, metavar="P", help="share of examples whose labels (every condition after redshift) are all dropped "
+                               "together, on top of --condition-dropout: trains the labels-free sampling the app "
+                               "opens on (default: %(default)s)")
+    loss_weighting: str = option(
+        "uniform", choices=LOSS_WEIGHTINGS, help="weighting of the loss over noise levels: uniform or min-snr "
+                                                 "(Hang et al. 2023; default: %(default)s)")
+    min_snr_gamma: float = option(
+        5.0, metavar="G", help="the SNR cap of --loss-weighting min-snr; larger puts more weight on the nearly clean "
+                               "noise levels, where the grain of bright galaxies is decided (default: %(default)s)")
+    flat_redshift_fraction: float = option(
+        0.0, metavar="F", help="share of each synthetic-survey batch drawn uniformly in redshift, other properties "
+                               "given z (feeds the sparse high-z end; default: %(default)s)")
+    max_minutes: Optional[float] = option(
+        None, help="time budget: stop and save at the first step past it, even before --steps (default: none)")
+    conditions: tuple[str, ...] = option(
+        ("redshift",), flag="--condition", action="append", metavar="COLUMN", dest="extra_conditions",
+        to_config=_after_redshift,
+        help="a further condition after redshift: a 1-D column of the survey file, e.g. true_bulge_fraction "
+             "(repeatable); with --init-from a redshift checkpoint, its new condition embeddings start fresh")
+    data: Optional[str] = option(  # None or 'synthetic': the built-in synthetic survey; else an HDF5 path
+        None, metavar="FILE", help="GalaxiesML-schema HDF5 file, or 'synthetic': the built-in synthetic survey "
+                                   "generated on the fly (the default)")
+    seed: int = option(0, value_type="seed", help="run seed, 0 to 2**63-1 (default: %(default)s)")
+    device: str = option("auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    threads: Optional[int] = option(None, metavar="N", help="torch CPU threads (default: torch's choice)")
+    checkpoint_every: int = option(500, help="steps between checkpoints (default: %(default)s)")
+    sample_every: int = option(1000, help="steps between sample grids, 0 for none (default: %(default)s)")
     sample_steps: int = 20
-    log_every: int = 50
-    normalization_sample: int = 2048
-    resume: bool = False
-    overwrite: bool = False  # start a new run in an --out that already holds a run or a model, replacing them
-    init_from: Optional[str] = None  # a sampling checkpoint whose weights start a new run (see the module docstring)
-    bf16: bool = True
+    log_every: int = option(50, help="steps between progress lines (default: %(default)s)")
+    normalization_sample: int = option(2048, help="images used to fit the normalization (default: %(default)s)")
+    resume: bool = option(False, help="continue the run in --out from its saved state")
+    overwrite: bool = option(False, help="start a new run in an --out that already holds a run or a model, "
+                                         "replacing them")
+    init_from: Optional[str] = option(  # a sampling checkpoint whose weights start a new run (module docstring)
+        None, metavar="CHECKPOINT",
+        help="start a new run from this diffusion checkpoint's weights, normalization and step count (e.g. "
+             "assets/diffusion-small.safetensors to train it further); the optimizer starts afresh")
+    bf16: bool = option(True, flag="--no-bf16", action="store_false", dest="bf16", help="train in fp32 on GPU too")
     progress_bar: Optional[bool] = None  # None: a tqdm bar when stderr is a terminal
 
     # Settings that fix what the network is; --resume refuses to change them.

@@ -11,6 +11,7 @@ redshift does not depend on its orientation on the sky).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -23,6 +24,8 @@ import torch
 from torch import nn
 
 from galaxy_explorer.errors import GalaxyExplorerError
+from galaxy_explorer.json_output import json_safe
+from galaxy_explorer.options import option
 from galaxy_explorer.paths import DEFAULT_REDSHIFT_CHECKPOINT
 from galaxy_explorer.measure.photoz_metrics import photoz_metrics
 from galaxy_explorer.measure.redshift_predictor import RedshiftCNN, RedshiftPredictor, log1p_redshift
@@ -34,22 +37,31 @@ class RedshiftTrainingError(GalaxyExplorerError, ValueError):
 
 @dataclass
 class RedshiftTrainingConfig:
-    out: str = str(DEFAULT_REDSHIFT_CHECKPOINT)
-    data: str | None = None  # GalaxiesML-schema training file; None -> stream the built-in synthetic survey
-    validation_data: str | None = None  # None -> built-in validation split (synthetic) or the sibling *validation* file
-    steps: int = 2000
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    width: int = 16
-    seed: int = 0
-    threads: int = 1
-    max_minutes: float | None = None  # stop early (and still save) after this much wall time
-    validation_size: int = 1000
-    validation_every: int = 500
-    normalization_sample: int = 1024
-    half_precision: bool = True
-    progress: bool = True
+    """Every setting of a redshift-CNN training run; each is an option of ``train/train_redshift_cnn.py``."""
+
+    out: str = option(str(DEFAULT_REDSHIFT_CHECKPOINT),
+                      help="checkpoint to write (.safetensors; .json beside it; default: the shipped one)")
+    data: str | None = option(  # None -> stream the built-in synthetic survey
+        None, help="GalaxiesML-schema training file (default: built-in synthetic survey)")
+    validation_data: str | None = option(  # None -> built-in validation split (synthetic) or the sibling file
+        None, help="validation file (default: the built-in survey's validation split, or the file named like --data "
+                   "with 'validation' for 'training')")
+    steps: int = option(2000, help="optimizer steps (default: %(default)s)")
+    batch_size: int = option(64, help="images per step (default: %(default)s)")
+    learning_rate: float = option(3e-3, help="AdamW peak learning rate (default: %(default)s)")
+    weight_decay: float = option(1e-4, help="AdamW weight decay (default: %(default)s)")
+    width: int = option(16, help="channels of the CNN's first layer (default: %(default)s)")
+    seed: int = option(0, help="seed of the weights, the augmentation and the synthetic stream (default: %(default)s)")
+    threads: int = option(1, help="torch CPU threads (default: %(default)s)")
+    max_minutes: float | None = option(  # stop early (and still save) after this much wall time
+        None, help="time budget: the learning-rate schedule ends and the model is saved when it runs out, even "
+                   "before --steps (default: none)")
+    validation_size: int = option(1000, help="validation galaxies (default: %(default)s)")
+    validation_every: int = option(500, help="steps between validations (default: %(default)s)")
+    normalization_sample: int = option(1024, help="images used to fit the normalization (default: %(default)s)")
+    half_precision: bool = option(True, flag="--fp32", action="store_false", dest="half_precision",
+                                  help="store fp32 weights (default fp16)")
+    progress: bool = option(True, flag="--no-progress", action="store_false", dest="progress", help="no progress bar")
 
     def check(self) -> None:
         for name in ("steps", "batch_size", "width", "threads", "validation_size", "validation_every",
@@ -164,8 +176,6 @@ def evaluate(predictor: RedshiftPredictor, images: np.ndarray, redshift: np.ndar
 
 def train(config: RedshiftTrainingConfig, log: Callable[[str], None] = print) -> dict:
     """Train, validate and save; returns a summary (validation metrics, steps, time, output path)."""
-    from tqdm.auto import tqdm
-
     from galaxy_explorer.data.normalization import Normalization
 
     config.check()
@@ -174,12 +184,7 @@ def train(config: RedshiftTrainingConfig, log: Callable[[str], None] = print) ->
     generator = torch.Generator().manual_seed(config.seed)
     started = time.perf_counter()
 
-    if config.data is None:
-        batches = synthetic_batches(config.seed, config.batch_size)
-        data_description = {"source": "built-in synthetic survey", "synthetic": True, "stream_seed": config.seed}
-    else:
-        batches = survey_batches(config.data, config.batch_size, config.seed)
-        data_description = {"source": str(config.data), "synthetic": False}
+    batches, data_description = _training_stream(config)
     validation_images, validation_redshift, validation_path = validation_set(config)
     data_description["validation"] = validation_path
 
@@ -188,52 +193,22 @@ def train(config: RedshiftTrainingConfig, log: Callable[[str], None] = print) ->
     while sum(len(b[0]) for b in first_batches) < config.normalization_sample:
         first_batches.append(next(batches))
     normalization = Normalization.fit(torch.cat([b[0] for b in first_batches]).numpy())
-    pending = list(first_batches)  # train on them too
+    predictor = RedshiftPredictor(RedshiftCNN(width=config.width), normalization)
+    validate = functools.partial(evaluate, predictor, validation_images, validation_redshift)
 
-    network = RedshiftCNN(width=config.width)
-    predictor = RedshiftPredictor(network, normalization)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    loss_function = nn.SmoothL1Loss(beta=0.05)  # ~L1 on dz for residuals beyond 0.05: robust to outliers
-
-    history = []
-    step = 0
-    running = 0.0
-    bar = tqdm(total=config.steps, desc="redshift CNN", unit="step", disable=not config.progress)
-    while True:
-        done = training_progress(step, config.steps, time.perf_counter() - started, config.max_minutes)
-        if done >= 1.0:
-            break
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(done, config.learning_rate)
-        images, redshift = pending.pop(0) if pending else next(batches)
-        network.train()
-        inputs = augment(predictor.to_model_space(images), generator)
-        loss = loss_function(network(inputs), log1p_redshift(redshift))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(network.parameters(), 5.0)
-        optimizer.step()
-        step += 1
-        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.4f}")
-        if step % config.validation_every == 0:
-            metrics = evaluate(predictor, validation_images, validation_redshift)["overall"]
-            history.append({"step": step, "train_loss": running, **metrics})
-            log(f"step {step}: train loss {running:.4f}; validation sigma_NMAD {metrics['sigma_nmad']:.4f}, "
-                f"bias {metrics['bias']:+.4f}, outliers {metrics['outlier_fraction']:.3f}, "
-                f"loss {metrics['mean_loss']:.4f}")
-    bar.close()
+    # Train on the normalization batches too, then on the rest of the stream.
+    step, history = _training_loop(config, predictor, _chain(first_batches, batches), generator, started, validate,
+                                   log)
     if step < config.steps:
         log(f"stopped at step {step} of {config.steps}: max_minutes={config.max_minutes} reached "
             "(the learning rate had already decayed to its floor)")
 
     if config.half_precision:  # validate exactly the weights that will be shipped
         with torch.no_grad():
-            for tensor in network.state_dict().values():
+            for tensor in predictor.network.state_dict().values():
                 if tensor.is_floating_point():
                     tensor.copy_(tensor.half().float())
-    validation = evaluate(predictor, validation_images, validation_redshift)
+    validation = validate()
     elapsed = time.perf_counter() - started
     training = {
         **{k: v for k, v in dataclasses.asdict(config).items() if k not in ("out", "progress")},
@@ -245,8 +220,8 @@ def train(config: RedshiftTrainingConfig, log: Callable[[str], None] = print) ->
     metadata = {
         "data": data_description,
         "training": training,
-        "validation_metrics": _json_safe(validation),
-        "history": _json_safe(history),
+        "validation_metrics": json_safe(validation),
+        "history": json_safe(history),
         "description": "CNN photometric-redshift predictor for evaluating generated galaxies"
                        + (" (trained on the built-in SYNTHETIC survey)" if config.data is None else ""),
     }
@@ -256,14 +231,53 @@ def train(config: RedshiftTrainingConfig, log: Callable[[str], None] = print) ->
     return {"path": str(path), "validation": validation, "training": training}
 
 
-def _json_safe(value):
-    """NaN/inf -> None, numpy scalars -> Python, recursively (checkpoint JSON forbids NaN)."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+def _training_stream(config: RedshiftTrainingConfig) -> tuple[Iterator, dict]:
+    """The endless (images, redshift) batches to train on, and their description for the checkpoint."""
+    if config.data is None:
+        return (synthetic_batches(config.seed, config.batch_size),
+                {"source": "built-in synthetic survey", "synthetic": True, "stream_seed": config.seed})
+    return survey_batches(config.data, config.batch_size, config.seed), {"source": str(config.data), "synthetic": False}
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
+
+
+def _training_loop(config: RedshiftTrainingConfig, predictor: RedshiftPredictor, batches: Iterator,
+                   generator: torch.Generator, started: float, validate: Callable[[], dict],
+                   log: Callable[[str], None]) -> tuple[int, list[dict]]:
+    """AdamW steps until ``config.steps`` or the time budget (the learning rate follows whichever ends first),
+    validating every ``validation_every`` steps; returns the steps done and the validation history."""
+    from tqdm.auto import tqdm
+
+    network = predictor.network
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    loss_function = nn.SmoothL1Loss(beta=0.05)  # ~L1 on dz for residuals beyond 0.05: robust to outliers
+    history, step, running = [], 0, 0.0
+    bar = tqdm(total=config.steps, desc="redshift CNN", unit="step", disable=not config.progress)
+    while True:
+        done = training_progress(step, config.steps, time.perf_counter() - started, config.max_minutes)
+        if done >= 1.0:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(done, config.learning_rate)
+        images, redshift = next(batches)
+        network.train()
+        loss = loss_function(network(augment(predictor.to_model_space(images), generator)), log1p_redshift(redshift))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(network.parameters(), 5.0)
+        optimizer.step()
+        step += 1
+        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.4f}")
+        if step % config.validation_every == 0:
+            metrics = validate()["overall"]
+            history.append({"step": step, "train_loss": running, **metrics})
+            log(f"step {step}: train loss {running:.4f}; validation sigma_NMAD {metrics['sigma_nmad']:.4f}, "
+                f"bias {metrics['bias']:+.4f}, outliers {metrics['outlier_fraction']:.3f}, "
+                f"loss {metrics['mean_loss']:.4f}")
+    bar.close()
+    return step, history

@@ -41,14 +41,15 @@ CHROMIUM_ARGS = [
 ]
 
 # What the app's main image and real-galaxy grid sources say is on screen (names set in app_parts/views.py):
-# the frame's kind ('baked' or 'exact'), its redshift, the redshift asked for, and the grid's survey rows.
+# the frame's kind ('baked' or 'exact'), its position along the walk (its redshift, on a walk along the redshift), the
+# slider's position, and the grid's survey rows.
 SHOWN_JS = """() => {
   if (!window.Bokeh || !Bokeh.documents || Bokeh.documents.length === 0) return null;
   const doc = Bokeh.documents[0];
   const image = doc.get_model_by_name('galaxy-image-source');
   const grid = doc.get_model_by_name('real-grid-source');
   if (!image || !grid) return null;
-  return {kind: image.data.kind[0], redshift: image.data.redshift[0], requested: image.data.requested[0],
+  return {kind: image.data.kind[0], position: image.data.position[0], requested: image.data.requested[0],
           rows: Array.from(grid.data.row)};
 }"""
 

@@ -77,7 +77,7 @@ def test_closing_a_tab_in_the_middle_of_a_bake_leaves_no_traceback(browser, slow
 def test_two_tabs_on_the_same_walk_share_its_frames(browser, slow_app):
     url, log_path = slow_app
     first, second = open_page(browser, url), open_page(browser, url)
-    frames = ("() => Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.redshift.length")
+    frames = ("() => Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.position.length")
     new_seed(first, 777)
     new_seed(second, 777)
     for page in (first, second):

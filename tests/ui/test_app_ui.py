@@ -43,9 +43,9 @@ def test_keyboard_slider_moves_update_image_real_galaxies_and_statistics(page, s
     handle.focus()
     for _ in range(40):  # 40 × 0.01 in redshift
         page.keyboard.press("ArrowRight")
-    target = round(before["redshift"] + 0.40, 2)
+    target = round(before["position"] + 0.40, 2)
     page.wait_for_function(
-        f"() => {{ const s = ({SHOWN})(); return s && s.kind === 'exact' && Math.abs(s.redshift - {target}) < 1e-6; }}"
+        f"() => {{ const s = ({SHOWN})(); return s && s.kind === 'exact' && Math.abs(s.position - {target}) < 1e-6; }}"
     )
     page.wait_for_function(f"() => ({SHOWN})().rows.join() !== {before['rows']!r}.join()")
     after = shown(page)
@@ -98,7 +98,7 @@ def test_a_bad_checkpoint_path_is_notified_and_the_app_keeps_working(page, serve
     before = shown(page)
     page.locator(".redshift-slider .noUi-handle").first.focus()
     page.keyboard.press("ArrowLeft")
-    target = round(before["redshift"] - 0.01, 2)
+    target = round(before["position"] - 0.01, 2)
     page.wait_for_function(
-        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.redshift - {target}) < 1e-6; }}"
+        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.position - {target}) < 1e-6; }}"
     )

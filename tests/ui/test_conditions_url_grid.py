@@ -41,7 +41,7 @@ def query(page) -> dict[str, str]:
 
 def wait_exact(page, redshift: float) -> None:
     page.wait_for_function(
-        f"() => {{ const s = ({SHOWN})(); return s && s.kind === 'exact' && Math.abs(s.redshift - {redshift}) < 1e-6; }}")
+        f"() => {{ const s = ({SHOWN})(); return s && s.kind === 'exact' && Math.abs(s.position - {redshift}) < 1e-6; }}")
 
 
 def test_moving_a_label_slider_starts_a_new_walk_and_the_url_follows(page, morph_app):

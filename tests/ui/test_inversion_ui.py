@@ -66,7 +66,7 @@ def test_clicking_a_survey_galaxy_walks_it(page, served_app, app_files):
         page.keyboard.press("ArrowRight")
     target = round(before["requested"] + 0.30, 2)
     page.wait_for_function(
-        f"() => {{ const s = ({SHOWN})(); return s && s.kind === 'exact' && Math.abs(s.redshift - {target}) < 1e-6; }}")
+        f"() => {{ const s = ({SHOWN})(); return s && s.kind === 'exact' && Math.abs(s.position - {target}) < 1e-6; }}")
     page.locator(".frame-status").get_by_text(f"{name.capitalize()} at z = {target:.2f} (exact frame)").wait_for()
 
     # Back to seed: the seed's walk again.

@@ -1,8 +1,9 @@
 """The served app in headless Chromium: playing the walk, the physical scale, the display controls, and a page that
 fits the screen and asks nothing of the network.
 
-What is read is what the page shows: the main image source's redshift (``SHOWN_JS``), the texts drawn on the image,
-the image's pixels, the requests the browser makes, and the boxes of the elements on the page.
+What is read is what the page shows: the main image source's position (on these walks along the redshift, the
+frame's redshift: ``SHOWN_JS``), the texts drawn on the image, the image's pixels, the requests the browser makes,
+and the boxes of the elements on the page.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.ui
 TIMEOUT_MS = 30_000
 LOCAL_HOSTS = {"127.0.0.1", "localhost", ""}
 
-FRAMES_JS = """() => Array.from(Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.redshift)
+FRAMES_JS = """() => Array.from(Bokeh.documents[0].get_model_by_name('galaxy-frames-source').data.position)
                    .sort((a, b) => a - b)"""
 MODEL_TEXT_JS = """(name) => {
   const model = Bokeh.documents[0].get_model_by_name(name);
@@ -56,19 +57,19 @@ def test_play_steps_through_the_baked_frames_and_pause_brings_the_exact_frame(pa
     seen = set()
     deadline = time.monotonic() + 15
     while len(seen) < 5 and time.monotonic() < deadline:
-        seen.add(round(shown(page)["redshift"], 6))
+        seen.add(round(shown(page)["position"], 6))
         page.wait_for_timeout(40)
     assert len(seen) >= 5, f"the picture went through only {sorted(seen)} while playing"
     page.locator(".play-button button").first.click()  # pause
     # The server hears where the slider stopped, as a release: the frame there is the exact one.
     page.wait_for_function(
-        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.redshift - s.requested) < 1e-6; }}")
-    stopped = shown(page)["redshift"]
+        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.position - s.requested) < 1e-6; }}")
+    stopped = shown(page)["position"]
     page.locator(".frame-status").get_by_text(f"z = {stopped:.2f} (exact frame)").wait_for()
 
 
 PROBE_JS = """() => { const m = Bokeh.documents[0].get_model_by_name('galaxy-image-source');
-  window.__shown = []; m.connect(m.properties.data.change, () => window.__shown.push(m.data.redshift[0])); }"""
+  window.__shown = []; m.connect(m.properties.data.change, () => window.__shown.push(m.data.position[0])); }"""
 
 
 def set_fps(page, fps: int):
@@ -98,28 +99,28 @@ def test_ping_pong_turns_back_at_the_ends_and_a_single_pass_stops_at_the_last_fr
     page.locator(".play-button button").first.click()
     page.locator(".play-button button").get_by_text("Play").wait_for()  # it paused by itself at the end
     page.wait_for_function(
-        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.redshift - {grid[-1]}) < 1e-6; }}")
+        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.position - {grid[-1]}) < 1e-6; }}")
 
 
 def test_the_scale_bar_reads_kpc_at_the_frame_redshift_and_changes_with_it(page, served_app):
     open_app(page, served_app)
     before = model_text(page, "scale-bar-label")
     assert "″ =" in before and before.endswith("kpc")
-    assert model_text(page, "redshift-label") == f"z = {shown(page)['redshift']:.2f}"
+    assert model_text(page, "redshift-label") == f"z = {shown(page)['position']:.2f}"
     times_before = model_text(page, "cosmic-times")
     assert "look-back time" in times_before and "age of the universe" in times_before
     page.get_by_text("look-back time").first.wait_for()
-    start = shown(page)["redshift"]
+    start = shown(page)["position"]
     handle = page.locator(".redshift-slider .noUi-handle").first
     handle.focus()
     for _ in range(60):
         page.keyboard.press("ArrowRight")
     target = round(start + 0.60, 2)
     page.wait_for_function(  # the slider has come to rest there and its exact frame is shown
-        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.redshift - {target}) < 1e-6; }}")
+        f"() => {{ const s = ({SHOWN})(); return s.kind === 'exact' && Math.abs(s.position - {target}) < 1e-6; }}")
     after = model_text(page, "scale-bar-label")
     assert kpc_of(after) != kpc_of(before)
-    assert model_text(page, "redshift-label") == f"z = {shown(page)['redshift']:.2f}"
+    assert model_text(page, "redshift-label") == f"z = {shown(page)['position']:.2f}"
     assert model_text(page, "cosmic-times") != times_before
 
 
@@ -194,7 +195,7 @@ def test_the_stretch_redraws_the_pictures_without_generating_anything(page, serv
         page.keyboard.press("ArrowLeft")
     page.wait_for_function(f"() => ({URL_JS})() !== {url_before!r}")
     after = shown(page)
-    assert (after["redshift"], after["kind"]) == (before["redshift"], before["kind"])  # the same frame…
+    assert (after["position"], after["kind"]) == (before["position"], before["kind"])  # the same frame…
     assert page.evaluate(FRAMES_JS) == frames_before  # …and the same walk, nothing new made
     assert page.locator(".galaxy-image").first.screenshot() != pixels_before
     page.wait_for_timeout(300)

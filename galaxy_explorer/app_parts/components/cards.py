@@ -27,7 +27,8 @@ from galaxy_explorer.app_parts.controllers.real import LIVE_COLUMNS, NEAR_TOLERA
 from galaxy_explorer.app_parts.state.session import SessionMessages, UiThread
 from galaxy_explorer.app_parts.controllers.survey_controller import SurveyController
 from galaxy_explorer.app_parts.components.views import COLOUR, MainImageView, MorphologyView, RealGridView
-from galaxy_explorer.app_parts.controllers.walk_controller import WalkController, untrained
+from galaxy_explorer.app_parts.controllers.walk_controller import WalkController, requested_redshift, untrained
+from galaxy_explorer.app_parts.state.walk import REDSHIFT_AXIS
 
 # The status line and statistics follow the image after this delay, so the image is painted first: they re-draw
 # eight small plots and re-lay out text, which would otherwise delay the browser's paint of the image. While the
@@ -48,7 +49,7 @@ def inline_html(text: str) -> str:
 
 
 def frame_kind(walk: WalkController) -> str:
-    """'exact' when the frame on screen is the slider's redshift itself, 'previous' when it is left from the walk
+    """'exact' when the frame on screen is at the slider's position itself, 'previous' when it is left from the walk
     before (while the new walk's first frame is made), else 'baked' (the nearest one)."""
     frame = walk.frame
     if frame is None:
@@ -90,7 +91,7 @@ class GalaxyCard(pn.viewable.Viewer):
                                pn.pane.Bokeh(self.overlay.times, margin=(0, 10)), self.player,
                                self.bake_progress, self.bake_status, self.frame_status,
                                title="Generated galaxy (one fixed noise seed)", collapsible=False, width=490)
-        self._sent: set[float] = set()  # redshifts of the frames on the page…
+        self._sent: set[float] = set()  # positions of the frames on the page…
         self._sent_for: tuple = (None, None, None)  # …for this (cache, band, look)
         self._page_ready = not ui.served  # served: frames go once the page has rendered (page_ready)
         walk.param.watch(self._show_frames, ["cache", "revision"])
@@ -137,12 +138,12 @@ class GalaxyCard(pn.viewable.Viewer):
             return
         frames = [f for f in cache.frames() if f.exact_grid or f.matches(walk.requested) or f is walk.frame]
         if self._sent_for != (cache, self.band, self.look):
-            self.view.set_frames([f.redshift for f in frames], [self._url(f) for f in frames])
-            self._sent_for, self._sent = (cache, self.band, self.look), {f.redshift for f in frames}
+            self.view.set_frames([f.position for f in frames], [self._url(f) for f in frames])
+            self._sent_for, self._sent = (cache, self.band, self.look), {f.position for f in frames}
         else:
-            new = [f for f in frames if f.redshift not in self._sent]
-            self.view.add_frames([f.redshift for f in new], [self._url(f) for f in new])
-            self._sent.update(f.redshift for f in new)
+            new = [f for f in frames if f.position not in self._sent]
+            self.view.add_frames([f.position for f in new], [self._url(f) for f in new])
+            self._sent.update(f.position for f in new)
         self._ui.push(self.figure)
 
     def _show_frame(self, *_events) -> None:
@@ -155,18 +156,16 @@ class GalaxyCard(pn.viewable.Viewer):
                 self.view.show("", float("nan"), "none", walk.requested)
             else:
                 kind = frame_kind(walk)
-                if kind != "previous" and self._page_ready and frame.redshift not in self._sent \
+                if kind != "previous" and self._page_ready and frame.position not in self._sent \
                         and self._sent_for == (walk.cache, self.band, self.look):  # keep the page's frames in step
-                    self.view.add_frames([frame.redshift], [self._url(frame)])
-                    self._sent.add(frame.redshift)
+                    self.view.add_frames([frame.position], [self._url(frame)])
+                    self._sent.add(frame.position)
                 key = frame.walk
-                label_walk = key is not None and key.axis != "redshift"
+                label_walk = key is not None and key.axis != REDSHIFT_AXIS
                 self.view.set_axis(key.axis if label_walk else None, key.at_redshift if label_walk else None)
-                self.view.show(self._url(frame), frame.redshift, kind, requested=walk.requested,
+                self.view.show(self._url(frame), frame.position, kind, requested=walk.requested,
                                dimmed=kind == "previous")
-            physical = float("nan") if frame is None else \
-                frame.walk.physical_redshift(frame.redshift) if frame.walk is not None else frame.redshift
-            self.overlay.show_frame(physical)
+            self.overlay.show_frame(float("nan") if frame is None else frame.redshift)
             self._ui.push(self.figure)
         self._ui.call_later("frame-status", DRAG_DETAILS_MS if dragging else DETAILS_DELAY_MS, self._show_status)
 
@@ -182,8 +181,7 @@ class GalaxyCard(pn.viewable.Viewer):
 
     def _show_status(self, *_events) -> None:
         walk, frame = self._walk, self._walk.frame
-        self.overlay.show_times(walk.cache.key.physical_redshift(walk.requested) if walk.cache is not None
-                                else walk.requested)
+        self.overlay.show_times(requested_redshift(walk))
         if walk.generator is None:
             text = "Loading the model…" if walk.model_state == "loading" else NO_MODEL
         elif walk.cache is None:
@@ -191,10 +189,11 @@ class GalaxyCard(pn.viewable.Viewer):
         elif frame is None or frame_kind(walk) == "previous":
             text = f"Generating {walk.cache.key.name} at {walk.cache.key.describe(walk.requested)}…"
         elif frame_kind(walk) == "exact":
-            text = f"{walk.cache.key.name.capitalize()} at {walk.cache.key.describe(frame.redshift)} (exact frame)"
+            text = f"{walk.cache.key.name.capitalize()} at {walk.cache.key.describe(frame.position)} (exact frame)"
         else:  # (a label walk's positions are the label's values: WalkKey.describe says so)
-            text = (f"{walk.cache.key.name.capitalize()}: nearest baked frame, {walk.cache.key.describe(frame.redshift, 3)} "
-                    f"— exact frame for {walk.cache.key.describe(walk.requested)} on release")
+            key = walk.cache.key
+            text = (f"{key.name.capitalize()}: nearest baked frame, {key.describe(frame.position, 3)} "
+                    f"— exact frame for {key.describe(walk.requested)} on release")
         self.frame_status.object = inline_html(text)
 
     def _show_bake(self, *_events) -> None:
@@ -284,7 +283,7 @@ class MorphologyCard(pn.viewable.Viewer):
             pn.pane.Markdown("**Real galaxies in the redshift window** (histograms; red line: this frame)",
                              margin=(0, 10)),
             pn.FlexBox(*histograms),
-            pn.pane.Markdown("**This seed along the baked redshift grid** (dashed line: the slider's redshift)",
+            pn.pane.Markdown("**This seed along the walk's baked grid** (dashed line: where the slider is)",
                              margin=(0, 10)),
             pn.FlexBox(*series),
             title="Morphology: this frame against real galaxies at this redshift",
@@ -318,7 +317,7 @@ class MorphologyCard(pn.viewable.Viewer):
         if frame is None:
             return
         self.view.show_frame(convert_measurements(frame.measurements, frame.redshift, self.unit.value,
-                                                  shared_table()), frame.redshift)
+                                                  shared_table()), frame.position)
         self._show_table()
         self._ui.push(*self._panes)
 
@@ -333,15 +332,16 @@ class MorphologyCard(pn.viewable.Viewer):
         self._ui.push(*self._panes)
 
     def _show_series(self, *_events) -> None:
-        if self._walk.cache is not None:
-            self.view.show_series(convert_series(self._walk.cache.grid_series(LIVE_COLUMNS), self.unit.value,
-                                                 shared_table()))
+        cache = self._walk.cache
+        if cache is not None:
+            self.view.show_series(convert_series(cache.grid_series(LIVE_COLUMNS), self.unit.value, shared_table()),
+                                  cache.key.axis)
             self._ui.push(*self._panes)
 
     def _show_table(self) -> None:
         frame = self._walk.frame
         if frame is None:
-            self.table.object = self.view.table_html(self._walk.requested, "not yet generated")
+            self.table.object = self.view.table_html(requested_redshift(self._walk), "not yet generated")
         else:
             self.table.object = self.view.table_html(frame.redshift, frame_kind(self._walk))
 

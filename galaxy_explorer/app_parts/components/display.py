@@ -207,3 +207,14 @@ class DisplayControls(pn.viewable.Viewer):
     def _reset(self, *_events) -> None:
         self.stretch.value, self.Q.value = DEFAULT_STRETCH, DEFAULT_Q
         self.look = Look(DEFAULT_STRETCH, DEFAULT_Q, self.upscaling.value)
+
+
+def keep_in_step(source: param.Parameterized, name: str, views: list) -> None:
+    """From now on, each of ``views`` that has a parameter ``name`` (the band on screen, the look) follows
+    ``source``'s: every picture on screen is drawn the same way."""
+    def follow(event) -> None:
+        for view in views:
+            if name in view.param:
+                setattr(view, name, event.new)
+
+    source.param.watch(follow, name)

@@ -46,9 +46,9 @@ class ExportPanel(pn.viewable.Viewer):
     frames from ``walk.frames_for`` on the session's worker; problems go to the session's messages.
     """
 
-    # Along the walk's axis: redshifts, or the walked label's values (a label walk, at its fixed redshift).
-    z_start = param.Number(default=0.0, doc="First position of the walk (redshift, or the walked label)")
-    z_stop = param.Number(default=3.0, doc="Last position of the walk (redshift, or the walked label)")
+    # Positions along the walk's axis: redshifts, or the walked label's values (a label walk, at its fixed redshift).
+    walk_start = param.Number(default=0.0, doc="First position of the walk (redshift, or the walked label)")
+    walk_stop = param.Number(default=3.0, doc="Last position of the walk (redshift, or the walked label)")
     # Bounds are checked by export.validate_request, which says which value is out of bounds and why.
     frames = param.Integer(default=60, doc=f"{MIN_FRAMES}-{MAX_FRAMES} frames")
     fps = param.Integer(default=12, doc=f"{MIN_FPS}-{MAX_FPS} frames per second")
@@ -73,9 +73,9 @@ class ExportPanel(pn.viewable.Viewer):
             # A long file name wraps onto a second line instead of being cut off.
             stylesheets=[".bk-btn { white-space: normal; overflow-wrap: anywhere; height: auto; }"],
         )
-        self.start_input = pn.widgets.FloatInput.from_param(p.z_start, label="z start", step=0.1, width=110,
+        self.start_input = pn.widgets.FloatInput.from_param(p.walk_start, label="z start", step=0.1, width=110,
                                                             css_classes=["export-z-start"])
-        self.stop_input = pn.widgets.FloatInput.from_param(p.z_stop, label="z stop", step=0.1, width=110,
+        self.stop_input = pn.widgets.FloatInput.from_param(p.walk_stop, label="z stop", step=0.1, width=110,
                                                            css_classes=["export-z-stop"])
         self._axis = REDSHIFT_AXIS
         self.axis_note = pn.pane.HTML("", width=240, margin=(0, 10), visible=False, css_classes=["export-axis"])
@@ -106,7 +106,7 @@ class ExportPanel(pn.viewable.Viewer):
     def _model_loaded(self, *_events) -> None:
         """A new model: the walk to export spans its whole redshift range."""
         low, high = self._walk.redshift_range
-        self.param.update(z_start=low, z_stop=high)
+        self.param.update(walk_start=low, walk_stop=high)
 
     def _walk_changed(self, *_events) -> None:
         """The walk now moves along another axis (redshift or a label): export its whole range along it."""
@@ -123,7 +123,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.start_input.label, self.stop_input.label = ("z start", "z stop") if axis == REDSHIFT_AXIS else \
             ("start", "stop")
         low, high = axis_range(self._walk.generator, axis)
-        self.param.update(z_start=low, z_stop=high)
+        self.param.update(walk_start=low, walk_stop=high)
 
     def request(self) -> ExportRequest:
         """The export these settings describe, for the current walk; GalaxyExplorerError names what is wrong."""
@@ -131,13 +131,14 @@ class ExportPanel(pn.viewable.Viewer):
         if self._walk.generator is None or cache is None:
             raise GalaxyExplorerError("no model is loaded, so there is nothing to export")
         key = cache.key
+        start, stop = float(self.walk_start), float(self.walk_stop)
         if key.axis == REDSHIFT_AXIS:
-            name = f"galaxy-seed{key.seed}-z{self.z_start:.2f}-{self.z_stop:.2f}.{self.format}"
+            name = f"galaxy-seed{key.seed}-z{start:.2f}-{stop:.2f}.{self.format}"
         else:
-            name = (f"galaxy-seed{key.seed}-{key.axis}{self.z_start:.2f}-{self.z_stop:.2f}-z{key.at_redshift:.2f}"
-                    f".{self.format}")
+            name = f"galaxy-seed{key.seed}-{key.axis}{start:.2f}-{stop:.2f}-z{key.at_redshift:.2f}.{self.format}"
+        # (ExportRequest names the ends z_start and z_stop: along a label they are the label's values.)
         request = ExportRequest(
-            out=self.directory / name, seed=key.seed, z_start=float(self.z_start), z_stop=float(self.z_stop),
+            out=self.directory / name, seed=key.seed, z_start=start, z_stop=stop,
             frames=int(self.frames), fps=int(self.fps), size=int(self.size), sampler=key.sampler, steps=key.steps,
             label=bool(self.label), band=None if self.band == COLOUR else self.band,
             conditions={name: value for name, value in key.condition_dict.items() if value is not None},
@@ -148,7 +149,7 @@ class ExportPanel(pn.viewable.Viewer):
         else:  # the positions are the label's values: its own range, and the bounds of everything else
             validate_request(request)
             low, high = axis_range(self._walk.generator, key.axis)
-            for which, value in (("start", request.z_start), ("stop", request.z_stop)):
+            for which, value in (("start", start), ("stop", stop)):
                 if not low - 1e-9 <= value <= high + 1e-9:
                     raise GalaxyExplorerError(f"{key.axis} {which} = {value:g} is outside the checkpoint's "
                                               f"training range [{low:g}, {high:g}]")
@@ -162,19 +163,18 @@ class ExportPanel(pn.viewable.Viewer):
         except GalaxyExplorerError as exc:
             self._messages.notify("error", f"Cannot export: {exc}")
             return
-        redshifts = request.redshifts
         self.button.disabled = True
-        self.progress.param.update(value=0, max=len(redshifts), visible=True)
-        self.status.object = f"Exporting {request.out.name}: generating {len(redshifts)} frames…"
+        self.progress.param.update(value=0, max=request.frames, visible=True)
+        self.status.object = f"Exporting {request.out.name}: generating {request.frames} frames…"
         self._worker.submit("export", partial(self._step, request, self._walk.cache),
                             name=f"export {request.out.name}")
 
     def _step(self, request: ExportRequest, cache: FrameCache, ctx: TaskContext) -> bool:
         """Wait for the frames (more urgent work on the worker goes in between), then write the file."""
         try:
-            redshifts = [float(z) for z in request.redshifts]
             frames = self._walk.frames_for(
-                cache, redshifts, ctx, progress=lambda done, total: self._ui.call(partial(self._progressed, done, total)))
+                cache, walk_positions(request), ctx,
+                progress=lambda done, total: self._ui.call(partial(self._progressed, done, total)))
             frame_redshifts, conditions, header = export_description(request, cache.key)
             out = write_export(
                 request.out, np.stack([frame.image for frame in frames]), frame_redshifts, fps=request.fps,
@@ -206,17 +206,22 @@ class ExportPanel(pn.viewable.Viewer):
         self._messages.notify("success", f"Export ready: {out.name} — click Download")
 
 
+def walk_positions(request: ExportRequest) -> list[float]:
+    """Where the export's frames are along the walk's axis: evenly from its start to its stop (``ExportRequest``
+    calls them redshifts, as they are along the redshift; along a label they are the label's values)."""
+    return [float(position) for position in request.redshifts]
+
+
 def export_captions(request: ExportRequest, key: WalkKey) -> list[str]:
     """The text burnt into each frame of a GIF or MP4: its redshift, or on a walk along a label the label's value
     over the fixed redshift ('true_axis_ratio = 0.30' / 'z = 0.50')."""
-    return [key.describe(float(position)).replace(" at ", "\n") for position in request.redshifts]
+    return [key.describe(position).replace(" at ", "\n") for position in walk_positions(request)]
 
 
 def export_description(request: ExportRequest, key: WalkKey) -> tuple[list[float], dict, dict]:
     """(each frame's redshift, the conditions per frame for the FITS table, the FITS header cards) of an export of
     ``key``'s walk: along the redshift, or along a label at one redshift (the header says which label moves)."""
-    positions = [float(position) for position in request.redshifts]
-    _seeds, redshifts, conditions = key.sampling(positions)
+    _seeds, redshifts, conditions = key.sampling(walk_positions(request))
     header = walk_header(request, key.checkpoint)
     # Card comments stay short (a card is 80 characters; a long label name leaves ~40 for the comment): the
     # longer explanations go in COMMENT cards.

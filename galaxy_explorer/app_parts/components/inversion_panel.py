@@ -30,7 +30,7 @@ from galaxy_explorer.app_parts.state.walk import COLOUR, REDSHIFT_AXIS, WalkKey,
 from galaxy_explorer.app_parts.state.worker import SessionWorker, TaskContext
 
 # 20 DDIM steps with 3 fixed-point iterations each: ~100 network calls, a few seconds on a CPU; the round trip
-# then reproduces the built-in survey's test galaxies to a few per cent (benchmarks/bench_inversion.py, README).
+# then reproduces the built-in survey's test galaxies to a few per cent (benchmarks/bench_inversion.py, docs/app.md).
 INVERSION_STEPS = 20
 INVERSION_REFINE = 3
 HONEST_LABEL = "the model's answer to <i>this</i> galaxy at other redshifts — not its history"
@@ -129,8 +129,9 @@ class InversionController(param.Parameterized):
             return  # another galaxy was clicked, or the model changed, meanwhile
         self.key = inverted_walk_key(generator, object_id, noise, self.steps)
         self.param.update(state="ready", reconstruction=back, residual=relative_l2(back, self.original), progress="")
-        # The walk starts where the slider is (near the galaxy's redshift: the grid shows the galaxies nearest it).
-        self._walk.start_key(self.key, self._walk.requested)
+        # The walk (along the redshift) starts at the slider's redshift, near the galaxy's: the grid shows the galaxies
+        # nearest it. (From a label walk, that is the label walk's fixed redshift, not the label's value.)
+        self._walk.start_key(self.key, self._walk.requested_redshift)
 
     def _walk_changed(self, *_events) -> None:
         cache = self._walk.cache

@@ -26,8 +26,9 @@ BAR_MARGIN_PX = 3.0  # stamp pixels between the bar and the image's edge
 TEXT = "#e8e8f0"
 
 SHOW_SCALE_JS = cosmology.INTERPOLATE_JS + """
-// A label walk's frames all sit at one redshift, carried in the source's tags (MainImageView.set_axis).
-const z = main.tags.length ? main.tags[1] : main.data.redshift[0];
+// A label walk's frames all sit at one redshift, carried in the source's tags (MainImageView.set_axis); along the
+// redshift a frame's position is its redshift.
+const z = main.tags.length ? main.tags[1] : main.data.position[0];
 if (!Number.isFinite(z)) {
   scale_label.setv({text: ''}, {sync: false});
   redshift_label.setv({text: ''}, {sync: false});
@@ -66,7 +67,6 @@ class PhysicalOverlay:
 
     def __init__(self, figure, main_source: ColumnDataSource, slider: pn.widgets.Widget, pixels: int = 64):
         self.table = shared_table()
-        self._main = main_source
         self.table_source = ColumnDataSource(self.table.as_lists(), name="cosmology-table")
         length = cosmology.scale_bar_pixels()
         x1 = pixels - BAR_MARGIN_PX
@@ -93,10 +93,8 @@ class PhysicalOverlay:
         slider.jscallback(value=SHOW_TIMES_JS, args={"table": self.table_source, "times": self.times})
 
     def show_frame(self, redshift: float) -> None:
-        """The scale and redshift of the frame on screen (the browser writes the same while it plays or drags)."""
-        tags = self._main.tags
-        if len(tags) > 1:  # a label walk (MainImageView.set_axis): every frame is at this redshift
-            redshift = float(tags[1])
+        """The scale and redshift of the frame on screen, at ``redshift`` (``Frame.redshift``, whatever the walk's
+        axis; the browser writes the same while it plays or drags)."""
         if redshift != redshift:  # NaN: no frame
             self.scale_label.text = self.redshift_label.text = ""
             return

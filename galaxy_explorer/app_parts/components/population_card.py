@@ -58,16 +58,18 @@ class PopulationCard(pn.viewable.Viewer):
 
     band = param.Selector(default=COLOUR, objects=[COLOUR, *BANDS])
 
-    def __init__(self, population: PopulationController, ui: UiThread, filmstrip_button: pn.widgets.Widget,
-                 **params):
+    def __init__(self, population: PopulationController, ui: UiThread, filmstrip: param.Parameter, **params):
+        """``filmstrip``: the app's event that asks for the filmstrip (its button is on this card)."""
         super().__init__(**params)
         self._population, self._ui = population, ui
+        self.filmstrip_button = pn.widgets.Button.from_param(filmstrip, label="Filmstrip of this seed", width=200,
+                                                             css_classes=["filmstrip-button"])
         self.status = pn.pane.HTML("The generated population follows the slider once it is released.", width=440,
                                    css_classes=["population-status"])
         self.grid = pn.pane.HTML("", width=450, css_classes=["population-grid"])
         self.film_status = pn.pane.HTML("", width=440, css_classes=["filmstrip-status"])
         self.film = pn.pane.HTML("", width=450, css_classes=["filmstrip"])
-        self._layout = pn.Card(self.status, self.grid, filmstrip_button, self.film_status, self.film,
+        self._layout = pn.Card(self.status, self.grid, self.filmstrip_button, self.film_status, self.film,
                                title="Generated (model) at this redshift", collapsible=False, width=470)
         population.param.watch(self._show, ["population", "filmstrip", "revision", "error"])
         self.param.watch(self._show, "band")

@@ -3,7 +3,7 @@
 Sizes are measured in pixels (``morphology``); here they are only shown in another unit. Arcsec is one factor
 (0.168″ per HSC pixel); kpc depends on the redshift, and each value is converted at its own galaxy's redshift:
 a survey galaxy at its catalogue redshift, the frame at its conditioning redshift, the baked series at each
-grid redshift. Areas go with the square of the factor; the ellipticity has no unit.
+frame's conditioning redshift. Areas go with the square of the factor; the ellipticity has no unit.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def convert_measurements(measurements: dict[str, float], redshift: float, unit: 
 
 
 def convert_series(series: dict[str, np.ndarray], unit: str, table: cosmology.RedshiftTable) -> dict:
-    """The baked series (a 'redshift' column and one per quantity), each value at its grid redshift."""
+    """The baked series (``FrameCache.grid_series``: 'position' and 'redshift' columns and one per quantity), each
+    value at its frame's redshift (along a label walk, the walk's fixed redshift)."""
     z = np.asarray(series["redshift"], dtype=np.float64)
     return {name: (convert(name, np.asarray(values, dtype=np.float64), z, unit, table) if name in POWERS
                    else values) for name, values in series.items()}

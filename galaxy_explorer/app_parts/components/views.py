@@ -59,46 +59,47 @@ def _bare_figure(width: int, height: int, x_range, y_range, name: str):
     return fig
 
 
-# The browser's half of the slider: pick the frame nearest ``z`` among those sent to the page and show it, with no
-# server round trip. ``setv(..., {sync: false})`` keeps the change on the page (the server is not told of each move).
+# The browser's half of the slider: pick the frame nearest the slider's ``position`` (along the walk's axis) among
+# those sent to the page and show it, with no server round trip. ``setv(..., {sync: false})`` keeps the change on
+# the page (the server is not told of each move).
 SHOW_NEAREST_JS = """
-function show_nearest(z) {
-  const f = frames.data, n = f.redshift.length;
+function show_nearest(requested) {
+  const f = frames.data, n = f.position.length;
   if (n === 0) { return; }  // nothing of this walk on the page yet: the last picture stays (the server dims it)
   let best = 0, best_offset = Infinity;
   for (let i = 0; i < n; i++) {
-    const offset = Math.abs(f.redshift[i] - z);
+    const offset = Math.abs(f.position[i] - requested);
     if (offset < best_offset) { best_offset = offset; best = i; }
   }
   const kind = best_offset < MATCH ? 'exact' : 'baked';
   const m = main.data;
-  if (m.url[0] === f.url[best] && m.requested[0] === z && m.kind[0] === kind && m.alpha[0] === 1) { return; }
-  main.setv({data: {url: [f.url[best]], x: m.x, y: m.y, w: m.w, h: m.h, redshift: [f.redshift[best]],
-                    kind: [kind], requested: [z], alpha: [1]}}, {sync: false});
-  caption.setv({text: caption_text(f.redshift[best], kind, z)}, {sync: false});
+  if (m.url[0] === f.url[best] && m.requested[0] === requested && m.kind[0] === kind && m.alpha[0] === 1) { return; }
+  main.setv({data: {url: [f.url[best]], x: m.x, y: m.y, w: m.w, h: m.h, position: [f.position[best]],
+                    kind: [kind], requested: [requested], alpha: [1]}}, {sync: false});
+  caption.setv({text: caption_text(f.position[best], kind, requested)}, {sync: false});
 }
-function caption_text(redshift, kind, z) {
+function caption_text(position, kind, requested) {
   const name = main.tags.length ? main.tags[0] : 'z';  // a label walk's positions are its label's values (set_axis)
-  return kind === 'exact' ? `${name} = ${redshift.toFixed(2)} · exact frame`
-                          : `${name} = ${redshift.toFixed(3)} · nearest baked frame (slider ${z.toFixed(2)})`;
+  return kind === 'exact' ? `${name} = ${position.toFixed(2)} · exact frame`
+                          : `${name} = ${position.toFixed(3)} · nearest baked frame (slider ${requested.toFixed(2)})`;
 }
 """
 
 
-def caption_text(redshift: float, kind: str, requested: float, name: str = "z") -> str:
+def caption_text(position: float, kind: str, requested: float, name: str = "z") -> str:
     """The line drawn on the image (the browser writes the same while dragging: ``SHOW_NEAREST_JS``); ``name``:
-    what the walk moves (a label walk's label)."""
+    what the walk moves ('z', or a label walk's label)."""
     if kind == "exact":
-        return f"{name} = {redshift:.2f} · exact frame"
+        return f"{name} = {position:.2f} · exact frame"
     if kind == "baked":
-        return f"{name} = {redshift:.3f} · nearest baked frame (slider {requested:.2f})"
+        return f"{name} = {position:.3f} · nearest baked frame (slider {requested:.2f})"
     return ""
 
 
 class MainImageView:
     """The generated galaxy, large, and the walk's frames as sent to the page.
 
-    ``frames_source`` holds every frame of the walk the page has (redshift and a PNG data URL), sent once each:
+    ``frames_source`` holds every frame of the walk the page has (its position and a PNG data URL), sent once each:
     replaced when the walk or band changes, streamed as frames are made. ``source`` is the frame on screen: an
     ``image_url`` glyph whose ``alpha`` dims a frame left from the previous walk. Dragging the slider runs
     ``slider_js`` in the browser, which shows the nearest frame in ``frames_source`` at once; the server writes
@@ -107,11 +108,12 @@ class MainImageView:
 
     def __init__(self, size: int = 448, pixels: int = 64):
         self.pixels = pixels
-        # 'redshift' (of the frame), 'kind' ('baked' nearest frame, 'exact', or 'none') and 'requested' (the
-        # slider's redshift) ride along with the picture, so a browser test or benchmark can tell what is on screen.
+        # 'position' (of the frame along the walk's axis), 'kind' ('baked' nearest frame, 'exact', or 'none') and
+        # 'requested' (the slider's position) ride along with the picture, so a browser test or benchmark can tell
+        # what is on screen.
         self.source = ColumnDataSource(self._data("", float("nan"), "none", float("nan"), 1.0),
                                        name="galaxy-image-source")
-        self.frames_source = ColumnDataSource({"redshift": [], "url": []}, name="galaxy-frames-source")
+        self.frames_source = ColumnDataSource({"position": [], "url": []}, name="galaxy-frames-source")
         self.figure = _bare_figure(size, size, Range1d(0, pixels), Range1d(0, pixels), "galaxy-image")
         self.glyph = self.figure.image_url(url="url", x="x", y="y", w="w", h="h", anchor="top_left",
                                            global_alpha="alpha", source=self.source).glyph
@@ -129,9 +131,9 @@ class MainImageView:
         self.frames_source.js_on_change("data", self.frames_callback)
         self.frames_source.js_on_change("streaming", self.frames_callback)
 
-    def _data(self, url: str, redshift: float, kind: str, requested: float, alpha: float) -> dict:
+    def _data(self, url: str, position: float, kind: str, requested: float, alpha: float) -> dict:
         return {"url": [url], "x": [0], "y": [self.pixels], "w": [self.pixels], "h": [self.pixels],
-                "redshift": [float(redshift)], "kind": [kind], "requested": [float(requested)], "alpha": [alpha]}
+                "position": [float(position)], "kind": [kind], "requested": [float(requested)], "alpha": [alpha]}
 
     @property
     def slider_js(self) -> tuple[str, dict]:
@@ -140,33 +142,34 @@ class MainImageView:
                 {"main": self.source, "frames": self.frames_source, "caption": self.caption,
                  "MATCH": MATCH_TOLERANCE})
 
-    def show(self, url: str, redshift: float, kind: str, requested: float | None = None, dimmed: bool = False) -> None:
-        """Put a picture on screen (``url`` '' for none)."""
-        requested = float(redshift if requested is None else requested)
-        self.source.data = self._data(url, redshift, kind, requested, DIMMED_ALPHA if dimmed else 1.0)
+    def show(self, url: str, position: float, kind: str, requested: float | None = None, dimmed: bool = False) -> None:
+        """Put the picture of the frame at ``position`` on screen (``url`` '' for none)."""
+        requested = float(position if requested is None else requested)
+        self.source.data = self._data(url, position, kind, requested, DIMMED_ALPHA if dimmed else 1.0)
         name = self.source.tags[0] if self.source.tags else "z"
-        self.caption.text = caption_text(redshift, kind, requested, name) if url else ""
+        self.caption.text = caption_text(position, kind, requested, name) if url else ""
 
     def set_axis(self, label: str | None, redshift: float | None = None) -> None:
-        """A label walk (``label``; None: a redshift walk): the frames' 'redshift' is the label's value, and every
+        """A label walk (``label``; None: a redshift walk): the frames' 'position' is the label's value, and every
         frame is at ``redshift``. Carried in the image source's ``tags``, so the browser's caption names the label
         and the scale bar (``physical``) uses the true redshift; set it before ``show``."""
         tags = [] if label is None else [label, float(redshift)]
         if self.source.tags != tags:
             self.source.tags = tags
 
-    def set_frames(self, redshifts: list[float], urls: list[str]) -> None:
+    def set_frames(self, positions: list[float], urls: list[str]) -> None:
         """The walk's frames on the page, replacing what was there (a new walk, another band)."""
-        self.frames_source.data = {"redshift": [float(z) for z in redshifts], "url": list(urls)}
+        self.frames_source.data = {"position": [float(at) for at in positions], "url": list(urls)}
 
-    def add_frames(self, redshifts: list[float], urls: list[str]) -> None:
+    def add_frames(self, positions: list[float], urls: list[str]) -> None:
         """More frames of the same walk: only these travel to the page."""
-        if redshifts:
-            self.frames_source.stream({"redshift": [float(z) for z in redshifts], "url": list(urls)})
+        if positions:
+            self.frames_source.stream({"position": [float(at) for at in positions], "url": list(urls)})
 
     @property
     def shown(self) -> tuple[float, str]:
-        return float(self.source.data["redshift"][0]), str(self.source.data["kind"][0])
+        """(the position of the frame on screen, its kind)."""
+        return float(self.source.data["position"][0]), str(self.source.data["kind"][0])
 
     @property
     def dimmed(self) -> bool:
@@ -268,12 +271,12 @@ def padded_range(values, pad: float = 0.06) -> tuple[float, float]:
 
 class MorphologyView:
     """Per quantity: the real distribution in the redshift window with this frame's value marked, and this
-    seed's value along the baked redshift grid with the current redshift marked. Plus a table of the numbers."""
+    seed's value along the walk's baked grid with the slider's position marked. Plus a table of the numbers."""
 
     def __init__(self, width: int = 250, height: int = 170):
         self.histograms, self.series = {}, {}
         self.hist_sources, self.series_sources = {}, {}
-        self.value_spans, self.redshift_spans = {}, {}
+        self.value_spans, self.position_spans = {}, {}
         self.hist_ranges = {}
         self.labels = dict(LABELS)  # the table's row names, in the unit shown (app_parts.units.relabel)
         self._window: WindowMorphology | None = None
@@ -294,20 +297,21 @@ class MorphologyView:
             self.histograms[name], self.hist_sources[name] = fig, hist_source
             self.value_spans[name], self.hist_ranges[name] = span, x_range
 
-            series_source = ColumnDataSource({"redshift": [], "value": []}, name=f"series-{name}")
+            series_source = ColumnDataSource({"position": [], "value": []}, name=f"series-{name}")
             series_fig = figure(width=width, height=int(height * 0.85), x_range=Range1d(0, 1), y_range=Range1d(0, 1),
                                 toolbar_location=None, tools="", name=f"series-fig-{name}")
-            series_fig.line("redshift", "value", source=series_source, line_color="#e4572e", line_width=2)
-            series_fig.scatter("redshift", "value", source=series_source, size=3, color="#e4572e")
-            z_span = Span(location=0, dimension="height", line_color="#444", line_dash="dashed", line_width=1)
-            series_fig.add_layout(z_span)
+            series_fig.line("position", "value", source=series_source, line_color="#e4572e", line_width=2)
+            series_fig.scatter("position", "value", source=series_source, size=3, color="#e4572e")
+            position_span = Span(location=0, dimension="height", line_color="#444", line_dash="dashed", line_width=1)
+            series_fig.add_layout(position_span)
             series_fig.xaxis.axis_label = "redshift"
             series_fig.yaxis.axis_label = SHORT_LABELS[name]
             for axis in (*series_fig.axis, *fig.axis):
                 axis.axis_label_text_font_size = "9pt"
                 axis.major_label_text_font_size = "8pt"
             series_fig.min_border_left = fig.min_border_left = 50
-            self.series[name], self.series_sources[name], self.redshift_spans[name] = series_fig, series_source, z_span
+            self.series[name], self.series_sources[name] = series_fig, series_source
+            self.position_spans[name] = position_span
 
     # -- the real distribution --------------------------------------------------------------------------------
     def show_real(self, window: WindowMorphology) -> None:
@@ -320,7 +324,8 @@ class MorphologyView:
             self._rescale(name)
 
     # -- this frame ---------------------------------------------------------------------------------------------
-    def show_frame(self, measurements: dict[str, float], redshift: float) -> None:
+    def show_frame(self, measurements: dict[str, float], position: float) -> None:
+        """This frame's values on the histograms, and its ``position`` along the walk on the series."""
         self._frame = dict(measurements)
         for name in LIVE_COLUMNS:
             value = float(measurements.get(name, np.nan))
@@ -329,13 +334,15 @@ class MorphologyView:
             if np.isfinite(value):
                 span.location = value
             self._rescale(name)
-            self.redshift_spans[name].location = float(redshift)
+            self.position_spans[name].location = float(position)
 
-    def show_series(self, series: dict[str, np.ndarray]) -> None:
+    def show_series(self, series: dict[str, np.ndarray], axis: str = "redshift") -> None:
+        """The walk's baked grid (``FrameCache.grid_series``: a 'position' column along ``axis``, one per quantity)."""
         for name in LIVE_COLUMNS:
-            self.series_sources[name].data = {"redshift": series["redshift"], "value": series[name]}
+            self.series_sources[name].data = {"position": series["position"], "value": series[name]}
             figure_ = self.series[name]
-            figure_.x_range.update(**dict(zip(("start", "end"), padded_range(series["redshift"]))))
+            figure_.xaxis.axis_label = axis
+            figure_.x_range.update(**dict(zip(("start", "end"), padded_range(series["position"]))))
             figure_.y_range.update(**dict(zip(("start", "end"), padded_range(series[name]))))
 
     def _rescale(self, name: str) -> None:
@@ -346,7 +353,7 @@ class MorphologyView:
             x_range.update(start=low, end=high)
 
     def table_html(self, redshift: float, frame_kind: str) -> str:
-        """The numbers behind the plots, for people (and tests) to read."""
+        """The numbers behind the plots, for people (and tests) to read; ``redshift``: the frame's."""
         window = self._window
         rows = []
         for name in LIVE_COLUMNS:

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from galaxy_explorer.app_parts.state.resources import shared
-
-LIVE_COLUMNS = ("ellipticity", "semi_major_axis", "isophotal_area", "half_light_radius")
+from galaxy_explorer.app_parts.state.walk import LIVE_COLUMNS
 GRID_GALAXIES = 12
 WINDOW_HALF_WIDTH = 0.1  # redshift window z ± 0.1 for the real distribution
 WINDOW_CENTRE_STEP = 0.05  # window centres are multiples of this, so windows are shared

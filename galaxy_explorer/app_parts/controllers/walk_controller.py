@@ -3,10 +3,11 @@
 Inputs are calls from the app: ``load(checkpoint)``, ``start(seed, sampler, steps, conditions, redshift,
 guidance, axis)``, ``drag(position)`` (every slider movement) and ``release(position)``. A walk moves along the
 redshift (the further conditions held) or along one further condition at a fixed redshift (a *label walk*); the
-position is the walk's slider, and ``requested`` and the frames' ``redshift`` are positions along that axis.
-Outputs are parameters that the views watch: ``generator``, ``model_state``, ``cache`` (the current walk's
-frames), ``revision`` (bumped when frames join it), ``frame`` (the one on screen), ``requested`` (the slider's
-position, which ``frame`` answers exactly or as the nearest one), ``dragging``, ``progress``, ``baked`` and ``bake_error``. Results come back through ``run_on_ui``
+position is the walk's slider, and ``requested`` and the frames' ``position`` are positions along that axis
+(``requested_redshift`` and a frame's ``redshift`` are always redshifts). Outputs are parameters that the views
+watch: ``generator``, ``model_state``, ``cache`` (the current walk's frames), ``revision`` (bumped when frames
+join it), ``frame`` (the one on screen), ``requested`` (the slider's position, which ``frame`` answers exactly or
+as the nearest one), ``dragging``, ``progress``, ``baked`` and ``bake_error``. Results come back through ``run_on_ui``
 (the session's ``UiThread.call``), so the outputs change only on the UI thread.
 
 The model is loaded on the session's worker; frames are made by the process-wide generation queue
@@ -67,6 +68,12 @@ def axis_range(generator, axis: str = REDSHIFT_AXIS) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def requested_redshift(walk) -> float:
+    """The redshift of the frame ``walk``'s slider asks for: its position along the redshift, the walk's fixed
+    redshift along a label. ``walk``: a ``WalkController``, or anything with its ``cache`` and ``requested``."""
+    return walk.cache.key.redshift_at(walk.requested) if walk.cache is not None else float(walk.requested)
+
+
 class WalkController(param.Parameterized):
     """One session's walk: loading the model, the walk's frames, the nearest and the exact frame."""
 
@@ -76,7 +83,7 @@ class WalkController(param.Parameterized):
     cache = param.ClassSelector(class_=FrameCache, default=None, doc="The current walk's frames")
     revision = param.Integer(default=0, doc="Bumped whenever frames join the current walk's cache")
     frame = param.ClassSelector(class_=Frame, default=None, doc="The frame on screen; None before the first")
-    requested = param.Number(default=0.5, doc="The slider's redshift, which `frame` answers")
+    requested = param.Number(default=0.5, doc="The slider's position along the walk's axis, which `frame` answers")
     dragging = param.Boolean(default=False, doc="The slider is moving (the page shows the frames itself)")
     progress = param.String(default="", doc="What is being made for this walk now ('': nothing)")
     baked = param.Integer(default=0, doc="Grid frames of the current walk baked so far")
@@ -98,6 +105,11 @@ class WalkController(param.Parameterized):
     def redshift_range(self) -> tuple[float, float]:
         """The loaded model's training redshift range (the slider's range)."""
         return axis_range(self.generator)
+
+    @property
+    def requested_redshift(self) -> float:
+        """The redshift of the frame the slider asks for (along a label: the walk's fixed redshift)."""
+        return requested_redshift(self)
 
     @property
     def axis(self) -> str:
@@ -157,13 +169,14 @@ class WalkController(param.Parameterized):
         if self.generator is None or self._closed:
             return
         key = walk_key(self.generator, seed, sampler, steps, conditions, guidance, axis, redshift)
+        position = redshift
         if axis != REDSHIFT_AXIS:  # the position along a label walk: the label's slider (free: mid-range)
             value = conditions.get(axis)
-            redshift = float(np.mean(axis_range(self.generator, axis))) if value is None else float(value)
-        self.start_key(key, redshift)
+            position = float(np.mean(axis_range(self.generator, axis))) if value is None else float(value)
+        self.start_key(key, position)
 
-    def start_key(self, key: WalkKey, redshift: float) -> None:
-        """Start the walk ``key`` at position ``redshift``: a seed's (``start``), or an inverted survey galaxy's."""
+    def start_key(self, key: WalkKey, position: float) -> None:
+        """Start the walk ``key`` at ``position``: a seed's (``start``), or an inverted survey galaxy's."""
         if self.generator is None or self._closed:
             return
         cache = self._store.get_or_create(key, self.grid_for(key.axis))
@@ -172,10 +185,10 @@ class WalkController(param.Parameterized):
                 self.cache.unsubscribe(self._frames_made)
             cache.subscribe(self._frames_made)
         # While the new walk has nothing near, the last frame stays (dimmed by the page) rather than a blank.
-        shown = cache.get(redshift) or cache.nearest(redshift) or self.frame
-        self.param.update(cache=cache, frame=shown, requested=float(redshift), baked=cache.n_baked,
+        shown = cache.get(position) or cache.nearest(position) or self.frame
+        self.param.update(cache=cache, frame=shown, requested=float(position), baked=cache.n_baked,
                           bake_error="", dragging=False, progress="")
-        self.release(redshift)
+        self.release(position)
         if cache.complete:
             self._queue.cancel(self.client, "bake")
         else:
@@ -184,25 +197,25 @@ class WalkController(param.Parameterized):
             self._queue.submit(Request(self.client, "bake", self.generator, cache, cache.grid_order(),
                                        on_progress=self._made_progress, on_error=self._failed))
 
-    def drag(self, redshift: float) -> None:
+    def drag(self, position: float) -> None:
         """The slider moved: the nearest cached frame, now (the page has drawn it already)."""
-        nearest = self.cache.nearest(redshift) if self.cache is not None else None
-        self.param.update(requested=float(redshift), frame=nearest if nearest is not None else self.frame,
+        nearest = self.cache.nearest(position) if self.cache is not None else None
+        self.param.update(requested=float(position), frame=nearest if nearest is not None else self.frame,
                           dragging=True)
 
-    def release(self, redshift: float) -> None:
+    def release(self, position: float) -> None:
         """The slider came to rest: the exact frame, from the cache or the generation queue."""
         cache = self.cache
         if cache is None or self._closed:
             return
-        redshift = float(redshift)
-        frame = cache.get(redshift)
-        nearest = frame or cache.nearest(redshift) or self.frame
-        self.param.update(requested=redshift, frame=nearest, dragging=False)
+        position = float(position)
+        frame = cache.get(position)
+        nearest = frame or cache.nearest(position) or self.frame
+        self.param.update(requested=position, frame=nearest, dragging=False)
         if frame is not None:
-            self._queue.cancel(self.client, "exact")  # the waiting exact frame is for a redshift left behind
+            self._queue.cancel(self.client, "exact")  # the waiting exact frame is for a position left behind
             return
-        self._queue.submit(Request(self.client, "exact", self.generator, cache, [redshift],
+        self._queue.submit(Request(self.client, "exact", self.generator, cache, [position],
                                    on_progress=self._made_progress, on_error=self._failed))
 
     def close(self) -> None:
@@ -217,7 +230,7 @@ class WalkController(param.Parameterized):
         if not self._closed:
             self._run_on_ui(partial(self._show_made, cache, frames))
 
-    def _made_progress(self, request: Request, step: int, steps: int, redshifts: list[float]) -> None:
+    def _made_progress(self, request: Request, step: int, steps: int, positions: list[float]) -> None:
         now = time.perf_counter()
         if self._closed or (step < steps and now - self._progress_sent < PROGRESS_INTERVAL):
             return
@@ -225,7 +238,7 @@ class WalkController(param.Parameterized):
         if request.kind == "bake" and shown is not None and shown.walk == request.cache.key:
             return  # a bake while a frame of this walk is on screen: nothing to say
         self._progress_sent = now
-        self._run_on_ui(partial(self._show_progress, request, step, steps, redshifts))
+        self._run_on_ui(partial(self._show_progress, request, step, steps, positions))
 
     def _failed(self, request: Request, exc: BaseException) -> None:
         if not self._closed:
@@ -245,19 +258,19 @@ class WalkController(param.Parameterized):
         # The exact frame; or, before it, a frame of this walk nearer to the slider than the one on screen.
         if nearest is not None and nearest is not shown and (
                 exact is not None or shown is None or shown.walk != cache.key
-                or abs(nearest.redshift - requested) < abs(shown.redshift - requested)):
+                or abs(nearest.position - requested) < abs(shown.position - requested)):
             updates["frame"] = nearest
         if exact is not None or not self._queue.pending(self.client, "exact"):
             updates["progress"] = ""
         self.param.update(**updates)
 
-    def _show_progress(self, request: Request, step: int, steps: int, redshifts: list[float]) -> None:
+    def _show_progress(self, request: Request, step: int, steps: int, positions: list[float]) -> None:
         if request.cache is not self.cache or self._closed:
             return
         if request.kind == "exact" or self.frame is None or self.frame.walk != request.cache.key:
             key = request.cache.key
-            where = key.describe(request.redshifts[0]) if request.kind == "exact" else \
-                f"{len(redshifts)} frame{'s' if len(redshifts) > 1 else ''} from {key.describe(min(redshifts))}"
+            where = key.describe(request.positions[0]) if request.kind == "exact" else \
+                f"{len(positions)} frame{'s' if len(positions) > 1 else ''} from {key.describe(min(positions))}"
             self.progress = f"Generating {request.cache.key.name} at {where}: step {step}/{steps}"
 
     def _show_failure(self, request: Request, exc: BaseException) -> None:
@@ -267,12 +280,13 @@ class WalkController(param.Parameterized):
         self._messages.task_failed(request.kind, exc)
 
     # -- frames for an export (the session's worker thread) ------------------------------------------------------
-    def frames_for(self, cache: FrameCache, redshifts: list[float], ctx: TaskContext | None = None,
+    def frames_for(self, cache: FrameCache, positions: list[float], ctx: TaskContext | None = None,
                    progress: Callable[[int, int], None] | None = None) -> list[Frame]:
-        """The frames of ``cache``'s walk at ``redshifts``: cached, or made by the generation queue now. Blocks
-        (never call it on the UI thread); ``ctx.checkpoint()`` is called while waiting, so more urgent work on the
-        session's worker goes first (the request stays queued), and ``progress(available, total)`` every 0.5 s."""
-        missing = [float(z) for z in redshifts if cache.get(z) is None]
+        """The frames of ``cache``'s walk at ``positions`` along its axis: cached, or made by the generation queue
+        now. Blocks (never call it on the UI thread); ``ctx.checkpoint()`` is called while waiting, so more urgent
+        work on the session's worker goes first (the request stays queued), and ``progress(available, total)`` every
+        0.5 s."""
+        missing = [float(position) for position in positions if cache.get(position) is None]
         if missing:
             if self.generator is None or model_identity(self.generator) != cache.key.model:
                 raise GalaxyExplorerError("the model changed while this walk was being computed")
@@ -283,16 +297,16 @@ class WalkController(param.Parameterized):
                     ctx.checkpoint()
                 if progress is not None and time.perf_counter() - reported > 0.5:
                     reported = time.perf_counter()
-                    progress(sum(cache.get(z) is not None for z in redshifts), len(redshifts))
+                    progress(sum(cache.get(position) is not None for position in positions), len(positions))
             if self._closed:
                 raise Preempted("the session closed")
             if request.error is not None:
                 raise request.error
-        frames = [cache.get(z) for z in redshifts]
+        frames = [cache.get(position) for position in positions]
         if any(frame is None for frame in frames):
             raise GalaxyExplorerError("frames for the export were dropped (the session is closing)")
         return frames
 
-    def frame_at(self, cache: FrameCache, redshift: float, ctx: TaskContext | None = None) -> Frame:
-        """The frame of ``cache``'s walk at ``redshift`` (see ``frames_for``)."""
-        return self.frames_for(cache, [float(redshift)], ctx)[0]
+    def frame_at(self, cache: FrameCache, position: float, ctx: TaskContext | None = None) -> Frame:
+        """The frame of ``cache``'s walk at ``position`` (see ``frames_for``)."""
+        return self.frames_for(cache, [float(position)], ctx)[0]

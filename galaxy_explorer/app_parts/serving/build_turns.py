@@ -14,17 +14,18 @@ reply go out before the next build holds the thread. A session built ahead of it
 warm`` builds it when the page's HTML is requested, while the browser loads the scripts) passes the turn straight
 after its build: its browser will ask only once its scripts have loaded.
 
-Bokeh has no hook for "a page was sent", so ``announce_sent_pages`` wraps the server session's pull handler (once
-per process) to say so. Without it the turn passes ``AFTER_SEND_S`` after the build.
+Bokeh has no hook for "a page was sent", so ``announce_sent_pages`` has ``patches`` wrap the server session's pull
+handler (once per process) to say so. Without it the turn passes ``AFTER_SEND_S`` after the build.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import Callable
 
 from bokeh.application.handlers.handler import Handler
+
+from galaxy_explorer.app_parts.serving.patches import apply_patch, on_every_session_created
 
 LONGEST_WAIT_S = 1.0  # the longest a built page's session keeps the turn while its browser has not asked for it
 AFTER_SEND_S = 0.02  # after a page is sent (or a page built ahead of its browser): the reply's last frames go out
@@ -84,26 +85,16 @@ class BuildTurns(Handler):
 def announce_sent_pages(listener: Callable[[str], None]) -> bool:
     """Call ``listener(session_id)`` whenever this process's Bokeh server answers a browser's request for its page.
     Returns False where Bokeh's server session has no pull handler to wrap (then nothing is called)."""
-    from bokeh.server.session import ServerSession
-
-    original = getattr(ServerSession, "_handle_pull", None)
-    if original is None:
+    if not apply_patch("bokeh.server.session.ServerSession._handle_pull", announce_page_sent):
         return False
-    if not getattr(original, "announces_sent_pages", False):
-
-        @functools.wraps(original)
-        async def handle_pull(self, message, connection):
-            reply = original(self, message, connection)
-            if asyncio.iscoroutine(reply) or isinstance(reply, asyncio.Future):
-                reply = await reply
-            for announce in list(_page_sent_listeners):
-                announce(self.id)
-            return reply
-
-        handle_pull.announces_sent_pages = True
-        ServerSession._handle_pull = handle_pull
     _page_sent_listeners.append(listener)
     return True
+
+
+def announce_page_sent(session_id: str) -> None:
+    """Bokeh has answered the browser of ``session_id`` with its page (called by the wrapped pull handler)."""
+    for listener in list(_page_sent_listeners):
+        listener(session_id)
 
 
 def build_turns_for(session_context) -> BuildTurns | None:
@@ -122,20 +113,9 @@ def build_turns_for(session_context) -> BuildTurns | None:
     return handler
 
 
-_ordering = False
-
-
 def order_page_builds() -> None:
-    """From now on, this process's server builds its pages one at a time (``BuildTurns``). Once per process.
+    """From now on, this process's server builds its pages one at a time (``BuildTurns``). Idempotent.
 
     Panel runs its session-created callbacks before Bokeh awaits the application's handlers, so a handler added
     by the callback already orders the session that added it, including the very first visitors."""
-    global _ordering
-    if _ordering:
-        return
-    from panel.io.state import state
-
-    # ``pn.state.on_session_created`` appends to this list, but refuses to from inside a session, and the app's
-    # first run is inside one (the page built at start-up) while this callback is for the whole process.
-    state._on_session_created.append(build_turns_for)
-    _ordering = True
+    on_every_session_created(build_turns_for)

@@ -6,11 +6,15 @@ requests out: the Fast design's web font (Open Sans from Google Fonts), and the 
 stylesheets in the models of a session that ``--reuse-sessions`` serves from a page rendered earlier (Panel
 rewrites those addresses to its local ``static/`` folder, and notes that folder for models restyled later, only
 while rendering a page for the session itself).
+
+The Panel internals read here (``Fast._resources``, ``patch_model_css``, ``LOCAL_DIST``) are listed in
+``patches.RELIED_ON``, and checked against the installed Panel by ``tests/test_serving_patches.py``.
 """
 
 from __future__ import annotations
 
 from panel.theme import Fast
+
 
 def _fast_without_web_fonts() -> type:
     """Panel's Fast design without its web font: the page's text falls back to the system's sans-serif.

@@ -5,11 +5,15 @@ HTML might contain LaTeX, and BokehJS's WebGL bundle (0.2 MB) always. This app w
 plot, and the browser parses every listed script before it opens the session: measured in Chromium on 2 cores,
 leaving both out brings the first picture ~0.1 s sooner (DOMContentLoaded ~0.7 s -> ~0.5 s). The tables bundle
 stays: Panel's own bundle imports it.
+
+``serve_lean_pages`` has ``patches`` wrap ``panel.io.server.bundle_resources`` with ``lean_bundle``.
 """
 
 from __future__ import annotations
 
 import functools
+
+from galaxy_explorer.app_parts.serving.patches import apply_patch
 
 UNUSED_BUNDLES = ("bokeh-gl",)  # besides MathJax, which Panel's own switch leaves out
 
@@ -33,16 +37,10 @@ def lean_bundle(bundle_resources):
                                   if not any(f"/{name}." in str(getattr(url, "url", url)) for name in UNUSED_BUNDLES)]
         return result
 
-    bundle.lean = True
     return bundle
 
 
 def serve_lean_pages() -> None:
     """Served pages of this process list only the bundles they use (``panel.io.server`` renders them). Idempotent;
-    does nothing if Panel no longer renders pages that way."""
-    import panel.io.server as panel_server
-
-    current = getattr(panel_server, "bundle_resources", None)
-    if current is None or getattr(current, "lean", False):
-        return
-    panel_server.bundle_resources = lean_bundle(current)
+    does nothing (but warn) if Panel no longer renders pages that way."""
+    apply_patch("panel.io.server.bundle_resources", lean_bundle)

@@ -18,6 +18,7 @@ import numpy as np
 
 from galaxy_explorer.app_parts.state.generation import Request, generation_queue
 from galaxy_explorer.app_parts.serving.page_openings import page_opened
+from galaxy_explorer.app_parts.serving.patches import glibc_call
 from galaxy_explorer.app_parts.state.resources import load_generator
 from galaxy_explorer.app_parts.state.walk import DEFAULT_GRID_FRAMES, frame_store
 from galaxy_explorer.app_parts.controllers.walk_controller import DEFAULT_REDSHIFT_RANGE, walk_key
@@ -131,12 +132,7 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     """Served: at most ``arenas`` glibc malloc arenas. By default glibc gives every thread that allocates (each
     session has its own) an arena of its own, up to 8 per core, and keeps their memory after the session has gone:
     measured with 8 sessions opening and closing, RSS grew by ~140 MB and stayed there; with 2 arenas, ~20 MB."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, int(arenas))
-    except (OSError, AttributeError):  # not glibc
-        pass
+    glibc_call("mallopt", M_ARENA_MAX, int(arenas))  # nothing where the C library is not glibc
 
 
 _RECLAIM_LOCK = threading.Lock()
@@ -161,12 +157,7 @@ def reclaim_memory() -> None:
     with _RECLAIM_LOCK:
         _RECLAIM_PENDING = False
     gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    glibc_call("malloc_trim", 0)  # nothing where the C library is not glibc
 
 
 def freeze_long_lived_objects() -> None:

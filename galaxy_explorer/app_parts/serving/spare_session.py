@@ -14,21 +14,21 @@ until it is handed out (from then on it is one, keyed by its session id as every
 Its expiry is held off until it has been handed out, then for ``CONNECT_GRACE_S`` more, so that a browser slow to
 load its scripts still finds it; one that never connects is then discarded as Bokeh discards any unused session.
 
-Panel has no hook for choosing a session's id, so ``offer_spare_sessions`` wraps two of Panel's server functions,
-once per process: ``DocHandler.get`` (to know the request being answered) and the ``generate_session_id`` it calls.
+Panel has no hook for choosing a session's id, so ``offer_spare_sessions`` has ``patches`` wrap two of Panel's
+server functions, once per process: ``DocHandler.get`` (to know the request being answered) and the
+``generate_session_id`` it calls, which asks ``spare_for`` here. ``keep_spare_pages`` has it wrap Bokeh's
+``ApplicationContext.__init__`` too, so that the server's application context offers a spare from its start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import logging
 import os
 import time
-from typing import Any
 
 from galaxy_explorer.app_parts.serving.page_openings import page_opening, pages_opening
+from galaxy_explorer.app_parts.serving.patches import apply_patch, on_every_session_created
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ SPARE_HEADER = "X-Galaxy-Explorer-Spare"
 IDLE_S = 2.0  # a spare is built once no page has been opening or handed out for this long
 CHECK_S = 0.5  # how often the server looks whether a spare is needed
 CONNECT_GRACE_S = 30.0  # a handed-out spare is kept at least this long for its browser to connect
-
-_answering: contextvars.ContextVar[Any] = contextvars.ContextVar("galaxy_explorer_page_request", default=None)
 
 
 def is_spare(session_context) -> bool:
@@ -126,6 +124,7 @@ def _release(session) -> None:
 
 _spares: dict[int, SpareSession] = {}  # id(application context) -> its spare
 _keeping = False
+_app_path: str | None = None  # the app whose server keeps spare pages (``keep_spare_pages``)
 
 
 def offer_spare_sessions(application_context) -> SpareSession:
@@ -133,7 +132,8 @@ def offer_spare_sessions(application_context) -> SpareSession:
     loop: call this from it). Idempotent."""
     from bokeh.settings import settings
 
-    _wrap_panel_once()
+    apply_patch("panel.io.server.DocHandler.get")
+    apply_patch("panel.io.server.generate_session_id", spare_for)
     spare = _spares.get(id(application_context))
     if spare is None:
         spare = SpareSession(application_context, settings.secret_key_bytes(), settings.sign_sessions())
@@ -153,73 +153,44 @@ def keep_spare_pages(app_file: str) -> None:
     """The server of this process keeps a spare page of the app at ``app_file``, from its start (the app's first
     run with ``--warm`` comes before the server exists) or from its first session. Once per process, and only when
     served with ``--reuse-sessions``, whose page requests Panel answers with the ``generate_session_id`` wrapped
-    here."""
-    global _keeping
+    by ``patches``."""
+    global _keeping, _app_path
     from panel.config import config
 
     if _keeping or not config.reuse_sessions:
         return  # without --reuse-sessions Bokeh names each session itself: a spare could never be handed out
-    from bokeh.server.contexts import ApplicationContext
-    from panel.io.state import state
-    from tornado.ioloop import IOLoop
-
-    app_path = os.path.abspath(app_file)
-
-    def ours(context) -> bool:
-        runners = (getattr(handler, "_runner", None) for handler in getattr(context.application, "handlers", []))
-        return any(runner is not None and os.path.abspath(str(getattr(runner, "path", ""))) == app_path
-                   for runner in runners)
-
-    original_init = ApplicationContext.__init__
-
-    @functools.wraps(original_init)
-    def init(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        if ours(self):  # made before the server's loop runs: the spare is offered from the loop once it does
-            (getattr(self, "_loop", None) or IOLoop.current()).add_callback(offer_spare_sessions, self)
-
-    ApplicationContext.__init__ = init
-
-    def from_a_session(session_context) -> None:
-        server_context = getattr(session_context, "server_context", None)
-        context = getattr(server_context, "application_context", None)
-        if context is not None and ours(context):
-            offer_spare_sessions(context)
-
-    state._on_session_created.append(from_a_session)
+    _app_path = os.path.abspath(app_file)
+    apply_patch("bokeh.server.contexts.ApplicationContext.__init__", application_context_made)
+    on_every_session_created(_from_a_session)
     _keeping = True
 
 
-def _wrap_panel_once() -> None:
-    """Panel's page handler, wrapped so that the ``generate_session_id`` it calls can give the request a spare."""
-    global _offering
-    if _offering:
-        return
-    import panel.io.server as panel_server
-
-    original_get, original_id = panel_server.DocHandler.get, panel_server.generate_session_id
-
-    @functools.wraps(original_get)
-    async def get(self, *args, **kwargs):
-        answering = _answering.set(self)
-        try:
-            return await original_get(self, *args, **kwargs)
-        finally:
-            _answering.reset(answering)
-
-    @functools.wraps(original_id)
-    def generate_session_id(*args, **kwargs):
-        handler = _answering.get()
-        spare = _spares.get(id(getattr(handler, "application_context", None))) if handler is not None else None
-        if spare is not None:
-            taken = spare.take(handler.request, kwargs.get("secret_key"), bool(kwargs.get("signed")))
-            if taken is not None:
-                return taken
-        return original_id(*args, **kwargs)
-
-    panel_server.DocHandler.get = get
-    panel_server.generate_session_id = generate_session_id
-    _offering = True
+def serves_the_app(context) -> bool:
+    """Whether the Bokeh application context ``context`` runs the app that keeps spare pages."""
+    if _app_path is None:
+        return False
+    runners = (getattr(handler, "_runner", None) for handler in getattr(context.application, "handlers", []))
+    return any(runner is not None and os.path.abspath(str(getattr(runner, "path", ""))) == _app_path
+               for runner in runners)
 
 
-_offering = False
+def application_context_made(context) -> None:
+    """Bokeh has made an application context (its server is starting): offer a spare from it if it is ours."""
+    from tornado.ioloop import IOLoop
+
+    if serves_the_app(context):  # made before the server's loop runs: the spare is offered from the loop once it does
+        (getattr(context, "_loop", None) or IOLoop.current()).add_callback(offer_spare_sessions, context)
+
+
+def _from_a_session(session_context) -> None:
+    server_context = getattr(session_context, "server_context", None)
+    context = getattr(server_context, "application_context", None)
+    if context is not None and serves_the_app(context):
+        offer_spare_sessions(context)
+
+
+def spare_for(handler, secret_key: bytes | None, signed: bool) -> str | None:
+    """The spare session's id for the page request Panel's ``handler`` is answering, or None (then Panel names a
+    session of its own)."""
+    spare = _spares.get(id(getattr(handler, "application_context", None)))
+    return None if spare is None else spare.take(handler.request, secret_key, signed)

@@ -6,7 +6,7 @@ position is dropped, not queued). Kinds, most urgent first:
 
 - ``exact``: the frame where a session's slider came to rest (the interactive frame);
 - ``export``: frames for a requested export;
-- ``bake``: the walk's redshift grid, coarse to fine;
+- ``bake``: the walk's grid of positions, coarse to fine;
 - ``population``: side pictures (N seeds at one redshift, the seed's filmstrip), made when nothing else waits.
 
 Between kinds the order is strict; within a kind, clients take turns (the one served longest ago goes next). Frames
@@ -32,7 +32,7 @@ from typing import Callable, Hashable
 
 import numpy as np
 
-from galaxy_explorer.app_parts.state.walk import COLOUR, Frame, FrameCache, redshift_key
+from galaxy_explorer.app_parts.state.walk import COLOUR, LIVE_COLUMNS, FrameCache, position_key
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ BATCH = {"exact": 2, "export": 4, "bake": 4, "population": 4}
 def measure_frame(image: np.ndarray) -> dict[str, float]:
     """Fast morphology of one (5,H,W) frame, as plain floats (NaN where nothing was detected)."""
     from galaxy_explorer.measure.morphology import measure
-    from galaxy_explorer.app_parts.controllers.real import LIVE_COLUMNS
 
     result = measure(np.asarray(image)[None], mode="fast")
     return {name: float(result[name][0]) for name in LIVE_COLUMNS} | {"flag": int(result["flag"][0])}
@@ -75,9 +74,9 @@ Progress = Callable[["Request", int, int, list[float]], None]
 
 @dataclass(eq=False)
 class Request:
-    """Frames of ``cache``'s walk at ``redshifts`` (in the order wanted), asked for by ``client``.
+    """Frames of ``cache``'s walk at ``positions`` along its axis (in the order wanted), asked for by ``client``.
 
-    Callbacks run on the generation thread and must be quick: ``on_progress(request, step, steps, redshifts)``
+    Callbacks run on the generation thread and must be quick: ``on_progress(request, step, steps, positions)``
     after each sampler step of a batch that makes some of these frames; ``on_error(request, exc)`` if the model
     fails (the request is then dropped). New frames reach the sessions through ``FrameCache.publish``.
     """
@@ -86,7 +85,7 @@ class Request:
     kind: str
     generator: object
     cache: FrameCache
-    redshifts: list[float]
+    positions: list[float]
     on_progress: Progress | None = None
     on_error: Callable[["Request", BaseException], None] | None = None
     submitted: float = field(default_factory=time.perf_counter)
@@ -96,14 +95,14 @@ class Request:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown request kind {self.kind!r}; expected one of {KINDS}")
-        self._wanted = [redshift_key(z) for z in self.redshifts]
+        self._wanted = [position_key(position) for position in self.positions]
         self._wanted_set = set(self._wanted)
 
     def missing(self) -> list[float]:
-        return [z for z in self._wanted if self.cache.get(z) is None]
+        return [position for position in self._wanted if self.cache.get(position) is None]
 
-    def wants(self, redshift: float) -> bool:
-        return redshift_key(redshift) in self._wanted_set and self.cache.get(redshift) is None
+    def wants(self, position: float) -> bool:
+        return position_key(position) in self._wanted_set and self.cache.get(position) is None
 
 
 @dataclass(eq=False)
@@ -111,7 +110,7 @@ class Batch:
     kind: str
     generator: object
     cache: FrameCache
-    redshifts: list[float]
+    positions: list[float]
 
 
 class GenerationQueue:
@@ -185,28 +184,28 @@ class GenerationQueue:
             if not waiting:
                 continue
             first = min(waiting, key=lambda r: (self._last_served.get(r.client, -1), r.submitted))
-            redshifts = first.missing()[: BATCH[kind]]
+            positions = first.missing()[: BATCH[kind]]
             served = {first.client}
             # Other clients' frames of the same walk ride along (every visitor starts on the default walk).
             for other in sorted(waiting, key=lambda r: r.submitted):
                 if other is first or other.cache is not first.cache:
                     continue
-                for z in other.missing():
-                    if len(redshifts) >= BATCH[kind]:
+                for position in other.missing():
+                    if len(positions) >= BATCH[kind]:
                         break
-                    if z not in redshifts:
-                        redshifts.append(z)
+                    if position not in positions:
+                        positions.append(position)
                         served.add(other.client)
             turn = next(self._turns)
             for client in served:
                 self._last_served[client] = turn
-            return Batch(kind, first.generator, first.cache, redshifts)
+            return Batch(kind, first.generator, first.cache, positions)
         return None
 
     def _waiting_for(self, batch: Batch) -> list[Request]:
         """Requests still waiting for any frame of ``batch`` (under the lock)."""
         return [request for request in self._slots.values()
-                if request.cache is batch.cache and any(request.wants(z) for z in batch.redshifts)]
+                if request.cache is batch.cache and any(request.wants(position) for position in batch.positions)]
 
     def _loop(self) -> None:
         while True:
@@ -238,7 +237,7 @@ class GenerationQueue:
                 raise Interrupted
             for request in waiting:
                 if request.on_progress is not None:
-                    request.on_progress(request, step, steps, batch.redshifts)
+                    request.on_progress(request, step, steps, batch.positions)
             while urgent is not None:  # interactive frames first: pause this batch, make them, resume
                 try:
                     self._make(urgent)
@@ -256,19 +255,19 @@ class GenerationQueue:
         """Make ``batch``'s frames, keep them in its cache and tell the sessions (generation thread)."""
         key = batch.cache.key
         try:
-            images = sample(batch.generator, key, list(batch.redshifts), self._on_step(batch, key.steps))
+            images = sample(batch.generator, key, list(batch.positions), self._on_step(batch, key.steps))
             frames = []
-            for redshift, image in zip(batch.redshifts, images):
-                if batch.cache.get(redshift) is not None:  # made meanwhile (an exact frame while this batch paused)
+            for position, image in zip(batch.positions, images):
+                if batch.cache.get(position) is not None:  # made meanwhile (an exact frame while this batch paused)
                     continue
-                frame = batch.cache.add(redshift, image, self._measure(image))
+                frame = batch.cache.add(position, image, self._measure(image))
                 frame.data_url(COLOUR)  # the page's picture, made here rather than on a session's UI thread
                 frames.append(frame)
         except Interrupted:
             self.interrupted += 1
             return
         except Exception as exc:  # the model failed: the sessions that asked are told, the queue carries on
-            log.exception("generating %d frame(s) of seed %s failed", len(batch.redshifts), key.seed)
+            log.exception("generating %d frame(s) of %s failed", len(batch.positions), key.name)
             with self._condition:
                 failed = self._waiting_for(batch)
                 for request in failed:

@@ -6,11 +6,13 @@ main area until it is cleared, and the latest toast notification. ``UiThread`` i
 session and a headless one (a notebook, the tests) differ. Served, a callback from the worker is queued with
 ``doc.add_next_tick_callback``, the one thread-safe way into a Bokeh document, and runs holding the document lock;
 headless there is no event loop to hop onto, so it runs at once, one at a time. Panel is imported only inside the
-served and notebook branches, so the controllers that use this module stay free of it.
+served and notebook branches, so the controllers that use this module stay free of it. ``ConnectionWatch`` notices,
+served, that the browser has gone.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -182,3 +184,36 @@ class UiThread:
                 log.exception("app update failed")
                 if self._messages is not None:
                     self._messages.param.update(problem=f"display update failed: {exc}", problem_kind="display")
+
+
+class ConnectionWatch:
+    """Served: ``gone()`` once the session's browser has gone (its tab closed), as seen every ``every_ms``; the server
+    itself destroys the session only tens of seconds later, and until then work would still be done and sent for it.
+    ``close`` stops watching. Headless there is no browser to watch, and it does nothing."""
+
+    def __init__(self, ui: UiThread, gone: Callable[[], None], every_ms: int):
+        self._ui, self._gone = ui, gone
+        self._callback = ui.doc.add_periodic_callback(self._check, every_ms) if ui.served else None
+
+    def _check(self) -> None:
+        if self._ui.connected is False:
+            self._gone()
+
+    def close(self) -> None:
+        if self._callback is None:  # headless: nothing to watch
+            return
+        try:
+            self._ui.doc.remove_periodic_callback(self._callback)
+        except (ValueError, KeyError, AttributeError):  # removed already, or the document has gone
+            pass
+
+
+def under_document_lock(method: Callable) -> Callable:
+    """A session's handler that redraws Bokeh models at once, run through its ``self.ui.locked``: a button or field
+    event that Panel runs outside the document's lock (it does when other widget changes are still queued) waits
+    for the next tick, under the lock."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs) -> None:
+        self.ui.locked(lambda: method(self, *args, **kwargs))
+
+    return locked

@@ -1,11 +1,13 @@
-"""The frames behind the redshift slider, shared by every session of the process.
+"""The frames behind the walk's slider, shared by every session of the process.
 
-A *walk* is everything that fixes the generated pixels except the redshift: the checkpoint (by the digest of its
-contents, so a retrained file at the same path is another walk), seed, sampler, steps, guidance scale and the
-further conditions (``WalkKey``). Its frames live in a ``FrameCache``: frames on a fixed redshift grid, baked
-coarse-to-fine so that a usable frame is near every redshift early on, and exact frames computed where the slider
-came to rest. Caches are kept in one process-wide, size-bounded ``FrameStore``: two sessions on the same walk share
-one cache, and every frame is generated once (by ``app_parts.generation``).
+A *walk* is everything that fixes the generated pixels except one quantity, its *axis*: the checkpoint (by the
+digest of its contents, so a retrained file at the same path is another walk), seed, sampler, steps, guidance scale
+and the further conditions (``WalkKey``). The axis is usually the redshift; it can also be one further condition at
+a fixed redshift (a *label walk*) or the seed (a population). A frame's *position* is where it sits along that
+axis; its ``redshift`` is always the redshift the model drew it at. Its frames live in a ``FrameCache``: frames on
+a fixed grid of positions, baked coarse-to-fine so that a usable frame is near every position early on, and exact
+frames computed where the slider came to rest. Caches are kept in one process-wide, size-bounded ``FrameStore``:
+two sessions on the same walk share one cache, and every frame is generated once (by ``app_parts.generation``).
 
 A ``Frame`` also carries its picture as a small PNG data URL per band, made once and shared: that is what the page
 receives and what the slider indexes in the browser (``app_parts.views``).
@@ -22,15 +24,17 @@ from typing import Callable
 import numpy as np
 
 DEFAULT_GRID_FRAMES = 64
-# Redshifts closer than this are the same frame (the slider's step is 0.01).
-REDSHIFT_KEY_DECIMALS = 6
-MATCH_TOLERANCE = 10.0 ** -REDSHIFT_KEY_DECIMALS
+# Positions closer than this are the same frame (the sliders' step is 0.01).
+POSITION_KEY_DECIMALS = 6
+MATCH_TOLERANCE = 10.0 ** -POSITION_KEY_DECIMALS
 COLOUR = "colour"  # the i,r,g colour composite, as opposed to one band in grey
 # The page shows a frame 7 × 64 = 448 pixels wide. The PNG is enlarged here (nearest neighbour, which PNG compresses
 # well: ~19 KB instead of ~10 KB) so that the browser draws it 1:1 and the pixels stay sharp.
 DISPLAY_SCALE = 7
 # Frames the process keeps (~100 KB each with their pictures); walks in use by a session are never dropped.
 DEFAULT_MAX_FRAMES = 1536
+# The morphology measured on every frame as it is made (fast mode), and on the survey galaxies it is compared with.
+LIVE_COLUMNS = ("ellipticity", "semi_major_axis", "isophotal_area", "half_light_radius")
 
 
 REDSHIFT_AXIS = "redshift"
@@ -43,9 +47,9 @@ class WalkKey:
 
     The axis is the redshift (the app's main walk: the further conditions held fixed), one further condition (a
     *label walk*: that label moves, everything else is held, the redshift at ``at_redshift``), or the seed (a
-    population at ``at_redshift``). Frames and caches call the position along the axis ``redshift`` whatever the
-    axis, so that the whole machinery (bake order, nearest frame, exact frame, the page's scrubbing) serves every
-    axis unchanged; ``sampling`` says what the position means for the model."""
+    population at ``at_redshift``). Frames and caches know only the *position* along the axis, so that the whole
+    machinery (bake order, nearest frame, exact frame, the page's scrubbing) serves every axis unchanged;
+    ``sampling`` says what a position means for the model, and ``redshift_at`` the redshift a frame is drawn at."""
 
     checkpoint: str  # the file, for people and FITS headers
     seed: int
@@ -90,19 +94,21 @@ class WalkKey:
             return f"seed {int(round(position))} at z = {self.at_redshift:.2f}"
         return f"{self.axis} = {position:.{decimals}f} at z = {self.at_redshift:.2f}"
 
-    def physical_redshift(self, position: float) -> float:
-        """The redshift the model was conditioned on for the frame at ``position`` (a label walk's is fixed)."""
+    def redshift_at(self, position: float) -> float:
+        """The redshift the model is conditioned on for the frame at ``position``: the position itself along the
+        redshift, the fixed ``at_redshift`` along a label or the seed."""
         return float(position) if self.axis == REDSHIFT_AXIS else float(self.at_redshift)
 
 
-def redshift_key(redshift: float) -> float:
-    return round(float(redshift), REDSHIFT_KEY_DECIMALS)
+def position_key(position: float) -> float:
+    """A position as frames are keyed by it: two positions closer than ``MATCH_TOLERANCE`` are one frame."""
+    return round(float(position), POSITION_KEY_DECIMALS)
 
 
 def bake_order(n: int) -> list[int]:
     """Indices 0..n-1 coarse-to-fine: both ends, then midpoints of ever smaller gaps.
 
-    After k frames the largest gap in redshift is about range/k, whatever k is, so dragging during baking
+    After k frames the largest gap along the axis is about range/k, whatever k is, so dragging during baking
     already finds a frame close by.
     """
     if n <= 0:
@@ -140,16 +146,21 @@ def png_data_url(rgb: np.ndarray, scale: int = DISPLAY_SCALE) -> str:
 
 @dataclass(eq=False)
 class Frame:
-    redshift: float  # rounded to REDSHIFT_KEY_DECIMALS
+    position: float  # along its walk's axis (a redshift, a label's value or a seed), rounded by position_key
     image: np.ndarray  # (5,H,W) float32 survey flux
-    measurements: dict[str, float]  # morphology of this frame (fast mode); NaN where not detected
+    measurements: dict[str, float]  # LIVE_COLUMNS of this frame (fast mode); NaN where not detected
     exact_grid: bool  # True if on the baking grid
-    walk: WalkKey | None = None  # the walk it belongs to
+    walk: WalkKey | None = None  # the walk it belongs to; None (a frame made by hand): a walk along the redshift
     _urls: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def matches(self, redshift: float) -> bool:
-        """Whether this is the frame for ``redshift`` itself (the exact frame), not merely the nearest one."""
-        return abs(self.redshift - float(redshift)) < MATCH_TOLERANCE
+    @property
+    def redshift(self) -> float:
+        """The redshift the model drew this frame at, whatever its walk's axis (the scale bar, the sizes in kpc)."""
+        return self.walk.redshift_at(self.position) if self.walk is not None else float(self.position)
+
+    def matches(self, position: float) -> bool:
+        """Whether this is the frame at ``position`` itself (the exact frame), not merely the nearest one."""
+        return abs(self.position - float(position)) < MATCH_TOLERANCE
 
     def rgb(self, band: str = COLOUR) -> np.ndarray:
         """(H,W,3) uint8 with the fixed stretch every view and export uses: colour, or one band in grey."""
@@ -169,25 +180,25 @@ Listener = Callable[["FrameCache", list[Frame]], None]
 
 
 class FrameCache:
-    """Frames of one walk by redshift, shared by the sessions showing it; written by the generation thread, read by
-    the sessions' UI threads (hence the lock). Sessions ``subscribe`` to hear of new frames."""
+    """Frames of one walk by position along its axis, shared by the sessions showing it; written by the generation
+    thread, read by the sessions' UI threads (hence the lock). Sessions ``subscribe`` to hear of new frames."""
 
     def __init__(self, key: WalkKey, grid: np.ndarray):
         self.key = key
         self.grid = np.asarray(grid, dtype=np.float64)
-        self._grid_keys = {redshift_key(z) for z in self.grid}
+        self._grid_keys = {position_key(position) for position in self.grid}
         self._frames: dict[float, Frame] = {}
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self.bake_started: float | None = None  # perf_counter() when baking began
         self.bake_seconds: float | None = None  # wall time to fill the grid, once filled
 
-    def add(self, redshift: float, image: np.ndarray, measurements: dict[str, float]) -> Frame:
+    def add(self, position: float, image: np.ndarray, measurements: dict[str, float]) -> Frame:
         """Keep a frame (listeners hear of it through ``publish``)."""
-        z = redshift_key(redshift)
-        frame = Frame(z, np.asarray(image, dtype=np.float32), dict(measurements), z in self._grid_keys, self.key)
+        at = position_key(position)
+        frame = Frame(at, np.asarray(image, dtype=np.float32), dict(measurements), at in self._grid_keys, self.key)
         with self._lock:
-            self._frames[z] = frame
+            self._frames[at] = frame
         return frame
 
     def publish(self, frames: list[Frame]) -> None:
@@ -212,36 +223,36 @@ class FrameCache:
         with self._lock:
             return bool(self._listeners)
 
-    def get(self, redshift: float) -> Frame | None:
+    def get(self, position: float) -> Frame | None:
         with self._lock:
-            return self._frames.get(redshift_key(redshift))
+            return self._frames.get(position_key(position))
 
     def frames(self) -> list[Frame]:
-        """All frames, grid and exact, sorted by redshift."""
+        """All frames, grid and exact, sorted by position."""
         with self._lock:
-            return sorted(self._frames.values(), key=lambda frame: frame.redshift)
+            return sorted(self._frames.values(), key=lambda frame: frame.position)
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._frames)
 
-    def nearest(self, redshift: float) -> Frame | None:
-        """The cached frame closest in redshift (grid or exact), or None while the cache is empty."""
+    def nearest(self, position: float) -> Frame | None:
+        """The cached frame closest to ``position`` (grid or exact), or None while the cache is empty."""
         with self._lock:
             if not self._frames:
                 return None
             keys = np.fromiter(self._frames.keys(), dtype=np.float64, count=len(self._frames))
-            return self._frames[float(keys[np.argmin(np.abs(keys - redshift))])]
+            return self._frames[float(keys[np.argmin(np.abs(keys - position))])]
 
     def grid_order(self) -> list[float]:
-        """The grid's redshifts in baking (coarse-to-fine) order."""
+        """The grid's positions in baking (coarse-to-fine) order."""
         return [float(self.grid[i]) for i in bake_order(len(self.grid))]
 
     def missing_grid_indices(self) -> list[int]:
         """Grid indices still to bake, in coarse-to-fine order."""
         with self._lock:
             have = set(self._frames)
-        return [i for i in bake_order(len(self.grid)) if redshift_key(self.grid[i]) not in have]
+        return [i for i in bake_order(len(self.grid)) if position_key(self.grid[i]) not in have]
 
     @property
     def n_baked(self) -> int:
@@ -253,10 +264,12 @@ class FrameCache:
         return self.n_baked >= len(self.grid)
 
     def grid_series(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Baked grid frames so far, sorted by redshift: {'redshift': z, name: measurement, ...}."""
+        """Baked grid frames so far, by position: {'position': along the axis, 'redshift': what each was drawn at,
+        name: measurement, ...}."""
         with self._lock:
-            frames = sorted((f for f in self._frames.values() if f.exact_grid), key=lambda f: f.redshift)
-        series = {"redshift": np.array([f.redshift for f in frames], dtype=np.float64)}
+            frames = sorted((f for f in self._frames.values() if f.exact_grid), key=lambda f: f.position)
+        series = {"position": np.array([f.position for f in frames], dtype=np.float64),
+                  "redshift": np.array([f.redshift for f in frames], dtype=np.float64)}
         for name in names:
             series[name] = np.array([f.measurements.get(name, np.nan) for f in frames], dtype=np.float64)
         return series
@@ -275,8 +288,8 @@ class FrameStore:
     @staticmethod
     def _store_key(key: WalkKey, grid: np.ndarray) -> tuple:
         grid = np.asarray(grid, dtype=np.float64)
-        return (key, len(grid), redshift_key(grid[0]) if len(grid) else 0.0,
-                redshift_key(grid[-1]) if len(grid) else 0.0)
+        return (key, len(grid), position_key(grid[0]) if len(grid) else 0.0,
+                position_key(grid[-1]) if len(grid) else 0.0)
 
     def get_or_create(self, key: WalkKey, grid: np.ndarray, pin: bool = False) -> FrameCache:
         store_key = self._store_key(key, grid)

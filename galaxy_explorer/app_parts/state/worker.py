@@ -174,3 +174,17 @@ class SessionWorker:
                 self._running = None
                 if all(slot is None for slot in self._slots.values()):
                     self._idle.set()
+
+
+def wait_all_idle(waiters: list, timeout: float) -> bool:
+    """Block until all of ``waiters`` (each with a ``wait_idle(timeout)``: a ``SessionWorker``, the generation
+    queue) are idle at the same time: True; False once ``timeout`` seconds have passed. Each may give another work
+    (a session's worker asks for frames for an export, and frames make work for the worker), so they are waited for
+    in turn until none has any. For tests and scripts; never call it on a UI thread."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        for waiter in waiters:
+            if not waiter.wait_idle(max(0.0, deadline - time.perf_counter())):
+                return False
+        if all(waiter.wait_idle(0) for waiter in waiters):
+            return True
