@@ -1,6 +1,7 @@
 """How responsive the served app is for one person, measured in a real (headless) browser.
 
     python benchmarks/bench_app_latency.py [--checkpoint C] [--data D] [--steps 20] [--grid-frames 64] [--moves 30]
+                                           [--colour-card]
 
 Serves the app as the README says (``panel serve … --warm --reuse-sessions warm``), opens it in Debian's headless
 Chromium at 1400x1000, and measures, in the browser's clock:
@@ -9,7 +10,9 @@ Chromium at 1400x1000, and measures, in the browser's clock:
   50 ms), and the exact frame from the server (target <= 1 s); a key press is a move and a release at once;
 - a new seed's bake: seconds until 8, 16, 32 and all grid frames are baked (coarse to fine, so after k frames the
   largest gap in redshift is about range/k; target <= 30 s for 64 frames).
-For many sessions at once, see bench_load.py.
+With ``--colour-card`` the page's colour card is opened first (it opens closed, and its four HoloViews plots are
+built when it is first opened), so every key press also re-draws the colour panels. For many sessions at once, see
+bench_load.py.
 
 Without --checkpoint the shipped default assets/diffusion-small-morph.safetensors is used, or, if it does not exist
 yet, an untrained network of the same ``small`` preset (same architecture, same cost). Without --data a 400-galaxy
@@ -37,6 +40,7 @@ from bench_app_common import (  # noqa: E402
     wait_until_baked,
 )
 from bench_load import INSTRUMENT_JS, load_average, wait_for_log  # noqa: E402
+from tests.support.colour_plots import wait_for_colour_panels  # noqa: E402
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -52,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moves", type=int, default=30)
     parser.add_argument("--torch-threads", type=int, default=1, help="the app's --torch-threads (default 1)")
     parser.add_argument("--bake-timeout", type=float, default=600.0)
+    parser.add_argument("--colour-card", action="store_true",
+                        help="open the colour card before measuring, so each release also re-draws its plots")
     args = parser.parse_args(argv)
 
     from galaxy_explorer.paths import DEFAULT_DIFFUSION_CHECKPOINT
@@ -74,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     app_args = ["--checkpoint", str(checkpoint), "--data", str(data), "--steps", str(args.steps),
                 "--grid-frames", str(args.grid_frames), "--torch-threads", str(args.torch_threads)]
     print(f"bench_app_latency: {checkpoint.name}{note}, dpmpp2m {args.steps} steps, "
-          f"{args.grid_frames}-frame grid, {args.torch_threads} torch thread(s), headless Chromium; "
+          f"{args.grid_frames}-frame grid, {args.torch_threads} torch thread(s), headless Chromium"
+          f"{', colour card open' if args.colour_card else ''}; "
           f"load average {load_average()}", flush=True)
     log_path = workdir / "panel-serve.log"
     env = {**os.environ, "GALAXY_EXPLORER_CACHE": str(workdir / "cache")}
@@ -84,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         page.goto(url)
         wait_until_baked(page, args.bake_timeout)
         page.set_default_timeout(30_000)
+        if args.colour_card:
+            wait_for_colour_panels(page)  # opens it, and waits for the survey's and the model's galaxies in it
+            page.locator(".galaxy-image").first.scroll_into_view_if_needed()  # the picture measured is in view
         page.evaluate(INSTRUMENT_JS)
         handle = page.locator(".redshift-slider .noUi-handle").first
         handle.focus()

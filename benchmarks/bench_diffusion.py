@@ -1,10 +1,14 @@
-"""Speed of the diffusion model: forward latency, frames/s per sampler and step count, training images/s.
+"""Speed of the diffusion model: forward latency, frames/s per sampler and step count, the app's exact frame and
+64-frame bake against its targets, training images/s, and the parts of a training step (rendering, pool draws,
+the step) with and without a pool of rendered stamps.
 
 Prints medians of repeats, on the CPU and, when present, on CUDA. Random weights run exactly as fast as trained
 ones, so no checkpoint is needed (pass --checkpoint to time a specific one).
 
     python benchmarks/bench_diffusion.py                          # small preset, CPU (+ CUDA if present)
-    python benchmarks/bench_diffusion.py --presets tiny small base --threads 2
+    python benchmarks/bench_diffusion.py --presets tiny small medium base --threads 2
+    python benchmarks/bench_diffusion.py --presets small medium --threads 1 --only app    # the app's targets
+    python benchmarks/bench_diffusion.py --presets small --only parts --train-batch 32     # pool path vs rendering
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from galaxy_explorer.diffusion.generator import Generator
 from galaxy_explorer.diffusion.model_io import checkpoint_metadata, save_diffusion_checkpoint
 from galaxy_explorer.diffusion.schedule import make_schedule
 from galaxy_explorer.diffusion.testing import toy_stamps
-from galaxy_explorer.diffusion.unet import ConditionalUNet, count_parameters, preset_config
+from galaxy_explorer.diffusion.unet import PRESETS, ConditionalUNet, count_parameters, preset_config
 from galaxy_explorer.data.normalization import Normalization
 from galaxy_explorer.training.diffusion import diffusion_loss
 
@@ -102,9 +106,45 @@ def bench_training(preset: str, device, batch: int, repeats: int) -> None:
         print(f"  synthetic survey: {batch / seconds:8.1f} images/s generated on the fly (adds to each step)")
 
 
+APP_STEPS, BAKE_FRAMES, BAKE_BATCH = 20, 64, 8  # the app: DPM++(2M) 20 steps; a 64-frame grid baked 8 at a time
+
+
+def bench_app_targets(generator: Generator, device, repeats: int) -> None:
+    """The app's model work against its targets: one exact frame (batch 1) <= 1 s, the 64-frame bake <= 30 s.
+    (Dragging the slider shows frames already baked, so it does not run the model.)"""
+    frame = median_seconds(lambda: generator.frames(0, [1.0], sampler="dpmpp2m", steps=APP_STEPS, batch_size=1),
+                           device, repeats, warmup=1)
+    redshifts = [0.2 + 3.0 * k / (BAKE_BATCH - 1) for k in range(BAKE_BATCH)]
+    batch = median_seconds(lambda: generator.frames(0, redshifts, sampler="dpmpp2m", steps=APP_STEPS,
+                                                    batch_size=BAKE_BATCH), device, max(1, repeats // 2), warmup=1)
+    print(f"  app      exact frame (DPM++ {APP_STEPS} steps, batch 1): {frame:6.2f} s (target <= 1 s); "
+          f"{BAKE_FRAMES}-frame bake at batch {BAKE_BATCH}: {batch * BAKE_FRAMES / BAKE_BATCH:6.1f} s (target <= 30 s)")
+
+
+def bench_step_parts(preset: str, device, batch: int, seconds: float) -> None:
+    """Images/s of rendering, of pool draws (with the rot90 turns) and of the training step alone, at ``batch``;
+    and what they give together, rendering every batch and from a pool of 16 batches drawn 4 times each."""
+    from galaxy_explorer.training.config import TrainConfig
+    from galaxy_explorer.training.step_timing import time_parts
+
+    torch.manual_seed(0)
+    network = ConditionalUNet(preset_config(preset)).to(device)
+    normalization = Normalization.fit(toy_stamps(64))
+    for pool in (False, True):
+        options = dict(pool_size=16 * batch, pool_reuse=4.0, pool_refresh_every=16, augment="rot90") if pool else {}
+        config = TrainConfig(out_dir="unused", preset=preset, batch_size=batch, **options)
+        parts = time_parts(config, network, make_schedule(), normalization, device, seconds)
+        drawn = f", pool draws {parts.draw:9.0f}" if pool else ""
+        print(f"  parts    batch {batch}, {'pool (reuse 4, rot90)' if pool else 'rendered every batch'}: rendering "
+              f"{parts.render:7.0f}{drawn}, step {parts.step:7.1f} -> {parts.together:7.1f} images/s together")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=["small"], choices=["tiny", "small", "base"])
+    parser.add_argument("--presets", nargs="+", default=["small"], choices=list(PRESETS))
+    parser.add_argument("--only", choices=["app", "parts"], default=None,
+                        help="only the app's targets, or only the parts of a training step (default: everything)")
+    parser.add_argument("--parts-seconds", type=float, default=6.0, help="time for the parts of a step, each preset")
     parser.add_argument("--checkpoint", default=None, help="time this checkpoint instead of random presets")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -129,11 +169,20 @@ def main(argv=None) -> int:
                 generator = Generator.load(path, device=device)
                 print(f"{label} ({count_parameters(generator.model) / 1e6:.2f}M parameters) on {device_name}{threads}:")
                 repeats = args.repeats if device.type == "cuda" or label != "base" else max(3, args.repeats // 3)
+                preset = generator.metadata.get("preset", "small")
+                if args.only == "app":
+                    bench_forward(generator, device, repeats)
+                    bench_app_targets(generator, device, max(3, repeats // 3))
+                    continue
+                if args.only == "parts":
+                    bench_step_parts(preset, device, args.train_batch, args.parts_seconds)
+                    continue
                 bench_forward(generator, device, repeats)
                 bench_frames(generator, device, sampler_steps, max(1, repeats // 5), batch=1)
                 bench_frames(generator, device, [("dpmpp2m", 20)], max(1, repeats // 5), batch=8)
-                preset = generator.metadata.get("preset", "small")
+                bench_app_targets(generator, device, max(3, repeats // 3))
                 bench_training(preset, device, args.train_batch, max(3, repeats // 3))
+                bench_step_parts(preset, device, args.train_batch, args.parts_seconds)
     return 0
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 import time
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -37,6 +37,8 @@ import param
 from galaxy_explorer.instrument import BANDS
 from galaxy_explorer.app_parts.serving.build_turns import order_page_builds
 from galaxy_explorer.app_parts.components.cards import Banners, GalaxyCard, ModelInfo, MorphologyCard, SurveyCard
+from galaxy_explorer.app_parts.components.colour_card import ColourCard
+from galaxy_explorer.app_parts.controllers.colour_controller import ColourController
 from galaxy_explorer.app_parts.components.conditions_panel import ConditionsPanel
 from galaxy_explorer.app_parts.components.display import DisplayControls, keep_in_step
 from galaxy_explorer.app_parts.components.export_panel import ExportPanel
@@ -123,7 +125,6 @@ class GalaxyExplorer(pn.viewable.Viewer):
         self.walk = WalkController(self.worker, self.ui.call, self.messages, grid_frames=grid_frames)
         self.survey_side = SurveyController(self.worker, self.ui.call, self.messages)
         self.population = PopulationController(self.ui.call, self.walk.client)
-        self.morphology_card: MorphologyCard | None = None
         self._closed = False
         self._build_widgets()
         self._build_page(pn.state.notifications if served else None, served)
@@ -172,22 +173,26 @@ class GalaxyExplorer(pn.viewable.Viewer):
         population = self.population_card
         if served:  # what the first picture does not need follows a moment after the page has rendered
             slot = partial(later, self.ui, pages_opening)
-            morphology = slot("Morphology: loading…", self._make_morphology_card, width=None)
+            morphology = slot("Morphology: loading…", lambda: self.morphology_card, width=None)
             survey = slot("Loading the survey galaxies…", lambda: self.survey_card, width=470)
             export = slot("", lambda: self.export, width=250)
             population = slot("", lambda: self.population_card, width=470)
         else:
-            morphology, survey, export = self._make_morphology_card(), self.survey_card, self.export
+            morphology, survey, export = self.morphology_card, self.survey_card, self.export
         # A FlexBox: on a screen too narrow for both cards side by side the survey side goes under the galaxy.
         self.main_area = pn.Column(self.banners,
                                    pn.FlexBox(self.galaxy_card, pn.Column(survey, self.inversion, population)),
-                                   morphology, sizing_mode="stretch_width")
+                                   self.colour_card, morphology, sizing_mode="stretch_width")
         self.sidebar = self.controls.layout(self.conditions_panel, self.display_controls, export, self.model_info)
 
-    def _make_morphology_card(self) -> MorphologyCard:
-        if self.morphology_card is None:
-            self.morphology_card = MorphologyCard(self.walk, self.survey_side, self.ui)
-        return self.morphology_card
+    @cached_property  # served: built once the page has rendered (``later``)
+    def morphology_card(self) -> MorphologyCard:
+        return MorphologyCard(self.walk, self.survey_side, self.ui)
+
+    @cached_property  # its plots are built when it is first opened; selecting in them changes the survey grid
+    def colour_card(self) -> ColourCard:
+        colours = ColourController(self.worker, self.ui.call, self.survey_side)  # the survey's colours against z
+        return ColourCard(self.walk, self.survey_side, self.population, colours, self.ui)
 
     def __panel__(self):
         return pn.Row(self.sidebar, self.main_area)
@@ -262,16 +267,13 @@ class GalaxyExplorer(pn.viewable.Viewer):
         survey side follows a few times a second. Along a label the redshift is fixed until release."""
         if self.conditions_panel.axis == REDSHIFT_AXIS:
             self.walk.drag(self.redshift)
-        self.ui.call_later("follow", FOLLOW_MS, self._follow)
+        self.ui.call_later("follow", FOLLOW_MS, lambda: self.survey_side.follow(self.redshift))
 
     def _label_dragged(self, _event=None) -> None:
         """The walked label's slider moves (the page has shown the nearest frame already)."""
         moving = self.conditions_panel.moving
         if moving is not None and self.conditions_panel.axis != REDSHIFT_AXIS:
             self.walk.drag(moving)
-
-    def _follow(self) -> None:
-        self.survey_side.follow(self.redshift)
 
     def _on_release(self, event) -> None:
         if event.new is not None:
@@ -281,7 +283,7 @@ class GalaxyExplorer(pn.viewable.Viewer):
                 self._show_population()
             else:  # a label walk at another redshift
                 self._start_walk()
-            self._follow()
+            self.survey_side.follow(self.redshift)
 
     # -- the URL ----------------------------------------------------------------------------------------------
     def url_query(self) -> dict[str, str]:

@@ -45,6 +45,9 @@ class SurveySide(param.Parameterized):
     state = param.Selector(default="loading", objects=["loading", "preparing", "ready", "none"])
     neighbours = param.ClassSelector(class_=Neighbours, default=None)
     window = param.ClassSelector(class_=WindowMorphology, default=None)
+    selection = param.Parameter(default=None)
+    selection_note = param.String(default="")
+    clear_selection = param.Event()
     synthetic = True
 
 

@@ -25,10 +25,7 @@ OWN = {path.stem for path in ROOT.iterdir()
        if not path.name.startswith(".") and (path.is_dir() or path.suffix == ".py")}
 
 # Declared though nothing imports them: the reason each stays.
-DECLARED_NOT_IMPORTED = {
-    "holoviews": "the project brief asks for it for the colour panels that come next; Panel's HoloViews pane "
-                 "needs it installed",
-}
+DECLARED_NOT_IMPORTED: dict[str, str] = {}
 DEV_DECLARED_NOT_IMPORTED = {
     "pytest-playwright": "a pytest plugin: it gives the UI tests their browser fixtures (``page``) and is never "
                          "imported",

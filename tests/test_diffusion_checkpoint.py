@@ -196,3 +196,35 @@ def read_weights_and_header(path):
     header, tensors = _read_safetensors(path, "cpu")
     assert tensors["w"][0].item() == json.loads(header)["training"]["step"]
     return tensors
+
+
+def test_float16_weights_halve_the_file_and_load_back_as_float32_within_float16_rounding(tmp_path):
+    from galaxy_explorer.diffusion.model_io import save_diffusion_checkpoint
+
+    full = load_diffusion_checkpoint(make_tiny_checkpoint(tmp_path / "full.safetensors", seed=4))
+    half_path = save_diffusion_checkpoint(tmp_path / "half.safetensors", full.model,
+                                          {k: v for k, v in full.metadata.items()
+                                           if k not in ("format", "format_version", "weights_dtype")},
+                                          weights_dtype="float16")
+    assert load_file(half_path)["input_conv.weight"].dtype == torch.float16
+    assert load_metadata(half_path)["weights_dtype"] == "float16"
+    header = len(half_path.read_bytes()) - 2 * sum(p.numel() for p in full.model.parameters())
+    assert half_path.stat().st_size <= full.path.stat().st_size / 2 + header
+    half = load_diffusion_checkpoint(half_path)
+    for (name, a), b in zip(full.model.named_parameters(), half.model.parameters()):
+        assert b.dtype == torch.float32
+        assert torch.allclose(a, b, rtol=2 ** -11, atol=1e-7), name  # float16 keeps 11 significant bits
+    x = torch.randn(2, 5, 64, 64, generator=torch.Generator().manual_seed(0))
+    t, c = torch.tensor([100, 800]), torch.tensor([[0.5], [2.5]])
+    reference = full.model(x, t, c)
+    assert (half.model(x, t, c) - reference).abs().max() <= 1e-2 * reference.abs().max()
+
+
+def test_float16_refuses_weights_beyond_its_range(tmp_path):
+    from galaxy_explorer.diffusion.model_io import save_diffusion_checkpoint
+
+    loaded = load_diffusion_checkpoint(make_tiny_checkpoint(tmp_path / "full.safetensors", seed=4))
+    with torch.no_grad():
+        loaded.model.output_conv.bias[0] = 1e5
+    with pytest.raises(CheckpointError, match="'output_conv.bias' holds values beyond float16's range"):
+        save_diffusion_checkpoint(tmp_path / "half.safetensors", loaded.model, loaded.metadata, weights_dtype="float16")

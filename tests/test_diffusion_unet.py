@@ -52,8 +52,9 @@ def test_sinusoidal_condition_embedding_is_smooth_and_bounded():
 def test_presets_have_the_documented_sizes():
     assert count_parameters(ConditionalUNet(preset_config("tiny"))) < 200_000
     assert count_parameters(ConditionalUNet(preset_config("small"))) < 4_000_000
+    assert 7e6 < count_parameters(ConditionalUNet(preset_config("medium"))) < 8e6
     assert 20e6 < count_parameters(ConditionalUNet(preset_config("base"))) < 25e6  # ~ the seed paper's 22M
-    assert set(PRESETS) == {"tiny", "small", "base"}
+    assert set(PRESETS) == {"tiny", "small", "medium", "base"}
 
 
 def test_architecture_round_trips_through_json_description():
@@ -75,3 +76,11 @@ def test_impossible_architectures_are_refused(overrides, message):
 def test_architecture_errors_from_a_checkpoint_name_the_source():
     with pytest.raises(CheckpointError, match="model.json.*'depth'"):
         UNetConfig.from_dict({"depth": 3}, source="model.json")
+
+
+def test_the_medium_preset_doubles_small_at_full_resolution_and_fits_the_transfer_limit_as_float16():
+    small, medium = preset_config("small"), preset_config("medium")
+    assert medium.level_channels[:2] == tuple(2 * c for c in small.level_channels[:2])
+    assert all(m > s for m, s in zip(medium.level_channels, small.level_channels))
+    parameters = count_parameters(ConditionalUNet(medium))
+    assert 2 * parameters < 16 * 2 ** 20 - 64 * 2 ** 10 < 4 * parameters  # float16 comes back, float32 would not

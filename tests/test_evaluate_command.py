@@ -70,7 +70,9 @@ def test_json_holds_every_number_of_the_issue(full_run):
     relation = metrics["size_redshift"]
     assert relation["real"] and relation["generated"] and "true_median" in relation["real"][0]
     quality = metrics["quality_checks"]
-    assert set(quality["checks"]) == {"binned_means", "redshift_cnn", "sizes", "colours"}
+    assert set(quality["checks"]) == {"binned_means", "redshift_cnn", "sizes", "colours", "grain"}
+    # The mock holds 2 galaxies at the ends of the redshift range: too few to judge, and said so.
+    assert set(quality["skipped"]) == {"range_ends"} and "fewer than 20" in quality["skipped"]["range_ends"]
     for check in quality["checks"].values():
         # Every check shows what a perfect model scores (a second real half) beside the generated value.
         assert {"value_generated", "value_real_vs_real", "real_vs_real_pass_rate", "passes"} <= set(check)
@@ -203,7 +205,7 @@ def test_guide_names_the_conditions_the_guidance_pushes_towards(inputs, tmp_path
             "--mode", "fast", "--guidance", "2"]
     assert main([*argv, "--out", str(tmp_path / "labels"), "--guide", "true_bulge_fraction",
                  "--write-guidance"]) == 0
-    assert asked == [("true_bulge_fraction",)]
+    assert asked == [("true_bulge_fraction",)] * 2  # the N galaxies, then those of the range's ends
     metrics = json.loads((tmp_path / "labels" / "metrics.json").read_text())
     assert metrics["guidance"]["guided_conditions"] == ["true_bulge_fraction"]
     recorded = Generator.load(model)  # the choice travels with the checkpoint, for the app and the CLI
@@ -232,3 +234,49 @@ def test_real_galaxies_off_leaves_the_section_out(inputs, tmp_path):
     assert evaluate(inputs, out, "--n", "4", "--mode", "fast", "--real-galaxies", "off") == 0
     assert "real_galaxies" not in json.loads((out / "metrics.json").read_text())
     assert "Synthetic survey against real galaxies" not in (out / "report.html").read_text()
+
+
+def test_the_ends_of_the_range_take_every_survey_galaxy_there_and_two_generated_at_each(inputs, tmp_path,
+                                                                                       monkeypatch):
+    from galaxy_explorer.diffusion.generator import Generator
+    from galaxy_explorer.evaluation import range_ends
+
+    monkeypatch.setattr(range_ends, "MIN_PER_SIDE", 1)  # the small mock has 2 end galaxies, both at z > 2.5
+    seeds = []
+    population = Generator.population
+
+    def spy(self, asked_seeds, *args, **kwargs):
+        seeds.append(list(asked_seeds))
+        return population(self, asked_seeds, *args, **kwargs)
+
+    monkeypatch.setattr(Generator, "population", spy)
+    assert evaluate(inputs, tmp_path / "ends", "--n", "6", "--mode", "fast", "--seed", "3") == 0
+    metrics = json.loads((tmp_path / "ends" / "metrics.json").read_text())
+    with Survey(inputs["data"]) as survey:
+        expected = range_ends.end_rows(survey.redshift).tolist()
+    assert metrics["config"]["range_end_rows"] == expected and len(expected) == 2
+    ends = metrics["quality_checks"]["checks"]["range_ends"]
+    assert [(row["n_survey"], row["n_generated"]) for row in ends["bins"]] == [(0, 0), (2, 4)]
+    assert {"value_generated", "value_real_vs_real", "real_vs_real_pass_rate", "passes", "power"} <= set(ends)
+    assert seeds == [[3 + i for i in range(6)], [3 + range_ends.SEED_OFFSET + j for j in range(4)]]
+    assert "Ends of the redshift range" in (tmp_path / "ends" / "report.html").read_text()
+
+
+def test_a_final_denoising_step_and_leaving_out_the_range_ends_are_options_of_the_evaluation(inputs, tmp_path, monkeypatch):
+    from galaxy_explorer.diffusion.generator import Generator
+
+    asked = []
+    population = Generator.population
+
+    def spy(self, *args, **kwargs):
+        asked.append(kwargs.get("denoise_step"))
+        return population(self, *args, **kwargs)
+
+    monkeypatch.setattr(Generator, "population", spy)
+    assert evaluate(inputs, tmp_path / "plain", "--n", "4", "--mode", "fast") == 0
+    assert evaluate(inputs, tmp_path / "denoised", "--n", "4", "--mode", "fast", "--denoise-step", "5",
+                    "--no-range-ends") == 0
+    assert asked == [None, None, 5]  # the N galaxies and those of the range's ends, then the N galaxies alone
+    metrics = json.loads((tmp_path / "denoised" / "metrics.json").read_text())
+    assert metrics["config"]["denoise_step"] == 5 and metrics["config"]["range_end_rows"] == []
+    assert metrics["quality_checks"]["skipped"] == {"range_ends": "left out (--no-range-ends)"}

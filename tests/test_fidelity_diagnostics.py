@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from galaxy_explorer.evaluation.diagnostics import (BRIGHTNESS_LEVELS, colour_scatter, pixel_noise,
-                                                    pixel_noise_by_brightness, summary)
+from galaxy_explorer.evaluation.diagnostics import (BRIGHTNESS_LEVELS, colour_scatter, grain_rms, grain_sums,
+                                                    pixel_noise, pixel_noise_by_brightness, summary)
 
 
 def galaxies(count: int, seed: int, grain: float = 0.0) -> np.ndarray:
@@ -55,6 +55,21 @@ def test_pixel_noise_refuses_stamps_with_a_band_axis_and_a_nonpositive_sky():
         pixel_noise_by_brightness(np.zeros((2, 5, 8, 8)), 1.0)
     with pytest.raises(ValueError, match="sky_sigma must be positive"):
         pixel_noise_by_brightness(np.zeros((2, 8, 8)), 0.0)
+
+
+def test_per_galaxy_grain_sums_add_up_to_the_grain_of_any_set_of_galaxies():
+    """The grain check re-splits galaxies hundreds of times from these sums instead of filtering images again."""
+    images = galaxies(40, seed=4, grain=0.06)
+    sums = grain_sums(images, 1.0)
+    assert sums.shape == (40, len(BRIGHTNESS_LEVELS), 2)
+    for chosen in (np.arange(40), np.arange(0, 40, 3)):
+        direct = pixel_noise_by_brightness(images[chosen], 1.0)
+        pooled = grain_rms(sums[chosen])
+        for level, rms in zip(direct, pooled):
+            assert level["pixels"] == sums[chosen][:, BRIGHTNESS_LEVELS.index((level["low"], level["high"])), 1].sum()
+            assert rms == pytest.approx(level["rms"], rel=1e-9, nan_ok=True)
+    with pytest.raises(ValueError, match="sky_sigma must be positive"):
+        grain_sums(images, -1.0)
 
 
 def colour_sample(count: int, seed: int, spread: float) -> tuple[dict, np.ndarray]:

@@ -40,8 +40,12 @@ def test_cpu_dry_run_trains_evaluates_and_writes_at_most_8_small_files(tmp_path)
     # processes, which start this script as their __main__ module. A step ceiling ends training early whatever the
     # machine's load, so the evaluation always has its share of the 2-minute budget (a loaded CI machine once left
     # it none with a 1.1-minute budget and no ceiling).
+    # The GPU command's pool, symmetry turns and speed switches, at a dry run's scale: the switches are timed and
+    # kept or not, compile and bf16 are left out on a CPU, and the run trains from a pool of rendered stamps.
     result = run_script("--out", out, "--preset", "tiny", "--device", "cpu", "--threads", "1", "--workers", "2",
                         "--total-minutes", "2", "--steps", "30", "--timing-seconds", "2", "--batch-sizes", "2", "4",
+                        "--pool-size", "64", "--pool-reuse", "8", "--pool-background", "--augment", "rot90",
+                        "--channels-last", "--fused-adamw", "--compile", "reduce-overhead",
                         "--eval-data", data, "--n", "8", "--mode", "fast", "--eval-steps", "4", env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
@@ -58,6 +62,17 @@ def test_cpu_dry_run_trains_evaluates_and_writes_at_most_8_small_files(tmp_path)
     assert summary["total_seconds"] <= summary["budget_seconds"]
     assert summary["batch_timing"]["chosen"]["batch_size"] in (2, 4)
     assert summary["training"]["steps"] >= 1 and summary["training"]["images_per_second"] > 0
+    chosen = summary["batch_timing"]["chosen"]
+    for part in ("render_images_per_second", "pool_images_per_second", "step_images_per_second"):
+        assert chosen[part] > chosen["images_per_second"], part  # each part alone beats the whole step
+    timed = {entry["switch"]: entry for entry in summary["batch_timing"]["switch_timing"]}
+    assert {None, "bf16", "channels_last", "fused_adamw", "compile"} == set(timed)
+    assert "CUDA only" in timed["compile"]["note"] and summary["training"]["switches"]["compile"] == "none"
+    assert summary["training"]["pool"]["reuse"] == 8.0 and summary["training"]["augment"] == "rot90"
+    start = json.loads((out / "train_log.jsonl").read_text().splitlines()[0])
+    assert start["pool"]["size"] == 64 and start["pool"]["background"] is True
+    assert re.search(r"^batch timing\s*: .*training step alone [\d,]+, pool draws alone [\d,]+, rendering alone",
+                     result.stdout, re.MULTILINE)
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n"] == summary["evaluation"]["n"] >= 2
@@ -118,7 +133,8 @@ def test_init_from_sets_the_preset_the_timing_network_and_the_step_ceiling(tmp_p
     assert preset == "tiny"
     network, schedule, normalization, prediction = gpu_run.timing_model(args, preset, torch.device("cpu"))
     timing = gpu_run.time_batch_size(args, network, schedule, normalization, prediction, 2, 0.0, torch.device("cpu"))
-    assert timing["steps"] == 2 and timing["images_per_second"] > 0
+    assert timing["batch_size"] == 2 and timing["images_per_second"] > 0
+    assert timing["images_per_second"] < min(timing["step_images_per_second"], timing["render_images_per_second"])
     config = gpu_run.train_config(args, preset, 64, 120.0, tmp_path / "run", torch.device("cpu"))
     assert (config.preset, config.batch_size, config.max_minutes, config.lr) == ("tiny", 64, 2.0, 3e-4)
     assert config.steps > start and config.condition_dropout == 0.1 and config.loss_weighting == "min-snr"
@@ -161,7 +177,7 @@ def test_the_batch_timing_trains_with_every_condition_of_the_run(tmp_path, start
     network, schedule, normalization, prediction = gpu_run.timing_model(args, "tiny", torch.device("cpu"))
     assert network.config.condition_names == ("redshift", "true_bulge_fraction", "true_has_arms")
     timing = gpu_run.time_batch_size(args, network, schedule, normalization, prediction, 2, 0.0, torch.device("cpu"))
-    assert timing["steps"] == 2 and timing["images_per_second"] > 0
+    assert timing["images_per_second"] > 0
     assert gpu_run.time_sampling_forward(network, torch.device("cpu"), 2, seconds=0.0) > 0
 
 
@@ -181,3 +197,37 @@ def test_labels_free_judges_a_morphology_model_as_the_default_is_judged(tmp_path
     args = gpu_run.parse_arguments(["--out", str(tmp_path), "--device", "cpu", *flags])
     gpu_run.run_evaluation_phase(args, tmp_path, 4, [1.0], "cpu")
     assert seen[0].labels_free is labels_free
+
+
+def test_a_preset_over_the_limit_as_float32_comes_back_as_float16_and_one_over_it_either_way_is_refused(tmp_path):
+    from galaxy_explorer.diffusion.unet import ConditionalUNet, preset_config
+
+    gpu_run = load_script()
+    args = gpu_run.parse_arguments(["--out", str(tmp_path), "--device", "cpu"])
+    assert gpu_run.weights_dtype_for(args, ConditionalUNet(preset_config("small"))) == "float32"
+    assert gpu_run.weights_dtype_for(args, ConditionalUNet(preset_config("medium"))) == "float16"
+    with pytest.raises(gpu_run.RunError, match="even as float16"):
+        gpu_run.weights_dtype_for(args, ConditionalUNet(preset_config("base")))
+
+
+def documented_gpu_command() -> list[str]:
+    """The arguments of train/gpu_run.py in docs/training.md's one-line GPU command."""
+    text = (REPO / "docs" / "training.md").read_text()
+    line = next(line for line in text.splitlines() if line.startswith("python3 -m pip install"))
+    return line.split("python3 train/gpu_run.py", 1)[1].split()
+
+
+def test_the_documented_gpu_command_trains_from_a_pool_with_turns_and_every_speed_switch(tmp_path):
+    gpu_run = load_script()
+    arguments = [str(tmp_path / "out") if a == "$OUT" else a for a in documented_gpu_command()]
+    args = gpu_run.parse_arguments(arguments)
+    config = gpu_run.recipe(args, batch_size=args.batch_sizes[0])
+    plan = config.pool_plan()
+    assert plan is not None and plan.reuse <= 8 and config.pool_background
+    assert plan.size * 5 * 64 * 64 * 2 < 8 * 2 ** 30  # fp16 stamps: a few GiB of the GPU's memory
+    assert config.augment == "rot90"  # exact for the built-in survey; mirrors are not (its arms wind one way)
+    assert (config.bf16, config.channels_last, config.fused_adamw, config.compile) == (True, True, True,
+                                                                                      "reduce-overhead")
+    # The CPU dry run is the same line with its scale appended (argparse keeps the last of a repeated flag).
+    dry = gpu_run.parse_arguments(arguments + ["--preset", "tiny", "--device", "cpu", "--pool-size", "1024"])
+    assert gpu_run.recipe(dry, batch_size=8).pool_plan().size <= 1024

@@ -14,14 +14,24 @@ from galaxy_explorer.evaluation.checks import Population, quality_checks
 
 
 def toy_survey(n: int, rng: np.random.Generator, *, colour_shift=0.0, size_factor=1.0, shape_shift=0.0,
-               redshift_bias=0.0) -> Population:
+               redshift_bias=0.0, grain_factor=1.0) -> Population:
     z = np.clip(rng.gamma(2.0, 0.35, n), 0.02, 4.0)
     metrics = {name: rng.normal(1.0 + z, 0.5) + shape_shift for name in ("ellipticity", "half_light_radius",
                                                                          "isophotal_area", "semi_major_axis")}
     size = np.exp(rng.normal(np.log(1.0 / (1.0 + z)), 0.6)) * size_factor
     colours = {name: rng.normal(0.3 + 0.2 * z, 0.3) + colour_shift for name in checks_colours()}
     predicted = z + (1.0 + z) * (rng.normal(0.0, 0.03, n) + redshift_bias)
-    return Population(z, metrics, size, colours, predicted)
+    return Population(z, metrics, size, colours, predicted, toy_grain(z, rng, grain_factor))
+
+
+def toy_grain(z: np.ndarray, rng: np.random.Generator, factor: float) -> np.ndarray:
+    """Per-galaxy grain sums at the check's two brightness levels: a galaxy has a few to a few hundred pixels at
+    each level (nearer galaxies more), and its own rms (photon noise, sharper cores) scattering about the level's;
+    ``factor`` multiplies every rms (a model that adds grain)."""
+    pixels = rng.poisson(np.outer(60.0 / (1.0 + z), [2.0, 1.0]))
+    rms = np.array([1.1, 2.8]) * np.exp(rng.normal(0.0, 0.25, pixels.shape)) * factor
+    squares = rms ** 2 * rng.chisquare(np.maximum(pixels, 1)) * (pixels > 0)
+    return np.stack([squares, pixels], axis=-1).astype(np.float64)
 
 
 def checks_colours():
@@ -64,6 +74,7 @@ def test_each_check_passes_real_vs_real_at_least_95_percent_of_the_time(halves):
     (dict(size_factor=1.35), "sizes"),
     (dict(redshift_bias=0.05), "redshift_cnn"),
     (dict(shape_shift=0.4), "binned_means"),
+    (dict(grain_factor=1.6), "grain"),
 ])
 def test_a_model_wrong_in_one_respect_fails_that_check(halves, flaw, failing):
     reference, other, _ = halves
@@ -107,3 +118,38 @@ def test_guidance_is_chosen_by_failed_checks_then_badness():
              {"guidance_scale": 2.0, "failed_checks": 1, "score": 9.0},
              {"guidance_scale": 3.0, "failed_checks": 1, "score": 4.0}]
     assert choose_guidance(sweep)["guidance_scale"] == 3.0
+
+
+def test_the_grain_check_reads_each_bin_and_level_as_generated_over_survey_grain(halves):
+    reference, other, _ = halves
+    grainy = toy_survey(1500, np.random.default_rng(5), grain_factor=1.6)
+    result = quality_checks(reference, grainy, other, resplits=100)
+    grain = result["checks"]["grain"]
+    assert [(level["low"], level["high"]) for level in grain["levels"]] == list(checks.GRAIN_LEVELS)
+    judged = [b for level in grain["levels"] for b in level["bins"] if b["counted"]]
+    assert len(judged) >= 8  # the bins below z ~ 1.4 hold >= 30 galaxies at both levels
+    assert all(b["generated"] == pytest.approx(1.6, rel=0.2) for b in judged)
+    assert all(b["real_vs_real"] == pytest.approx(1.0, rel=0.2) for b in judged)
+    assert all(b["tolerance"] >= checks.GRAIN_MAX_RATIO for b in judged)  # never tighter than the target
+    for level in grain["overall"]:
+        assert level["ratio"] == pytest.approx(1.6, rel=0.1) and level["real_vs_real"] == pytest.approx(1.0, rel=0.1)
+    # Too smooth is as wrong as too grainy: the check is two-sided.
+    smooth = toy_survey(1500, np.random.default_rng(5), grain_factor=1 / 1.6)
+    assert not quality_checks(reference, smooth, other, resplits=100)["checks"]["grain"]["passes"]
+
+
+def test_grain_per_bin_pools_the_pixels_of_the_bins_galaxies():
+    z = np.array([0.1, 0.1, 0.3])
+    grain = np.array([[[4.0, 1.0], [0.0, 0.0]], [[12.0, 3.0], [0.0, 0.0]], [[900.0, 225.0], [0.0, 0.0]]])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checks, "GRAIN_MIN_PIXELS", 1)
+        rms, count = checks.binned_grain(grain, z, np.array([0.0, 0.2, 0.4]))
+    assert rms[0].tolist() == [2.0, 2.0] and np.isnan(rms[1]).all()  # sqrt(16 / 4), sqrt(900 / 225); no pixels
+    assert count.tolist() == [2, 1]
+
+
+def test_populations_without_grain_run_the_other_checks_only(halves):
+    reference, other, _ = halves
+    plain = [Population(p.redshift, p.metrics, p.size, p.colours, p.predicted_redshift) for p in (reference, other)]
+    result = quality_checks(plain[0], plain[0], plain[1], resplits=50)
+    assert set(result["checks"]) == {"binned_means", "redshift_cnn", "sizes", "colours"}

@@ -7,21 +7,25 @@ repository root, as one line:
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site
     .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD GALAXY_EXPLORER_CACHE=/tmp/gecache PYTHONUNBUFFERED=1
-    MPLCONFIGDIR=/tmp/mpl && python3 train/gpu_run.py --out $OUT --total-minutes 8
+    MPLCONFIGDIR=/tmp/mpl && python3 train/gpu_run.py --out $OUT --total-minutes 9.1 --batch-sizes 1024
     --init-from assets/diffusion-small-morph.safetensors --condition true_bulge_fraction --condition true_axis_ratio
     --condition true_has_arms --condition-dropout 0.15 --loss-weighting min-snr --lr 3e-4 --ema-decay 0.998
-    --n 400 --mode full --guidance 1 1.5 --labels-free
+    --pool-size 65536 --pool-reuse 8 --pool-background --augment rot90 --channels-last --fused-adamw
+    --compile reduce-overhead --n 200 --mode fast --guidance 1 --labels-free
 
 The package runs from the source tree through PYTHONPATH; it is not installed. The clock starts when this script
-does: 8 minutes leave the wheel install (~10-30 s) inside a 9-minute call.
+does: 9.1 minutes leave the wheel install (~10-30 s) inside a 10-minute call.
 
 Phases, each timed and reported in images/s:
   (a) environment: Python, torch, CUDA, the GPU, and every package the later phases import (fails at once if one
       is missing, before any time is spent);
-  (b) batch-size timing: a few real training steps (synthetic survey rendered on the device, forward, backward,
-      AdamW step, bf16 autocast on CUDA) at each candidate batch size; the fastest per image wins (the smallest
-      batch within 5% of it). Then the speed of a sampling forward pass, and of the morphology pipeline, which
-      set the evaluation's time estimate;
+  (b) batch-size timing: at each candidate batch size, images/s of each part of a step alone (rendering the
+      synthetic survey on the device; drawing a batch from the pool with the symmetry turns, with --pool-size;
+      the optimizer step: forward, backward, AdamW, EMA) and of the parts together; the fastest per image wins
+      (the smallest batch within 5% of it). At that batch, the speed switches asked for (bf16, --channels-last,
+      --fused-adamw, --compile) are added one at a time and each kept only if the step is then >= 3% faster.
+      Then the speed of a sampling forward pass, and of the morphology pipeline, which set the evaluation's time
+      estimate;
   (c) training (``galaxy_explorer.training.diffusion.train``) for what the budget leaves after that estimate, in a
       scratch folder;
   (d) copy into --out: model.safetensors + model.json (the sampling checkpoint), train_log.jsonl and the last
@@ -33,8 +37,9 @@ Phases, each timed and reported in images/s:
   (f) summary.json (and gpu_run.log, everything printed) into --out, after checking that it holds at most 8 files
       of at most 16 MiB each.
 
-CPU dry run of the same command (about a minute): drop --init-from and give ``--preset tiny --device cpu
---threads 1 --total-minutes 1.5 --n 40 --mode fast --guidance 1 2`` (docs/training.md: the numbers it printed).
+CPU dry run of the same command (two minutes): drop --init-from and append ``--preset tiny --device cpu --threads 1
+--total-minutes 2 --batch-sizes 4 8 --pool-size 1024 --n 40 --guidance 1 2`` (the last of a repeated flag wins;
+docs/training.md: the numbers it printed; bf16 and --compile are timed on CUDA only).
 """
 
 from __future__ import annotations
@@ -43,10 +48,12 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a file from anywhere: import the package from this source tree
@@ -54,6 +61,7 @@ if str(REPO) not in sys.path:  # run as a file from anywhere: import the package
 
 MAX_FILES = 8
 MAX_FILE_BYTES = 16 * 2 ** 20
+HEADER_BYTES = 64 * 2 ** 10  # room for a checkpoint's JSON description in its safetensors header
 # On an H200 the small model gained throughput up to the largest batch tried (449 images/s at 64, 2,000 at 512,
 # 2,834 at 1024): it is bound by kernel launches and by rendering the survey, so the candidates go higher.
 GPU_BATCH_SIZES = (256, 512, 1024, 2048)
@@ -90,7 +98,8 @@ def parse_arguments(argv=None) -> argparse.Namespace:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpu_run.py", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train for a time budget (bf16, synthetic survey rendered on the GPU, the fastest batch size), "
+        description="Train for a time budget (synthetic survey rendered on the GPU, the fastest batch size and "
+                    "speed switches), "
                     "then evaluate, writing at most 8 files of at most 16 MiB into --out.",
         epilog=__doc__[__doc__.index("Phases"):] + "\nThe device command: this script's docstring, or "
                "docs/training.md, 'Training on a GPU in one call'.")
@@ -128,7 +137,6 @@ DECIDED_TRAINING = {
     "normalization_sample": "2048 galaxies on a GPU, 256 on a CPU",
     "resume": "every call starts a new run",
     "overwrite": "every call starts a new run in a new scratch folder",
-    "bf16": "always (bf16 autocast on CUDA)",
 }
 # EvaluationConfig's fields that this script sets itself, and why; every other one is an option here.
 DECIDED_EVALUATION = {
@@ -139,6 +147,13 @@ DECIDED_EVALUATION = {
 RECIPE_HELP = {  # where a recipe option means more here than in galaxy-explorer train
     "preset": "network size (default: --init-from's, else small)",
     "steps": "ceiling on the total step count (default: none; the time budget stops training)",
+    "bf16": "train in fp32 on GPU too (else bf16 autocast, kept only if the batch timing measures it faster)",
+    "channels_last": "channels-last memory order, kept only if the batch timing measures it faster",
+    "compile": "torch.compile mode (CUDA only here), kept only if the batch timing measures it faster "
+               "(default: %(default)s)",
+    "fused_adamw": "AdamW as one fused kernel, kept only if the batch timing measures it faster",
+    "weights_dtype": "precision of the copied checkpoint's weights; float16 is chosen anyway when float32 would be "
+                     "over 16 MiB (default: %(default)s)",
 }
 SEED_HELP = "training seed, 0 to 2**63-1; also the evaluation's (default: %(default)s)"
 
@@ -322,64 +337,31 @@ def timing_model(args, preset: str, device):
             training.prediction)
 
 
-def check_checkpoint_size(model) -> int:
-    """The sampling checkpoint holds the fp32 EMA weights; refuse before training if it cannot come back."""
-    size = 4 * sum(p.numel() for p in model.parameters())
-    if size > MAX_FILE_BYTES:
-        raise RunError(f"this preset's checkpoint would be {size / 2 ** 20:.1f} MiB, over the {MAX_FILE_BYTES >> 20} "
-                       "MiB a file in --out may have; use a smaller --preset")
-    return size
+def weights_dtype_for(args, model) -> str:
+    """The sampling checkpoint's weights dtype: --weights-dtype, or float16 when float32 weights would be over the
+    16 MiB a file in --out may have and float16 ones are not; refuse before training if neither comes back."""
+    parameters = sum(p.numel() for p in model.parameters())
+    sizes = {"float32": 4 * parameters + HEADER_BYTES, "float16": 2 * parameters + HEADER_BYTES}
+    requested = recipe(args).weights_dtype
+    if sizes[requested] <= MAX_FILE_BYTES:
+        return requested
+    if sizes["float16"] <= MAX_FILE_BYTES:
+        say(f"  {requested} weights would be {sizes[requested] / 2 ** 20:.1f} MiB, over the {MAX_FILE_BYTES >> 20} "
+            f"MiB a file in --out may have: saving them as float16 ({sizes['float16'] / 2 ** 20:.1f} MiB)")
+        return "float16"
+    raise RunError(f"this preset's checkpoint would be {sizes['float16'] / 2 ** 20:.1f} MiB even as float16, over "
+                   f"the {MAX_FILE_BYTES >> 20} MiB a file in --out may have; use a smaller --preset")
 
 
 def time_batch_size(args, network, schedule, normalization, prediction, batch_size: int, seconds: float,
                     device) -> dict:
-    """Real training steps at one batch size: render on the device, forward/backward in bf16 autocast, AdamW;
-    the loss and the data stream as the run's recipe sets them."""
-    import copy
+    """Images/s of each part of a training step at one batch size (``training.step_timing.time_parts``):
+    rendering alone, drawing from the pool alone (with --pool-size), the optimizer step alone with the switches
+    that need no compiling (bf16 on CUDA, channels-last, fused AdamW, as asked), and what they give together."""
+    from galaxy_explorer.training.step_timing import time_parts
 
-    import torch
-
-    from galaxy_explorer.training.data import open_training_data
-    from galaxy_explorer.training.diffusion import diffusion_loss, update_ema
-
-    training = recipe(args)
-    model = copy.deepcopy(network).train().requires_grad_(True)  # a loaded checkpoint is frozen for sampling
-    ema = copy.deepcopy(network).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    data = open_training_data(None, training.seed, batch_size, training.conditions, device=device,
-                              flat_redshift_fraction=training.flat_redshift_fraction)
-    autocast = torch.bfloat16 if device.type == "cuda" else None
-    generator = torch.Generator(device).manual_seed(training.seed)
-
-    def step(k: int) -> float:
-        tick = time.perf_counter()
-        images, conditions = data.batch(k)
-        synchronize(device)
-        rendered = time.perf_counter() - tick
-        clean = torch.nan_to_num(normalization.to_model(images.to(device)))
-        loss = diffusion_loss(model, schedule, prediction, clean, conditions.to(device), generator,
-                              redshift_noise=training.redshift_noise, condition_dropout=training.condition_dropout,
-                              labels_free_dropout=training.labels_free_dropout, huber_delta=training.huber_delta,
-                              autocast_dtype=autocast, loss_weighting=training.loss_weighting,
-                              min_snr_gamma=training.min_snr_gamma)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), training.grad_clip)
-        optimizer.step()
-        update_ema(ema, model, training.ema_decay)
-        float(loss.detach())  # train() reads the loss every step, which waits for the GPU
-        synchronize(device)
-        return rendered
-
-    step(0)  # warm-up: allocations, cuDNN's choice of kernels
-    steps, render_seconds, started = 0, 0.0, time.perf_counter()
-    while steps < 2 or (time.perf_counter() - started < seconds and steps < 200):
-        render_seconds += step(steps + 1)
-        steps += 1
-    elapsed = time.perf_counter() - started
-    images = steps * batch_size
-    return {"batch_size": batch_size, "steps": steps, "seconds": round(elapsed, 2),
-            "images_per_second": images / elapsed, "render_images_per_second": images / max(render_seconds, 1e-9)}
+    config = recipe(args, batch_size=batch_size, compile="none", prediction=prediction)
+    return time_parts(config, network, schedule, normalization, device, seconds).to_dict()
 
 
 def choose_batch_size(results: list[dict]) -> dict:
@@ -388,31 +370,66 @@ def choose_batch_size(results: list[dict]) -> dict:
     return min((r for r in results if r["images_per_second"] >= 0.95 * best), key=lambda r: r["batch_size"])
 
 
+def describe_parts(result: dict) -> str:
+    """One line of a batch size's timing: each part alone, then together."""
+    parts = f"step alone {result['step_images_per_second']:,.0f}"
+    if result["pool_images_per_second"]:
+        parts += (f", pool draws {result['pool_images_per_second']:,.0f}, rendering "
+                  f"{result['render_images_per_second']:,.0f} (each rendered stamp drawn {result['pool_reuse']:g} "
+                  "times)")
+    else:
+        parts += f", rendering {result['render_images_per_second']:,.0f}"
+    return f"{result['images_per_second']:9.1f} images/s together ({parts} images/s)"
+
+
 def time_batch_sizes(args, clock: Clock, device) -> tuple[dict, object]:
+    """Phase (b)'s training part: each candidate batch size's parts; at the fastest, the speed switches asked for,
+    each kept only if it measured faster."""
     import torch
 
     preset, _ = preset_and_start(args)
     network, schedule, normalization, prediction = timing_model(args, preset, device)
-    check_checkpoint_size(network)
+    weights_dtype = weights_dtype_for(args, network)
     candidates = args.batch_sizes or (GPU_BATCH_SIZES if device.type == "cuda" else CPU_BATCH_SIZES)
     seconds = args.timing_seconds if args.timing_seconds is not None else min(30.0, 0.06 * clock.total)
     results = []
     for batch_size in candidates:
         try:
             result = time_batch_size(args, network, schedule, normalization, prediction, batch_size,
-                                     seconds / len(candidates), device)
+                                     seconds / (len(candidates) + 1), device)
         except torch.cuda.OutOfMemoryError:
             say(f"  batch {batch_size:5d}: out of GPU memory, skipped")
             torch.cuda.empty_cache()
             continue
         results.append(result)
-        say(f"  batch {batch_size:5d}: {result['images_per_second']:9.1f} images/s training "
-            f"({result['steps']} steps; rendering alone {result['render_images_per_second']:.0f} images/s)")
+        say(f"  batch {batch_size:5d}: {describe_parts(result)}")
     if not results:
         raise RunError(f"no batch size of {list(candidates)} fits on {device}")
     chosen = choose_batch_size(results)
-    say(f"  chosen batch size {chosen['batch_size']} ({chosen['images_per_second']:.1f} images/s)")
-    return {"candidates": results, "chosen": chosen, "preset": preset}, network
+    switches, variants = time_chosen_switches(args, chosen, network, schedule, normalization, prediction,
+                                              seconds / (len(candidates) + 1), device)
+    say(f"  chosen batch size {chosen['batch_size']} ({chosen['images_per_second']:.1f} images/s together); "
+        f"switches {switches}")
+    return {"candidates": results, "chosen": chosen, "preset": preset, "switches": switches,
+            "switch_timing": variants, "weights_dtype": weights_dtype}, network
+
+
+def time_chosen_switches(args, chosen: dict, network, schedule, normalization, prediction, seconds: float,
+                         device) -> tuple[dict, list]:
+    """The speed switches to train with, timed at the chosen batch size (``step_timing.time_switches``); the
+    chosen entry's step and together rates become those of the switches kept."""
+    from galaxy_explorer.training.step_timing import StepParts, time_switches
+
+    config = recipe(args, batch_size=chosen["batch_size"], prediction=prediction)
+    say(f"  speed switches at batch {chosen['batch_size']}, the step alone:")
+    switches, variants = time_switches(config, network, schedule, normalization, device, seconds, say=say)
+    timed = [v for v in variants if v["kept"] and "images_per_second" in v]
+    if timed:
+        chosen["step_images_per_second"] = timed[-1]["images_per_second"]
+        chosen["images_per_second"] = StepParts(
+            chosen["batch_size"], chosen["render_images_per_second"], chosen["step_images_per_second"],
+            chosen["pool_images_per_second"], chosen["pool_reuse"]).together
+    return switches, variants
 
 
 def time_sampling_forward(network, device, batch_size: int, seconds: float = 2.0) -> float:
@@ -507,7 +524,7 @@ def training_overhead(args, probes: dict, device) -> float:
     setup = (10.0 if device.type == "cuda" else 3.0) * (1.0 if device.type == "cuda" else probes["cpu_slowness"])
     normalization = 0.0 if args.init_from else normalization_sample(device) / probes["render_images_per_second"]
     grid = GRID_IMAGES * 20 / probes["forward_images_per_second"]
-    return setup + normalization + grid
+    return setup + normalization + probes.get("pool_fill_seconds", 0.0) + grid
 
 
 def normalization_sample(device) -> int:
@@ -534,39 +551,50 @@ def plan(args, clock: Clock, probes: dict, condition_dropout: float, device) -> 
 
 
 # ------------------------------------------------------------------------------------------------ (c) training
-def train_config(args, preset: str, batch_size: int, train_seconds: float, run_dir: Path, device):
-    """The run's TrainConfig: the recipe given, and what this script decides (``DECIDED_TRAINING``)."""
+def train_config(args, preset: str, batch_size: int, train_seconds: float, run_dir: Path, device,
+                 measured: Optional[dict] = None):
+    """The run's TrainConfig: the recipe given, and what this script decides (``DECIDED_TRAINING``); ``measured``:
+    the speed switches the batch timing kept and the weights dtype it chose (None: the recipe's)."""
     _, start = preset_and_start(args)
     return recipe(args, out_dir=run_dir, preset=preset, steps=args.steps or start + 10 ** 6, batch_size=batch_size,
-                  max_minutes=max(train_seconds, 1.0) / 60.0, device=str(device), bf16=True, checkpoint_every=2000,
+                  max_minutes=max(train_seconds, 1.0) / 60.0, device=str(device), checkpoint_every=2000,
                   sample_every=10 ** 9, log_every=100 if device.type == "cuda" else 10, progress_bar=False,
-                  normalization_sample=normalization_sample(device))
+                  normalization_sample=normalization_sample(device), **(measured or {}))
 
 
-def log_throughput(log_path: Path, batch_size: int) -> tuple[int, float]:
-    """(steps trained, images/s of the training loop alone) from the run's train_log.jsonl."""
+def log_throughput(log_path: Path, batch_size: int) -> tuple[int, float, float]:
+    """(steps trained, images/s of the training loop alone, the median of its progress windows after the first)
+    from the run's train_log.jsonl. The first window holds the warm-up (with --compile, the compiling), so the
+    median of the others is the loop's steady speed."""
     entries = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     start = next((e["step"] for e in entries if e.get("event") == "start"), 0)
-    previous, images, seconds = start, 0, 0.0
+    previous, images, seconds, windows = start, 0, 0.0, []
     for entry in entries:
         if "images_per_second" in entry and entry["images_per_second"]:
             window = (entry["step"] - previous) * batch_size
             images, seconds, previous = images + window, seconds + window / entry["images_per_second"], entry["step"]
-    return previous - start, images / seconds if seconds else float("nan")
+            windows.append(entry["images_per_second"])
+    steady = statistics.median(windows[1:]) if len(windows) > 1 else (windows[0] if windows else float("nan"))
+    return previous - start, images / seconds if seconds else float("nan"), steady
 
 
-def run_training(args, preset: str, batch_size: int, train_seconds: float, run_dir: Path, device) -> dict:
+def run_training(args, preset: str, batch_size: int, train_seconds: float, run_dir: Path, device,
+                 measured: Optional[dict] = None) -> dict:
     from galaxy_explorer.training.diffusion import train
 
-    config = train_config(args, preset, batch_size, train_seconds, run_dir, device)
+    config = train_config(args, preset, batch_size, train_seconds, run_dir, device, measured)
     tick = time.perf_counter()
     result = train(config)
     wall = time.perf_counter() - tick
-    steps, loop_speed = log_throughput(run_dir / "train_log.jsonl", batch_size)
+    steps, loop_speed, steady = log_throughput(run_dir / "train_log.jsonl", batch_size)
     return {"steps": steps, "final_step": result.step, "images": steps * batch_size, "batch_size": batch_size,
             "seconds": round(wall, 1), "budget_seconds": round(train_seconds, 1),
             "images_per_second": loop_speed, "images_per_second_with_setup": steps * batch_size / wall,
-            "last_loss": result.last_loss, "condition_dropout": config.condition_dropout}
+            "steady_images_per_second": steady,
+            "last_loss": result.last_loss, "condition_dropout": config.condition_dropout,
+            "pool": plan.to_dict() if (plan := config.pool_plan()) else None, "augment": config.augment,
+            "switches": {name: getattr(config, name) for name in ("bf16", "channels_last", "fused_adamw", "compile")},
+            "weights_dtype": config.weights_dtype}
 
 
 # ------------------------------------------------------------------------------------------------ (d) copy
@@ -622,12 +650,18 @@ def print_summary(summary: dict) -> None:
     timing, training, evaluation = summary["batch_timing"], summary["training"], summary.get("evaluation", {})
     chosen = timing["chosen"]
     say("== summary (images/s of each phase)")
+    pool = (f"pool draws alone {chosen['pool_images_per_second']:,.0f}, " if chosen["pool_images_per_second"]
+            else "")
+    kept = [name if value is True else f"{name} {value}" for name, value in timing["switches"].items()
+            if value not in (False, "none")]
     say(f"batch timing : {chosen['images_per_second']:,.1f} images/s at batch {chosen['batch_size']} (of "
-        f"{', '.join(str(c['batch_size']) for c in timing['candidates'])}; rendering alone "
-        f"{chosen['render_images_per_second']:,.0f} images/s)")
+        f"{', '.join(str(c['batch_size']) for c in timing['candidates'])}; training step alone "
+        f"{chosen['step_images_per_second']:,.0f}, {pool}rendering alone {chosen['render_images_per_second']:,.0f} "
+        f"images/s; switches kept: {', '.join(kept) or 'none'})")
     say(f"training     : {training['images_per_second']:,.1f} images/s ({training['steps']:,} steps, "
         f"{training['images']:,} images, {training['seconds']:.0f} s of which the loop "
-        f"{training['images'] / training['images_per_second']:.0f} s)")
+        f"{training['images'] / training['images_per_second']:.0f} s; after the first progress line "
+        f"{training['steady_images_per_second']:,.0f} images/s)")
     if evaluation:
         say(f"generation   : {evaluation['generation_images_per_second']:,.1f} images/s ({evaluation['n']} galaxies "
             f"x {len(evaluation['guidance_scales'])} guidance scale(s), {summary['settings']['eval_steps']} "
@@ -656,6 +690,10 @@ def timing_phase(args, clock: Clock, device) -> tuple[dict, dict]:
     eval_batch = args.eval_batch_size or (256 if device.type == "cuda" else 8)
     probes = {"forward_images_per_second": time_sampling_forward(network, device, eval_batch)}
     probes["render_images_per_second"] = batch_timing["chosen"]["render_images_per_second"]
+    pool = recipe(args, batch_size=batch_timing["chosen"]["batch_size"]).pool_plan()
+    if pool is not None:  # train() fills its pool before its time budget starts
+        probes["pool_fill_seconds"] = pool.size / probes["render_images_per_second"]
+        say(f"  the pool of {pool.size:,} stamps will take ~{probes['pool_fill_seconds']:.0f} s to fill")
     clock.say("   timing the evaluation's parts")
     probes |= time_morphology(args, device)
     say(f"  sampling forward {probes['forward_images_per_second']:,.0f} images/s at batch {eval_batch}; "
@@ -693,8 +731,10 @@ def run(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="gpu_run-", dir=args.scratch) as scratch:
         run_dir = Path(scratch) / "run"
         tick = time.perf_counter()
-        summary["training"] = run_training(args, preset, summary["batch_timing"]["chosen"]["batch_size"],
-                                           summary["plan"]["training_seconds"], run_dir, device)
+        timing = summary["batch_timing"]
+        summary["training"] = run_training(args, preset, timing["chosen"]["batch_size"],
+                                           summary["plan"]["training_seconds"], run_dir, device,
+                                           measured={**timing["switches"], "weights_dtype": timing["weights_dtype"]})
         clock.phase("training", time.perf_counter() - tick)
         clock.say("== (d) copy into " + str(out))
         summary["copied"] = copy_outputs(run_dir, out)

@@ -114,7 +114,7 @@ class Generator:
     def frames(self, seed: int, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
                progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
                guided: Optional[Sequence[str]] = None, on_step: Optional[Callable[[int], None]] = None,
-               **other_conditions) -> np.ndarray:
+               denoise_step: Optional[int] = None, **other_conditions) -> np.ndarray:
         """Images (n, 5, 64, 64) float32 in survey flux units, one per redshift, all from the same x_T.
 
         ``other_conditions`` give further named conditions (a number, or one per redshift); a condition left out
@@ -125,12 +125,14 @@ class Generator:
         evaluation chose fewer). ``progress(done, total)`` is called with frames finished;
         ``on_step(step)`` after each sampler step of a batch (1 … steps), and whatever it raises stops the generation
         there (how the app interrupts work between steps; the pixels are unchanged when it returns normally).
+        ``denoise_step``: a training step for one ``samplers.final_denoise`` call after the sampler (None: none).
         """
         seed = validated_seed(seed)
-        guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided)
+        guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided, denoise_step)
 
         def batch(rows: slice, conditions, left_out) -> np.ndarray:
-            return self._sample_batch(seed, conditions, left_out, sampler, int(steps), guidance, on_step)
+            return self._sample_batch(seed, conditions, left_out, sampler, int(steps), guidance, on_step,
+                                      denoise_step)
 
         return self._in_batches(redshifts, other_conditions, batch_size, progress, batch)
 
@@ -212,16 +214,17 @@ class Generator:
     def population(self, seeds, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
                    progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
                    guided: Optional[Sequence[str]] = None, on_step: Optional[Callable[[int], None]] = None,
-                   **other_conditions) -> np.ndarray:
+                   denoise_step: Optional[int] = None, **other_conditions) -> np.ndarray:
         """Images (n, 5, 64, 64) float32 in survey flux units: row i is galaxy ``seeds[i]`` at ``redshifts[i]``.
 
         Row i is what ``frames(seeds[i], [redshifts[i]])`` draws (same x_T; for 'ddpm' the same per-step noise, from
         the row's own CPU stream), up to float rounding, but ``batch_size`` galaxies share each network call: the
         way to draw a population on a GPU. ``other_conditions`` give a number or one value per row; the other
         arguments are as for ``frames``. ``progress(done, total)`` is called with galaxies finished, and ``on_step``
-        as for ``frames`` (the app's generation queue interrupts a population between sampler steps with it).
+        as for ``frames`` (the app's generation queue interrupts a population between sampler steps with it), and
+        ``denoise_step`` as for ``frames``.
         """
-        guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided)
+        guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided, denoise_step)
         redshifts = redshift_array(redshifts)
         seeds = [validated_seed(seed) for seed in np.atleast_1d(np.asarray(seeds, dtype=object)).tolist()]
         if len(seeds) != len(redshifts):
@@ -229,12 +232,13 @@ class Generator:
                                   f"{len(redshifts)} redshifts")
 
         def batch(rows: slice, conditions, left_out) -> np.ndarray:
-            return self._sample_rows(seeds[rows], conditions, left_out, sampler, int(steps), guidance, on_step)
+            return self._sample_rows(seeds[rows], conditions, left_out, sampler, int(steps), guidance, on_step,
+                                     denoise_step)
 
         return self._in_batches(redshifts, other_conditions, batch_size, progress, batch)
 
     def _checked_settings(self, sampler, steps, batch_size, guidance_scale: Optional[float],
-                          guided: Optional[Sequence[str]] = None) -> Guidance:
+                          guided: Optional[Sequence[str]] = None, denoise_step: Optional[int] = None) -> Guidance:
         """Refuse sampler settings that cannot work; returns the guidance to use (None: the checkpoint's)."""
         if guided is None:
             guided = self.default_guided
@@ -248,6 +252,10 @@ class Generator:
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
                 not 1 <= int(steps) <= self.schedule.num_steps:
             raise GenerationError(f"steps must be an integer from 1 to {self.schedule.num_steps}, got {steps!r}")
+        if denoise_step is not None and (isinstance(denoise_step, bool) or not isinstance(
+                denoise_step, (int, np.integer)) or not 0 <= int(denoise_step) < self.schedule.num_steps):
+            raise GenerationError(f"denoise_step must be None or a training step from 0 to "
+                                  f"{self.schedule.num_steps - 1}, got {denoise_step!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or int(batch_size) < 1:
             raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not math.isfinite(guidance_scale) or guidance_scale < 0:
@@ -258,7 +266,7 @@ class Generator:
         return Guidance(float(guidance_scale), tuple(name in guided for name in self.condition_names))
 
     def _sample_batch(self, seed: int, conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
-                      steps: int, guidance: Guidance, on_step=None) -> np.ndarray:
+                      steps: int, guidance: Guidance, on_step=None, denoise_step=None) -> np.ndarray:
         batch = conditions.shape[0]
         # One CPU generator per batch: x_T, then (for DDPM) the noise of each step, identical for every frame.
         noise_source = noise_stream(seed)
@@ -269,10 +277,10 @@ class Generator:
             return fresh.to(self.device)
 
         x_T = x_T.to(self.device).expand(batch, *self.image_shape).contiguous()
-        return self._denoise(x_T, step_noise, conditions, left_out, sampler, steps, guidance, on_step)
+        return self._denoise(x_T, step_noise, conditions, left_out, sampler, steps, guidance, on_step, denoise_step)
 
     def _sample_rows(self, seeds: Sequence[int], conditions: torch.Tensor, left_out: torch.Tensor, sampler: str,
-                     steps: int, guidance: Guidance, on_step=None) -> np.ndarray:
+                     steps: int, guidance: Guidance, on_step=None, denoise_step=None) -> np.ndarray:
         """Row i from seed ``seeds[i]``: its own CPU stream gives its x_T and (DDPM) its noise at every step."""
         streams = [noise_stream(seed) for seed in seeds]
         shape = (1,) + self.image_shape
@@ -283,14 +291,15 @@ class Generator:
             return torch.cat(fresh).to(self.device)
 
         return self._denoise(x_T.to(self.device), step_noise, conditions, left_out, sampler, steps, guidance,
-                             on_step)
+                             on_step, denoise_step)
 
     def _denoise(self, x_T: torch.Tensor, step_noise, conditions: torch.Tensor, left_out: torch.Tensor,
-                 sampler: str, steps: int, guidance: Guidance, on_step=None) -> np.ndarray:
+                 sampler: str, steps: int, guidance: Guidance, on_step=None, denoise_step=None) -> np.ndarray:
         guided = None if all(guidance.guided) else torch.tensor(guidance.guided, dtype=torch.bool)
         eps = make_eps_function(self.model, self.schedule, self.prediction, conditions.to(self.device),
                                 left_out.to(self.device), guidance.scale, guided)
         with torch.inference_mode():
-            x0 = run_sampler(sampler, eps, self.schedule, x_T, steps, noise_fn=step_noise, on_step=on_step)
+            x0 = run_sampler(sampler, eps, self.schedule, x_T, steps, noise_fn=step_noise, on_step=on_step,
+                             denoise_step=None if denoise_step is None else int(denoise_step))
             flux = self.normalization.to_flux(x0.float())
         return flux.detach().to("cpu").numpy().astype(np.float32, copy=False)

@@ -65,12 +65,29 @@ def checkpoint_metadata(config: UNetConfig, schedule: NoiseSchedule, normalizati
     }
 
 
-def save_diffusion_checkpoint(path: str | os.PathLike, model: torch.nn.Module, metadata: Mapping[str, Any]) -> Path:
+WEIGHTS_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+FLOAT16_MAX = float(torch.finfo(torch.float16).max)
+
+
+def save_diffusion_checkpoint(path: str | os.PathLike, model: torch.nn.Module, metadata: Mapping[str, Any],
+                              weights_dtype: str = "float32") -> Path:
     """Write ``model``'s weights and ``metadata`` atomically as ``path`` (.safetensors, description in its header)
-    plus a readable .json copy."""
-    tensors = {name: t.detach().float() if t.is_floating_point() else t.detach()
+    plus a readable .json copy.
+
+    ``weights_dtype`` 'float16' stores the floating-point weights at half the size (for a larger preset under a
+    transfer limit; the network's outputs move by ~1e-3 of their scale), recorded as the description's
+    ``weights_dtype``; loading converts them back to float32 (``data.checkpoint.load_state_into``)."""
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise CheckpointError(f"{path}: weights dtype {weights_dtype!r} is not one of {tuple(WEIGHTS_DTYPES)}")
+    dtype = WEIGHTS_DTYPES[weights_dtype]
+    tensors = {name: t.detach().to(dtype) if t.is_floating_point() else t.detach()
                for name, t in model.state_dict().items()}
-    return save_checkpoint(path, tensors, metadata)
+    if dtype == torch.float16:
+        for name, tensor in model.state_dict().items():
+            if tensor.is_floating_point() and float(tensor.detach().abs().max()) > FLOAT16_MAX:
+                raise CheckpointError(f"{path}: tensor {name!r} holds values beyond float16's range "
+                                      f"(±{FLOAT16_MAX:g}); save it with weights dtype float32")
+    return save_checkpoint(path, tensors, {**metadata, "weights_dtype": weights_dtype})
 
 
 def _require(metadata: Mapping[str, Any], key: str, kind: type, source: Path):

@@ -10,6 +10,11 @@ With ``x_T`` fixed, DDIM (eta = 0) and DPM-Solver++(2M) are deterministic maps, 
 function of whatever the eps-function is conditioned on (redshift). DDPM ancestral sampling adds fresh noise at
 every step; it stays deterministic and continuous when that noise is fixed too (``noise_fn`` returns the same
 tensors whatever the condition), which is how ``Generator`` calls it.
+
+``final_denoise`` (off by default) adds one network call after any sampler: the finished image is taken as the
+noisy image at a small training step and replaced by the network's clean estimate of it (Tweedie's formula). It
+removes pixel-scale noise of about that step's amplitude, which is where the shipped model's own error (its
+"grain") sits; see ``benchmarks/grain_levers.py``.
 """
 
 from __future__ import annotations
@@ -111,16 +116,31 @@ def sample_dpmpp2m(eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tens
     return x
 
 
+def final_denoise(eps_fn: EpsFunction, schedule: NoiseSchedule, x0: torch.Tensor, step: int) -> torch.Tensor:
+    """The network's clean estimate of ``x0`` read as the noisy image at training step ``step``: one more call.
+
+    A sampler's output carries the network's own pixel-scale error. Read as x_t at a step whose noise level is about
+    that error's size, the image gets the error's estimate removed, like any noise of that size; at larger steps it
+    also smooths real sky and photon noise away (measured in ``benchmarks/grain_levers.py``)."""
+    if not 0 <= int(step) < schedule.num_steps:
+        raise ValueError(f"final denoising step must be a training step from 0 to {schedule.num_steps - 1}, "
+                         f"got {step!r}")
+    return predicted_clean(x0, eps_fn(x0, int(step)), schedule.alpha_bar_at(int(step)))
+
+
 def run_sampler(name: str, eps_fn: EpsFunction, schedule: NoiseSchedule, x_T: torch.Tensor, steps: int,
                 noise_fn: Optional[Callable[[int], torch.Tensor]] = None, on_step: StepCallback = None,
-                spacing: str = DEFAULT_TIMESTEP_SPACING) -> torch.Tensor:
-    """Dispatch by name ('ddpm', 'ddim', 'dpmpp2m'); 'ddpm' needs ``noise_fn``."""
+                spacing: str = DEFAULT_TIMESTEP_SPACING, denoise_step: Optional[int] = None) -> torch.Tensor:
+    """Dispatch by name ('ddpm', 'ddim', 'dpmpp2m'); 'ddpm' needs ``noise_fn``. ``denoise_step``: a training step
+    for ``final_denoise`` after the sampler (None: none, the output is the sampler's own)."""
     if name == "ddpm":
         if noise_fn is None:
             raise ValueError("the 'ddpm' sampler needs noise_fn for the noise it adds at every step")
-        return sample_ddpm(eps_fn, schedule, x_T, steps, noise_fn, on_step, spacing)
-    if name == "ddim":
-        return sample_ddim(eps_fn, schedule, x_T, steps, on_step, spacing)
-    if name == "dpmpp2m":
-        return sample_dpmpp2m(eps_fn, schedule, x_T, steps, on_step, spacing)
-    raise ValueError(f"sampler {name!r} is not one of {SAMPLERS}")
+        x0 = sample_ddpm(eps_fn, schedule, x_T, steps, noise_fn, on_step, spacing)
+    elif name == "ddim":
+        x0 = sample_ddim(eps_fn, schedule, x_T, steps, on_step, spacing)
+    elif name == "dpmpp2m":
+        x0 = sample_dpmpp2m(eps_fn, schedule, x_T, steps, on_step, spacing)
+    else:
+        raise ValueError(f"sampler {name!r} is not one of {SAMPLERS}")
+    return x0 if denoise_step is None else final_denoise(eps_fn, schedule, x0, denoise_step)

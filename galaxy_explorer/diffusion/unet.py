@@ -91,6 +91,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The shipped model: fast enough on a laptop CPU for an interactive redshift slider (forward <= 30 ms).
     "small": dict(base_channels=32, channel_multipliers=(1, 2, 3, 4), blocks_per_level=1,
                   attention_resolutions=(16, 8), attention_heads=4, norm_groups=8),
+    # For GPU training with a pool of rendered stamps (issue 27): twice small's channels at 64x64 and 32x32, where a
+    # galaxy's profile and grain are drawn and where a GPU has arithmetic to spare (small was bound by launches),
+    # 1.33x and 1.5x at 16x16 and 8x8. 7.7M parameters: 14.7 MiB as float16 weights (--weights-dtype float16),
+    # under the 16 MiB a file may have coming back from the GPU machine. Too slow for the app's CPU targets
+    # (docs/benchmarks.md), so the app keeps small.
+    "medium": dict(base_channels=64, channel_multipliers=(1, 2, 2, 3), blocks_per_level=1,
+                   attention_resolutions=(16, 8), attention_heads=4, norm_groups=16),
     # About the size of the seed paper's network (~22M parameters), for GPU training.
     "base": dict(base_channels=64, channel_multipliers=(1, 2, 4, 4), blocks_per_level=2,
                  attention_resolutions=(16, 8), attention_heads=4, norm_groups=32),

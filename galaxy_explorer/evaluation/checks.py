@@ -19,15 +19,24 @@ The checks (all at z < 2, Δz = 0.2 bins; targets from issue 12):
 * redshift CNN on generated galaxies — |bias| <= 0.02, σ_NMAD <= 1.3 x the survey's, outlier fraction <= 2 x the
   survey's + 1 percentage point;
 * sizes — the median size within 10% of the survey's, per bin with >= 30 galaxies on each side;
-* colours — the median g-r, r-i, i-z, z-y per bin within 0.05 mag of the survey's (bins with >= 30 galaxies).
+* colours — the median g-r, r-i, i-z, z-y per bin within 0.05 mag of the survey's (bins with >= 30 galaxies);
+* grain — in the detection band, the rms of (pixel - median of its 3x3 neighbourhood) at 5-20 and 20-100 sky
+  sigmas (``diagnostics.grain_sums``), generated over survey, within 1.3x either way per bin with >= 30 galaxies
+  (issue 31). Its per-cell noise has no formula (pixels of one galaxy are not independent), so it is the spread of
+  that cell over the calibration splits, and the noise factor is calibrated on it as for sizes;
+* the ends of the redshift range (``range_ends``, issue 31): sizes and central concentrations at z < 0.1 and
+  2.5 < z < 3.5, from every survey galaxy there, calibrated on splits of those galaxies.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+
 import numpy as np
 from scipy import stats
 
+from galaxy_explorer.evaluation import range_ends
 from galaxy_explorer.measure.photoz_metrics import normalized_residual, outlier_fraction, sigma_nmad
 
 Z_MAX = 2.0
@@ -40,6 +49,10 @@ CNN_MAX_NMAD_RATIO = 1.3
 CNN_OUTLIER_FACTOR, CNN_OUTLIER_MARGIN = 2.0, 0.01
 SIZE_MAX_RELATIVE_DEVIATION = 0.10
 COLOUR_MAX_DEVIATION_MAG = 0.05
+# Grain (issue 31): brightness levels in sky sigmas of the 3x3 median, and the target, a ratio either way.
+GRAIN_LEVELS = ((5.0, 20.0), (20.0, 100.0))
+GRAIN_MAX_RATIO = 1.3
+GRAIN_MIN_PIXELS = 200  # an rms over fewer pixels is too noisy to judge (diagnostics.MIN_PIXELS)
 MIN_PER_BIN = 30
 RESPLITS = 500
 # Thresholds are set at this quantile of the real-vs-real splits, a little above the 95% the checks promise, so
@@ -56,17 +69,21 @@ class Population:
     size: np.ndarray  # (n,) size estimate, arcsec
     colours: dict  # "g-r" etc. -> (n,) aperture colour, mag
     predicted_redshift: np.ndarray  # (n,) redshift CNN
+    # (n, len(GRAIN_LEVELS), 2) per-galaxy grain sums (diagnostics.grain_sums); None: the grain check is not run
+    grain: np.ndarray | None = None
 
     def take(self, index: np.ndarray) -> "Population":
         return Population(self.redshift[index], {k: v[index] for k, v in self.metrics.items()}, self.size[index],
-                          {k: v[index] for k, v in self.colours.items()}, self.predicted_redshift[index])
+                          {k: v[index] for k, v in self.colours.items()}, self.predicted_redshift[index],
+                          None if self.grain is None else self.grain[index])
 
     @staticmethod
     def concat(a: "Population", b: "Population") -> "Population":
         join = np.concatenate
+        grain = None if a.grain is None or b.grain is None else join([a.grain, b.grain])
         return Population(join([a.redshift, b.redshift]), {k: join([a.metrics[k], b.metrics[k]]) for k in a.metrics},
                           join([a.size, b.size]), {k: join([a.colours[k], b.colours[k]]) for k in a.colours},
-                          join([a.predicted_redshift, b.predicted_redshift]))
+                          join([a.predicted_redshift, b.predicted_redshift]), grain)
 
     def __len__(self) -> int:
         return len(self.redshift)
@@ -124,6 +141,28 @@ def binned_median_differences(reference_values, reference_z, compared_values, co
     return deviation, count, noise
 
 
+def binned_grain(grain: np.ndarray, redshift: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(levels, bins) grain rms of a set (NaN under GRAIN_MIN_PIXELS pixels) and (bins,) its galaxy counts."""
+    index = _bin_index(redshift, edges)
+    inside = index >= 0
+    sums = np.zeros((len(edges) - 1,) + grain.shape[1:])
+    np.add.at(sums, index[inside], grain[inside])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms = np.where(sums[..., 1] >= GRAIN_MIN_PIXELS, np.sqrt(sums[..., 0] / sums[..., 1]), np.nan)
+    return rms.T, np.bincount(index[inside], minlength=len(edges) - 1)
+
+
+def binned_grain_deviations(reference: Population, compared: Population,
+                            edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per (level, bin): ln(compared grain / reference grain), and the smaller galaxy count of the two sets."""
+    reference_rms, reference_count = binned_grain(reference.grain, reference.redshift, edges)
+    compared_rms, compared_count = binned_grain(compared.grain, compared.redshift, edges)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deviation = np.log(compared_rms / reference_rms)
+    count = np.broadcast_to(np.minimum(reference_count, compared_count), deviation.shape)
+    return deviation, np.array(count)
+
+
 def redshift_cnn_statistics(reference: Population, compared: Population, z_max: float = Z_MAX) -> dict:
     """|bias| of the compared set, its σ_NMAD over the reference's, and its outlier excess over the target line."""
     def residuals(population: Population) -> np.ndarray:
@@ -148,9 +187,12 @@ def cell_deviations(reference: Population, compared: Population, edges: np.ndarr
     colour = [binned_median_differences(reference.colours[name], reference.redshift, compared.colours[name],
                                         compared.redshift, edges, relative=False)
               for name in sorted(reference.colours)]
-    return {"means_z": binned_mean_z_scores(reference, compared, edges),
-            "size": size, "colour": tuple(np.array(part) for part in zip(*colour)),
-            "cnn": redshift_cnn_statistics(reference, compared, float(edges[-1]))}
+    cells = {"means_z": binned_mean_z_scores(reference, compared, edges),
+             "size": size, "colour": tuple(np.array(part) for part in zip(*colour)),
+             "cnn": redshift_cnn_statistics(reference, compared, float(edges[-1]))}
+    if reference.grain is not None and compared.grain is not None:
+        cells["grain"] = binned_grain_deviations(reference, compared, edges)
+    return cells
 
 
 # ------------------------------------------------------------------------------------------- verdicts
@@ -220,26 +262,54 @@ def calibrate(splits: list[dict]) -> dict:
     # no extreme per-cell quantile has to be estimated.
     factors = {key: float(np.quantile([_needed_factor(s[key], target) for s in splits], CALIBRATION_QUANTILE))
                for key, target in (("size", SIZE_MAX_RELATIVE_DEVIATION), ("colour", COLOUR_MAX_DEVIATION_MAG))}
-    return {"means_confidence": confidence, "size_noise_factor": factors["size"],
-            "colour_noise_factor": factors["colour"], "cnn_limits": cnn}
+    thresholds = {"means_confidence": confidence, "size_noise_factor": factors["size"],
+                  "colour_noise_factor": factors["colour"], "cnn_limits": cnn}
+    if all("grain" in s for s in splits):
+        thresholds.update(calibrate_grain([s["grain"] for s in splits]))
+    return thresholds
+
+
+def calibrate_grain(cells: list[tuple]) -> dict:
+    """The grain check's per-cell noise (1.4826 x the MAD of ln(ratio) over the splits: no formula holds, as a
+    galaxy's pixels are not independent) and its noise factor, set as for sizes."""
+    deviations = np.stack([deviation for deviation, _ in cells])
+    with warnings.catch_warnings():  # a cell without pixels in any split has no spread: NaN, judged at the target
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.nanmedian(deviations, axis=0)
+        noise = 1.4826 * np.nanmedian(np.abs(deviations - centre), axis=0)
+    target = float(np.log(GRAIN_MAX_RATIO))
+    factor = float(np.quantile([_needed_factor((deviation, count, noise), target) for deviation, count in cells],
+                               CALIBRATION_QUANTILE))
+    return {"grain_noise": noise, "grain_noise_factor": factor}
 
 
 def verdicts(cells: dict, thresholds: dict) -> dict[str, tuple[float, bool]]:
     """{check: (value, passes)} for one (reference, compared) pair under ``thresholds``."""
-    return {
+    out = {
         "binned_means": means_verdict(cells["means_z"], thresholds["means_confidence"]),
         "redshift_cnn": (max(cells["cnn"][k] / v for k, v in thresholds["cnn_limits"].items()),
                          cnn_verdict(cells["cnn"], thresholds["cnn_limits"])),
         "sizes": cells_verdict(cells["size"], SIZE_MAX_RELATIVE_DEVIATION, thresholds["size_noise_factor"]),
         "colours": cells_verdict(cells["colour"], COLOUR_MAX_DEVIATION_MAG, thresholds["colour_noise_factor"]),
     }
+    if "grain" in cells and "grain_noise" in thresholds:
+        out["grain"] = cells_verdict(_grain_cells(cells, thresholds), float(np.log(GRAIN_MAX_RATIO)),
+                                     thresholds["grain_noise_factor"])
+    return out
 
 
-def pass_rates(splits: list[dict], thresholds: dict) -> dict[str, float]:
-    """Share of real-vs-real splits that pass each check (and all of them) under ``thresholds``."""
+def _grain_cells(cells: dict, thresholds: dict) -> tuple:
+    deviation, count = cells["grain"]
+    return deviation, count, thresholds["grain_noise"]
+
+
+def pass_rates(splits: list[dict], thresholds: dict, more: dict | None = None) -> dict[str, float]:
+    """Share of real-vs-real splits that pass each check (and all of them) under ``thresholds``; ``more``: {check:
+    per-split pass flags} of checks calibrated on splits of their own (the ends of the range), paired by index."""
     results = [verdicts(cells, thresholds) for cells in splits]
-    rates = {name: float(np.mean([r[name][1] for r in results])) for name in results[0]}
-    rates["all"] = float(np.mean([all(flag for _, flag in r.values()) for r in results]))
+    flags = {name: [r[name][1] for r in results] for name in results[0]} | (more or {})
+    rates = {name: float(np.mean(values)) for name, values in flags.items()}
+    rates["all"] = float(np.mean(np.all(np.array(list(flags.values())), axis=0)))
     return rates
 
 
@@ -254,25 +324,51 @@ def badness(value: float, check: str) -> float:
 
 
 def quality_checks(reference: Population, generated: Population, other_real: Population, *,
-                   resplits: int = RESPLITS, seed: int = 0, z_max: float = Z_MAX) -> dict:
-    """Every check: generated vs reference, real vs real, calibrated thresholds and the real-vs-real pass rate."""
+                   resplits: int = RESPLITS, seed: int = 0, z_max: float = Z_MAX, ends: tuple | None = None) -> dict:
+    """Every check: generated vs reference, real vs real, calibrated thresholds and the real-vs-real pass rate.
+
+    The grain check runs where the populations carry grain sums; ``ends`` = (survey, generated)
+    ``range_ends.EndSample`` adds the check of the ends of the redshift range (skipped, with the reason, where its
+    bins hold too few survey galaxies)."""
     edges = bin_edges(z_max)
     n = min(len(reference), len(other_real))
     pool = Population.concat(reference, other_real)
     thresholds = calibrate(real_vs_real_splits(pool, n, resplits, seed, edges))
-    rates = pass_rates(real_vs_real_splits(pool, n, resplits, seed + 1, edges), thresholds)
+    ends_check = None if ends is None else range_ends.range_ends_check(*ends, resplits=resplits, seed=seed)
+    more = {} if ends_check is None else {"range_ends": ends_check.pop("split_passes")}
+    rates = pass_rates(real_vs_real_splits(pool, n, resplits, seed + 1, edges), thresholds, more)
     generated_cells = cell_deviations(reference, generated, edges)
     real_cells = cell_deviations(reference, other_real, edges)
-    generated_verdicts = verdicts(generated_cells, thresholds)
     real_verdicts = verdicts(real_cells, thresholds)
     checks = {}
-    for name, (value, passes) in generated_verdicts.items():
+    for name, (value, passes) in verdicts(generated_cells, thresholds).items():
         checks[name] = {"value_generated": value, "value_real_vs_real": real_verdicts[name][0],
                         "passes": bool(passes), "real_vs_real_passes": bool(real_verdicts[name][1]),
                         "real_vs_real_pass_rate": rates[name], "badness": badness(value, name)}
+    _add_details(checks, edges, thresholds, generated_cells, real_cells, sorted(reference.metrics),
+                 sorted(reference.colours))
+    if "grain" in checks:
+        checks["grain"]["overall"] = grain_overall(reference, generated, other_real, z_max)
+    if ends_check is not None:
+        checks["range_ends"] = ends_check | {"real_vs_real_pass_rate": rates["range_ends"],
+                                             "badness": badness(ends_check["value_generated"], "range_ends")}
+    skipped = {} if ends is None or ends_check is not None else {
+        "range_ends": f"fewer than {2 * range_ends.MIN_PER_SIDE} survey galaxies in every end bin"}
+    return {"z_max": z_max, "checks": checks, "skipped": skipped,
+            "all_pass": all(c["passes"] for c in checks.values()),
+            "real_vs_real_pass_rate_all": rates["all"],
+            "score": float(sum(min(c["badness"], 1e6) for c in checks.values())),
+            "calibration": {"reference_n": len(reference), "other_real_n": len(other_real),
+                            "generated_n": len(generated), "resplits": resplits,
+                            "description": __doc__.split("\n\n")[2].replace("\n", " ")}}
+
+
+def _add_details(checks: dict, edges, thresholds: dict, generated_cells: dict, real_cells: dict, metrics,
+                 colours) -> None:
+    """What each check's value is made of: limits, per-bin tables, descriptions."""
     checks["binned_means"].update(
         threshold=MEANS_MIN_FRACTION, interval_confidence=thresholds["means_confidence"],
-        metrics=sorted(reference.metrics), description="fraction of (metric, bin) cells with the mean inside the "
+        metrics=metrics, description="fraction of (metric, bin) cells with the mean inside the "
         "two-sample interval around the survey mean")
     checks["redshift_cnn"].update(
         generated=generated_cells["cnn"], real_vs_real=real_cells["cnn"], targets=CNN_TARGETS,
@@ -287,17 +383,40 @@ def quality_checks(reference: Population, generated: Population, other_real: Pop
         per_colour={name: _cell_table(edges, tuple(part[k] for part in generated_cells["colour"]),
                                       tuple(part[k] for part in real_cells["colour"]), COLOUR_MAX_DEVIATION_MAG,
                                       thresholds["colour_noise_factor"])
-                    for k, name in enumerate(sorted(reference.colours))},
+                    for k, name in enumerate(colours)},
         target=COLOUR_MAX_DEVIATION_MAG, noise_factor=thresholds["colour_noise_factor"],
         description="worst |median colour - survey's| over its tolerance (mag), bins with >= 30 galaxies; "
                     "<= 1 passes")
-    return {"z_max": z_max, "checks": checks,
-            "all_pass": all(c["passes"] for c in checks.values()),
-            "real_vs_real_pass_rate_all": rates["all"],
-            "score": float(sum(min(c["badness"], 1e6) for c in checks.values())),
-            "calibration": {"reference_n": len(reference), "other_real_n": len(other_real),
-                            "generated_n": len(generated), "resplits": resplits,
-                            "description": __doc__.split("\n\n")[2].replace("\n", " ")}}
+    if "grain" in checks:
+        checks["grain"].update(_grain_table(edges, generated_cells, real_cells, thresholds))
+
+
+def _grain_table(edges, generated_cells: dict, real_cells: dict, thresholds: dict) -> dict:
+    """Per brightness level and bin: grain ratios generated / survey and real vs real, and the tolerated ratio."""
+    target, factor = float(np.log(GRAIN_MAX_RATIO)), thresholds["grain_noise_factor"]
+    deviation, count = generated_cells["grain"]
+    tolerance = cell_tolerances(thresholds["grain_noise"], target, factor)
+    levels = []
+    for k, (low, high) in enumerate(GRAIN_LEVELS):
+        levels.append({"low": low, "high": high, "bins": [
+            {"z_low": float(lo), "z_high": float(hi), "n": int(c), "generated": float(np.exp(g)),
+             "real_vs_real": float(np.exp(r)), "tolerance": float(np.exp(t)),
+             "counted": bool(c >= MIN_PER_BIN and np.isfinite(g))}
+            for lo, hi, g, r, c, t in zip(edges[:-1], edges[1:], deviation[k], real_cells["grain"][0][k], count[k],
+                                          tolerance[k])]})
+    return {"levels": levels, "target_ratio": GRAIN_MAX_RATIO, "noise_factor": factor,
+            "description": "worst |ln(grain ratio)| over its tolerance, grain = rms of (pixel - 3x3 median) in the "
+                           "detection band at 5-20 and 20-100 sky sigmas, per bin with >= 30 galaxies; <= 1 passes"}
+
+
+def grain_overall(reference: Population, generated: Population, other_real: Population, z_max: float) -> list:
+    """Per brightness level, the grain of all galaxies below ``z_max`` together: generated / survey and real vs
+    real (the figures quoted in the README)."""
+    edges = np.array([0.0, z_max])
+    rms = [binned_grain(p.grain, p.redshift, edges)[0][:, 0] for p in (reference, generated, other_real)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return [{"low": low, "high": high, "survey": float(rms[0][k]), "ratio": float(rms[1][k] / rms[0][k]),
+                 "real_vs_real": float(rms[2][k] / rms[0][k])} for k, (low, high) in enumerate(GRAIN_LEVELS)]
 
 
 def _cell_table(edges, generated: tuple, real: tuple, target: float, factor: float) -> dict:

@@ -41,6 +41,10 @@ class EvaluationConfig:
                        help="picks the test galaxies; galaxy i is generated from seed+i (0 to 2**63-1)")
     sampler: str = option("dpmpp2m", choices=SAMPLERS, help="sampler (default: %(default)s)")
     steps: int = option(20, value_type="positive_int", metavar="N", help="sampler steps (default: %(default)s)")
+    denoise_step: int | None = option(  # None: the sampler's own output (issue 31's final denoising lever)
+        None, value_type="non_negative_int", metavar="T",
+        help="after the sampler, one more network call that reads the image as noisy at training step T and keeps "
+             "its clean estimate: removes pixel-scale grain (T ~ 5 for the shipped model; default: none)")
     redshift_checkpoint: str | None = option(  # None -> paths.DEFAULT_REDSHIFT_CHECKPOINT
         None, help="redshift CNN checkpoint (default: the shipped assets/redshift-cnn)")
     mode: str = option("full", choices=MODES,
@@ -54,6 +58,10 @@ class EvaluationConfig:
                                  help="torch CPU threads (default: torch's choice)")
     progress: bool = option(True, flag="--no-progress", action="store_false", dest="progress",
                             help="no progress bars")
+    range_ends: bool = option(  # the check of the ends of the redshift range (evaluation.range_ends)
+        True, flag="--no-range-ends", action="store_false", dest="range_ends",
+        help="leave out the check of the ends of the redshift range (it generates two galaxies at each survey "
+             "galaxy's redshift at z < 0.1 and 2.5 < z < 3.5: 184 on the built-in testing split)")
     extra: dict = field(default_factory=dict)
     guidance_scales: tuple | None = option(  # None: the checkpoint's default scale; else a sweep, the best reported
         None, flag="--guidance", value_type=float, nargs="+", metavar="G", to_config=_scales,
@@ -89,6 +97,8 @@ class EvaluationConfig:
             raise EvaluationError(f"real_galaxies {self.real_galaxies!r} is not one of {REAL_GALAXIES_SOURCES}")
         if self.mode not in MODES:
             raise EvaluationError(f"mode {self.mode!r} is not one of {MODES}")
+        if self.denoise_step is not None and (isinstance(self.denoise_step, bool) or int(self.denoise_step) < 0):
+            raise EvaluationError(f"denoise_step must be None or an integer >= 0, got {self.denoise_step!r}")
         if int(self.workers) < 1:
             raise EvaluationError(f"workers must be >= 1, got {self.workers!r}")
         if self.threads is not None and int(self.threads) < 1:

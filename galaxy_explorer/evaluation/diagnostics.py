@@ -29,28 +29,46 @@ MIN_PIXELS = 200  # an rms over fewer pixels is too noisy to report
 MIN_GALAXIES = 30  # a colour spread from fewer galaxies a bin is too noisy to report
 
 
-def pixel_noise_by_brightness(images: np.ndarray, sky_sigma: float, levels=BRIGHTNESS_LEVELS) -> list[dict]:
-    """For single-band stamps (N, H, W): at each brightness level, the rms of (pixel − median of its 3×3
-    neighbourhood) in sky sigmas, over the pixels whose 3×3 median lies in that level (also in sky sigmas).
-
-    The median, not a mean, so a galaxy's smooth profile mostly cancels; for pure Gaussian sky noise the value is
-    ~0.96 at every level. Only a comparison at the same brightness means anything (see the module docstring)."""
+def grain_sums(images: np.ndarray, sky_sigma: float, levels=BRIGHTNESS_LEVELS) -> np.ndarray:
+    """Per stamp and brightness level, the two sums a grain rms is made of: (N, levels, 2) holding the sum of
+    squared (pixel − median of its 3×3 neighbourhood) in sky sigmas over the pixels whose 3×3 median lies in that
+    level (also in sky sigmas), and the number of those pixels. Summing them over any set of stamps gives that
+    set's grain, so a check can re-split galaxies many times without filtering images again."""
     images = np.asarray(images, dtype=np.float64)
     if images.ndim != 3:
         raise ValueError(f"expected single-band stamps shaped (N, H, W), got {images.shape}")
     if not sky_sigma > 0:
         raise ValueError(f"sky_sigma must be positive, got {sky_sigma}")
     smooth = median_filter(images, size=(1, 3, 3), mode="nearest")
-    residual = ((images - smooth) / sky_sigma).ravel()
-    level = (smooth / sky_sigma).ravel()
+    residual = ((images - smooth) / sky_sigma).reshape(len(images), -1)
+    level = (smooth / sky_sigma).reshape(len(images), -1)
     finite = np.isfinite(residual) & np.isfinite(level)
-    out = []
-    for low, high in levels:
+    squared = np.where(finite, residual, 0.0) ** 2
+    out = np.zeros((len(images), len(levels), 2))
+    for k, (low, high) in enumerate(levels):
         chosen = finite & (level >= low) & (level < high)
-        count = int(chosen.sum())
-        rms = float(np.sqrt(np.mean(residual[chosen] ** 2))) if count >= MIN_PIXELS else float("nan")
-        out.append({"low": float(low), "high": float(high), "pixels": count, "rms": rms})
+        out[:, k, 0] = np.sum(squared * chosen, axis=1)
+        out[:, k, 1] = np.sum(chosen, axis=1)
     return out
+
+
+def grain_rms(sums: np.ndarray) -> np.ndarray:
+    """(levels,) rms from summed ``grain_sums`` rows; NaN where a level has fewer than MIN_PIXELS pixels."""
+    total = np.asarray(sums, dtype=np.float64).reshape(-1, *np.shape(sums)[-2:]).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total[:, 1] >= MIN_PIXELS, np.sqrt(total[:, 0] / total[:, 1]), np.nan)
+
+
+def pixel_noise_by_brightness(images: np.ndarray, sky_sigma: float, levels=BRIGHTNESS_LEVELS) -> list[dict]:
+    """For single-band stamps (N, H, W): at each brightness level, the rms of (pixel − median of its 3×3
+    neighbourhood) in sky sigmas, over the pixels whose 3×3 median lies in that level (also in sky sigmas).
+
+    The median, not a mean, so a galaxy's smooth profile mostly cancels; for pure Gaussian sky noise the value is
+    ~0.96 at every level. Only a comparison at the same brightness means anything (see the module docstring)."""
+    sums = grain_sums(images, sky_sigma, levels)
+    rms = grain_rms(sums)
+    return [{"low": float(low), "high": float(high), "pixels": int(sums[:, k, 1].sum()), "rms": float(rms[k])}
+            for k, (low, high) in enumerate(levels)]
 
 
 def pixel_noise(real: np.ndarray, generated: np.ndarray, other_real: np.ndarray, sky_sigma: float) -> dict:

@@ -168,3 +168,45 @@ def size_redshift(relation: dict) -> bytes:
     axis.set(xlabel="redshift", ylabel="median semi-major r_e (arcsec)", yscale="log")
     axis.legend(fontsize=8)
     return _png(figure)
+
+
+def range_grid(generated: np.ndarray, survey: np.ndarray, redshifts, seeds, survey_redshifts, bands,
+               scale: int = 2, crop: int = 0) -> bytes:
+    """Generated galaxies (Z, S, 5, H, W), one row per redshift and one column per seed, beside survey galaxies
+    (Z, K, 5, H, W) nearest each redshift; Lupton i,r,g composites at the app's fixed stretch, each pixel drawn as
+    ``scale`` x ``scale`` screen pixels (nearest), so pixel-scale grain shows as it is; ``crop`` pixels left out at
+    each edge of every stamp."""
+    if crop:
+        generated, survey = generated[..., crop:-crop, crop:-crop], survey[..., crop:-crop, crop:-crop]
+    rows, columns, survey_columns = generated.shape[0], generated.shape[1], survey.shape[1]
+    tile = generated.shape[-1] * scale
+    gap, group_gap, left, top = 4, 24, 70, 34
+    width = left + (columns + survey_columns) * (tile + gap) + group_gap
+    height = top + rows * (tile + gap)
+    mosaic = np.full((height, width, 3), 255, dtype=np.uint8)
+    for row in range(rows):
+        tiles = list(lupton_rgb(generated[row], bands=tuple(bands))) + list(lupton_rgb(survey[row], bands=tuple(bands)))
+        for column, rgb in enumerate(tiles):
+            x = left + column * (tile + gap) + (group_gap if column >= columns else 0)
+            y = top + row * (tile + gap)
+            mosaic[y:y + tile, x:x + tile] = np.repeat(np.repeat(rgb[::-1], scale, axis=0), scale, axis=1)
+    dpi = 100
+    figure = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    axis = figure.add_axes((0, 0, 1, 1))
+    axis.imshow(mosaic, interpolation="nearest")
+    axis.set_axis_off()
+    for column in range(columns + survey_columns):
+        x = left + column * (tile + gap) + (group_gap if column >= columns else 0) + tile / 2
+        label = f"seed {seeds[column]}" if column < columns else "survey"
+        axis.text(x, top - 20, label, ha="center", va="center", fontsize=9,
+                  color=GENERATED_COLOUR if column < columns else REAL_COLOUR)
+    for row, z in enumerate(redshifts):
+        y = top + row * (tile + gap) + tile / 2
+        axis.text(left - 8, y, f"z = {z:g}", ha="right", va="center", fontsize=10)
+        for k, survey_z in enumerate(survey_redshifts[row]):
+            x = left + (columns + k) * (tile + gap) + group_gap + 4
+            axis.text(x, y + tile / 2 - 6, f"z = {survey_z:.3f}", ha="left", va="bottom", fontsize=7, color="white")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)
+    return buffer.getvalue()

@@ -8,7 +8,9 @@ Steps, each visible on a progress bar:
    and predict their redshifts with one CNN (:class:`galaxy_explorer.measure.redshift_predictor.RedshiftPredictor`);
 4. compare: photo-z metrics, per-bin means with 95% intervals, KS and Wasserstein distances, the size-redshift
    relation (built-in synthetic survey: against the known truth), and the quality checks (``checks``), each
-   calibrated real vs real on a second, disjoint set of N test galaxies that is measured alike;
+   calibrated real vs real on a second, disjoint set of N test galaxies that is measured alike; the check of the
+   ends of the redshift range takes every test galaxy at z < 0.1 and 2.5 < z < 3.5 and generates
+   ``range_ends.GENERATED_PER_GALAXY`` galaxies at each one's redshift;
    with a guidance sweep, steps 2-4 run once per guidance scale and the report shows the best scale;
 5. write ``report.html`` (self-contained) and ``metrics.json`` into the output folder, atomically.
 """
@@ -26,7 +28,7 @@ import numpy as np
 from galaxy_explorer.measure import morphology
 from galaxy_explorer.atomic import atomic_path
 from galaxy_explorer.measure.photoz_metrics import BIN_WIDTH, photoz_metrics, redshift_bin_edges
-from galaxy_explorer.evaluation import checks, diagnostics, figures
+from galaxy_explorer.evaluation import checks, diagnostics, figures, range_ends
 from galaxy_explorer.evaluation import statistics as st
 from galaxy_explorer.evaluation.config import EvaluationConfig, EvaluationError
 from galaxy_explorer.json_output import json_safe, portable_name
@@ -156,11 +158,12 @@ class MeasuredSet:
     morphology: dict
     colours: dict
     predicted_redshift: np.ndarray
+    grain: np.ndarray  # per-galaxy grain sums in the detection band (diagnostics.grain_sums, checks.GRAIN_LEVELS)
 
     def population(self, mode: str) -> checks.Population:
         size = size_estimate_arcsec(self.morphology, mode, morphology.PIXEL_SCALE_ARCSEC)
         return checks.Population(self.redshift, {name: self.morphology[name] for name in QUALITY_METRICS}, size,
-                                 self.colours, self.predicted_redshift)
+                                 self.colours, self.predicted_redshift, self.grain)
 
 
 def choose_halves(n_rows: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -173,15 +176,30 @@ def choose_halves(n_rows: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return np.sort(rows[:n]), np.sort(rows[n:])
 
 
+def _morphology(config: EvaluationConfig, images: np.ndarray, label: str, bands, psf: tuple) -> dict:
+    with _progress_bar(config.progress, len(images), f"morphology ({label}, {config.mode})") as bar:
+        return morphology.measure(images, mode=config.mode, detection_band=config.detection_band,
+                                  workers=int(config.workers), bands=tuple(bands), psf_fwhm_arcsec=psf[0],
+                                  psf_moffat_beta=psf[1], progress=_bar_callback(bar))
+
+
 def _measure(config: EvaluationConfig, images: np.ndarray, redshift: np.ndarray, label: str, predictor, bands,
-             psf: tuple) -> MeasuredSet:
+             psf: tuple, sky: float) -> MeasuredSet:
+    """One pipeline for every set; ``sky``: the survey's sky sigma in the detection band (the grain's unit)."""
     from galaxy_explorer.measure.photometry import colours
 
-    with _progress_bar(config.progress, len(images), f"morphology ({label}, {config.mode})") as bar:
-        measured = morphology.measure(images, mode=config.mode, detection_band=config.detection_band,
-                                      workers=int(config.workers), bands=tuple(bands), psf_fwhm_arcsec=psf[0],
-                                      psf_moffat_beta=psf[1], progress=_bar_callback(bar))
-    return MeasuredSet(images, redshift, measured, colours(images, bands), predictor.predict(images))
+    measured = _morphology(config, images, label, bands, psf)
+    grain = diagnostics.grain_sums(images[:, tuple(bands).index(config.detection_band)], sky, checks.GRAIN_LEVELS)
+    return MeasuredSet(images, redshift, measured, colours(images, bands), predictor.predict(images), grain)
+
+
+def _measure_ends(config: EvaluationConfig, images: np.ndarray, redshift: np.ndarray, label: str, bands,
+                  psf: tuple) -> range_ends.EndSample:
+    """Size and central concentration of end-of-range galaxies, by the same pipeline as the other sets."""
+    measured = _morphology(config, images, label, bands, psf)
+    size = size_estimate_arcsec(measured, config.mode, morphology.PIXEL_SCALE_ARCSEC)
+    concentration = range_ends.central_concentration(images, tuple(bands).index(config.detection_band))
+    return range_ends.EndSample(np.asarray(redshift, dtype=np.float64), size, concentration)
 
 
 def generation_batch_size(config: EvaluationConfig) -> int:
@@ -193,15 +211,17 @@ def generation_batch_size(config: EvaluationConfig) -> int:
 
 
 def _generate(config: EvaluationConfig, generator, redshift: np.ndarray, other_conditions: dict,
-              guidance_scale) -> np.ndarray:
-    """Galaxy i at ``redshift[i]`` from seed ``config.seed + i``, ``generation_batch_size`` galaxies a network call
-    (the same galaxies as one at a time, up to float rounding)."""
+              guidance_scale, first_seed: int | None = None) -> np.ndarray:
+    """Galaxy i at ``redshift[i]`` from seed ``first_seed + i`` (default ``config.seed``),
+    ``generation_batch_size`` galaxies a network call (the same galaxies as one at a time, up to float rounding)."""
     label = "generating" + ("" if guidance_scale is None else f" (guidance {guidance_scale:g})")
-    seeds = [int(config.seed) + i for i in range(len(redshift))]
+    first_seed = int(config.seed) if first_seed is None else int(first_seed)
+    seeds = [first_seed + i for i in range(len(redshift))]
     with _progress_bar(config.progress, len(redshift), label) as bar:
         images = generator.population(seeds, redshift, sampler=config.sampler, steps=int(config.steps),
                                       batch_size=generation_batch_size(config), progress=_bar_callback(bar),
-                                      guidance_scale=guidance_scale, guided=config.guided, **other_conditions)
+                                      guidance_scale=guidance_scale, guided=config.guided,
+                                      denoise_step=config.denoise_step, **other_conditions)
     if not np.isfinite(images).all():
         raise EvaluationError(f"{generator.checkpoint_path}: generated images contain NaN or inf (guidance "
                               f"{guidance_scale}); the checkpoint's weights or the sampler settings are broken")
@@ -242,6 +262,14 @@ class Reference:
     synthetic: bool
     other_conditions: dict  # the reference rows' further conditions (none when they are left free)
     catalogue_truth: np.ndarray | None  # the synthetic survey's true sizes of the reference rows
+    ends: dict  # every row at the ends of the redshift range: rows, redshift, images, conditions (range_ends)
+
+    def ends_to_generate(self) -> tuple[np.ndarray, dict]:
+        """Redshifts and further conditions of the end-of-range galaxies to generate: each survey galaxy's,
+        ``range_ends.GENERATED_PER_GALAXY`` times in a row."""
+        repeat = range_ends.GENERATED_PER_GALAXY
+        return (np.repeat(self.ends["redshift"], repeat),
+                {name: np.repeat(values, repeat) for name, values in self.ends["conditions"].items()})
 
 
 def run_evaluation(config: EvaluationConfig) -> dict:
@@ -265,13 +293,17 @@ def run_evaluation(config: EvaluationConfig) -> dict:
     timings["read_data_s"] = time.perf_counter() - started
 
     psf = _psf_for(config.detection_band, reference.synthetic)
+    sky = survey_sky_sigma(reference.images, tuple(generator.bands), config.detection_band)
     tick = time.perf_counter()
-    real = _measure(config, reference.images, reference.redshift, "real", predictor, generator.bands, psf)
+    real = _measure(config, reference.images, reference.redshift, "real", predictor, generator.bands, psf, sky)
     other_real = _measure(config, reference.other_images, reference.other_redshift, "real, calibration half",
-                          predictor, generator.bands, psf)
+                          predictor, generator.bands, psf, sky)
+    real_ends = _measure_ends(config, reference.ends["images"], reference.ends["redshift"], "real, range ends",
+                              generator.bands, psf) if config.range_ends else None
     timings["measure_real_s"] = time.perf_counter() - tick
 
-    sweep, generated_sets = _guidance_sweep(config, generator, predictor, reference, real, other_real, psf)
+    sweep, generated_sets = _guidance_sweep(config, generator, predictor, reference, (real, other_real, real_ends),
+                                            psf, sky)
     chosen = choose_guidance(sweep)
     generated = generated_sets[chosen["guidance_scale"]]
     if config.write_guidance:
@@ -345,6 +377,13 @@ def _read_reference(config: EvaluationConfig, generator, data_path: Path) -> Ref
         if tuple(survey.bands) != tuple(generator.bands):
             raise EvaluationError(f"{data_path}: bands {survey.bands} differ from the model's {generator.bands}")
         rows, other_rows = choose_halves(len(survey), int(config.n), int(config.seed))
+        conditions = [name for name in generator.condition_names[1:]
+                      if name in survey.columns and not config.labels_free]
+        end_rows = range_ends.end_rows(np.asarray(survey.redshift, dtype=np.float64)) if config.range_ends else \
+            np.empty(0, dtype=np.int64)
+        ends = {"rows": end_rows, "redshift": np.asarray(survey.redshift[end_rows], dtype=np.float64),
+                "images": np.asarray(survey.images(end_rows), dtype=np.float32),
+                "conditions": {name: survey.column(name, end_rows) for name in conditions}}
         reference = Reference(
             data_path, rows, other_rows,
             redshift=np.asarray(survey.redshift[rows], dtype=np.float64),
@@ -352,34 +391,49 @@ def _read_reference(config: EvaluationConfig, generator, data_path: Path) -> Ref
             images=np.asarray(survey.images(rows), dtype=np.float32),
             other_images=np.asarray(survey.images(other_rows), dtype=np.float32),
             synthetic=is_builtin_synthetic(survey, data_path),
-            other_conditions={name: survey.column(name, rows) for name in generator.condition_names[1:]
-                              if name in survey.columns and not config.labels_free},
-            catalogue_truth=survey.column("true_r_e_arcsec", rows) if "true_r_e_arcsec" in survey.columns else None)
+            other_conditions={name: survey.column(name, rows) for name in conditions},
+            catalogue_truth=survey.column("true_r_e_arcsec", rows) if "true_r_e_arcsec" in survey.columns else None,
+            ends=ends)
     if reference.images.shape[1:] != tuple(generator.image_shape):
         raise EvaluationError(f"{data_path}: images are {reference.images.shape[1:]}, the model makes "
                               f"{tuple(generator.image_shape)}")
     return reference
 
 
-def _guidance_sweep(config: EvaluationConfig, generator, predictor, reference: Reference, real: MeasuredSet,
-                    other_real: MeasuredSet, psf: tuple) -> tuple[list[dict], dict]:
+def _guidance_sweep(config: EvaluationConfig, generator, predictor, reference: Reference, real_sets: tuple,
+                    psf: tuple, sky: float) -> tuple[list[dict], dict]:
     """Steps 2-4 once per guidance scale of the sweep (the checkpoint's default alone without a sweep): generate,
-    measure with the same pipeline, check. Returns the sweep's entries and the measured sets by scale."""
+    measure with the same pipeline, check. ``real_sets``: the measured reference half, calibration half and
+    end-of-range galaxies. Returns the sweep's entries and the measured sets by scale."""
+    real, other_real, real_ends = real_sets
     sweep, generated_sets = [], {}
     for scale in (config.guidance_scales or (None,)):
         effective = generator.default_guidance if scale is None else float(scale)
         tick = time.perf_counter()
         images = _generate(config, generator, reference.redshift, reference.other_conditions, effective)
+        ends = None if real_ends is None else \
+            (real_ends, _generate_ends(config, generator, reference, effective, psf))
         generate_seconds = time.perf_counter() - tick
-        generated = _measure(config, images, reference.redshift, "generated", predictor, generator.bands, psf)
+        generated = _measure(config, images, reference.redshift, "generated", predictor, generator.bands, psf, sky)
         quality = checks.quality_checks(real.population(config.mode), generated.population(config.mode),
-                                        other_real.population(config.mode), seed=int(config.seed))
+                                        other_real.population(config.mode), seed=int(config.seed), ends=ends)
+        if real_ends is None:
+            quality["skipped"]["range_ends"] = "left out (--no-range-ends)"
         failed = sum(not c["passes"] for c in quality["checks"].values())
         sweep.append({"guidance_scale": effective, "failed_checks": failed, "score": quality["score"],
                       "all_pass": quality["all_pass"], "quality_checks": quality,
                       "seconds": time.perf_counter() - tick, "generate_seconds": generate_seconds})
         generated_sets[effective] = generated
     return sweep, generated_sets
+
+
+def _generate_ends(config: EvaluationConfig, generator, reference: Reference, guidance_scale,
+                  psf: tuple) -> range_ends.EndSample:
+    """The generated end-of-range galaxies, measured (their generation is timed with the N galaxies')."""
+    redshift, conditions = reference.ends_to_generate()
+    images = _generate(config, generator, redshift, conditions, guidance_scale,
+                       first_seed=int(config.seed) + range_ends.SEED_OFFSET)
+    return _measure_ends(config, images, redshift, "generated, range ends", tuple(generator.bands), psf)
 
 
 def _all_checks(config: EvaluationConfig, generator, reference: Reference, measured_sets: tuple, chosen: dict,
@@ -423,8 +477,10 @@ def _config_record(config: EvaluationConfig, generator, reference: Reference, re
         "checkpoint": portable_name(generator.checkpoint_path),
         "data": portable_name(reference.data_path, None if config.data else "testing"),
         "redshift_checkpoint": portable_name(redshift_checkpoint), "rows": reference.rows,
-        "calibration_rows": reference.other_rows,
-        "generation_seeds": f"galaxy i uses seed {int(config.seed)} + i", "psf_fwhm_arcsec": psf[0],
+        "calibration_rows": reference.other_rows, "range_end_rows": reference.ends["rows"],
+        "generation_seeds": f"galaxy i uses seed {int(config.seed)} + i",
+        "range_end_seeds": f"end-of-range galaxy j uses seed {int(config.seed) + range_ends.SEED_OFFSET} + j, "
+                           f"{range_ends.GENERATED_PER_GALAXY} a survey galaxy", "psf_fwhm_arcsec": psf[0],
         "psf_moffat_beta": psf[1], **config.extra,
     }
 
@@ -447,14 +503,20 @@ def _write_outputs(out_dir: Path, metrics: dict, measured: dict, predicted: dict
     return safe
 
 
+def survey_sky_sigma(images: np.ndarray, bands: tuple, band: str) -> float:
+    """The survey's sky noise in ``band`` (the normalization's robust estimate from the stamps' outer frames): the
+    unit of the grain check and diagnostic."""
+    from galaxy_explorer.data.normalization import Normalization
+
+    return float(Normalization.fit(images, bands=bands).softening[bands.index(band)])
+
+
 def fidelity_diagnostics(real: MeasuredSet, generated: MeasuredSet, other_real: MeasuredSet, bands: tuple,
                          band: str) -> dict:
     """What explains the checks (``diagnostics``): grain by brightness in the detection band, and the colours'
     spread at fixed redshift, each with its real-vs-real value."""
-    from galaxy_explorer.data.normalization import Normalization
-
     index = bands.index(band)
-    sky = Normalization.fit(real.images, bands=bands).softening[index]
+    sky = survey_sky_sigma(real.images, bands, band)
     colours = diagnostics.colour_scatter(real.colours, real.redshift, generated.colours, generated.redshift,
                                          other_real.colours, other_real.redshift, checks.bin_edges())
     return {

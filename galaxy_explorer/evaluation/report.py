@@ -62,6 +62,10 @@ CHECK_LABELS = {
                     "outlier excess / limit",
     "sizes": "median size per bin against the survey's: worst |deviation| / tolerance",
     "colours": "median aperture colours g−r, r−i, i−z, z−y per bin: worst |deviation| / tolerance",
+    "grain": "grain (rms of pixel − 3×3 median, detection band) at 5–20 and 20–100 sky σ per bin, generated over "
+             "survey: worst |ln ratio| / tolerance",
+    "range_ends": "ends of the redshift range (z < 0.1, 2.5 < z < 3.5; every survey galaxy there): median size and "
+                  "central concentration, worst |deviation| / tolerance",
 }
 
 
@@ -73,7 +77,7 @@ def _quality_section(quality: dict, guidance: dict | None) -> str:
         rows.append([CHECK_LABELS.get(name, name), _fmt(check["value_generated"]), _fmt(check["value_real_vs_real"]),
                      f"{check['real_vs_real_pass_rate']:.0%}", required, _verdict(check["passes"])])
     calibration = quality["calibration"]
-    parts = ["<h2>Quality checks (z < 2)</h2>",
+    parts = ["<h2>Quality checks (z < 2, and the ends of the redshift range)</h2>",
              "<p>" + html.escape(
                  f"Generated galaxies are compared with {calibration['reference_n']} survey galaxies; the same "
                  f"comparison of a second, disjoint set of {calibration['other_real_n']} survey galaxies with them "
@@ -92,13 +96,56 @@ def _quality_section(quality: dict, guidance: dict | None) -> str:
             ["z bin", "n", "generated", "real vs real", "tolerance", "judged"],
             [[f"{b['z_low']:.1f}–{b['z_high']:.1f}", b["n"], b["generated"], b["real_vs_real"], b["tolerance"],
               "yes" if b["counted"] else "no (< 30)"] for b in table["bins"]]) + "</details>")
+    if "grain" in quality["checks"]:
+        parts.append(_grain_section(quality["checks"]["grain"]))
+    if "range_ends" in quality["checks"]:
+        parts.append(_range_ends_section(quality["checks"]["range_ends"]))
+    for name, reason in quality.get("skipped", {}).items():
+        parts.append("<p>" + html.escape(f"Not run: {name} ({reason}).") + "</p>")
     if guidance and len(guidance.get("sweep", [])) > 1:
         parts.append("<h3>Guidance sweep</h3>" + _table(
             ["guidance scale", "failed checks", "total badness"] + list(CHECK_LABELS),
             [[entry["guidance_scale"], entry["failed_checks"], entry["score"]]
-             + [_fmt(entry["checks"][name]["value_generated"]) for name in CHECK_LABELS] for entry in guidance["sweep"]])
+             + [_fmt(entry["checks"][name]["value_generated"]) if name in entry["checks"] else "–"
+                for name in CHECK_LABELS] for entry in guidance["sweep"]])
             + "<p>" + html.escape(f"Chosen: {guidance['chosen_scale']} ({guidance['rule']}).") + "</p>")
     return "\n".join(parts)
+
+
+def _grain_section(grain: dict) -> str:
+    """The grain check per brightness level and redshift bin, with the overall ratios."""
+    overall = "; ".join(f"{level['low']:g}–{level['high']:g} sky σ: {_fmt(level['ratio'], 3)} (real vs real "
+                        f"{_fmt(level['real_vs_real'], 3)})" for level in grain.get("overall", []))
+    rows = [[f"{level['low']:g}–{level['high']:g}", f"{b['z_low']:.1f}–{b['z_high']:.1f}", b["n"], b["generated"],
+             b["real_vs_real"], b["tolerance"], "yes" if b["counted"] else "no"]
+            for level in grain["levels"] for b in level["bins"]]
+    return ("<details><summary>" + html.escape(f"grain per bin (generated / survey; all galaxies at z < 2: "
+                                                  f"{overall})") + "</summary>"
+            + _table(["sky σ", "z bin", "n", "generated / survey", "real vs real", "tolerated ratio", "judged"],
+                     rows) + "</details>")
+
+
+def _range_ends_section(ends: dict) -> str:
+    """Medians at the ends of the range, their deviations and tolerances, and what the check can detect."""
+    rows = []
+    for k, b in enumerate(ends["bins"]):
+        size, concentration = b["size"], b["concentration"]
+        power_size, power_c = ends["power"]["size"], ends["power"]["concentration"]
+        rows.append([f"{b['z_low']:g}–{b['z_high']:g}", b["n_survey"], b["n_generated"],
+                     f"{_fmt(size['survey_median'], 3)} / {_fmt(size['generated_median'], 3)}",
+                     size["generated"], size["real_vs_real"], size["tolerance"],
+                     f"≤ {_fmt(power_size['ratio_below'][k], 3)} or ≥ {_fmt(power_size['ratio_above'][k], 3)}",
+                     f"{_fmt(concentration['survey_median'], 3)} / {_fmt(concentration['generated_median'], 3)}",
+                     concentration["generated"], concentration["real_vs_real"], concentration["tolerance"],
+                     f"± {_fmt(power_c['difference'][k], 3)}"])
+    return ("<h3>Ends of the redshift range</h3><p>" + html.escape(
+        "Every survey galaxy of the data file in each end bin, and generated galaxies at their redshifts. Size: "
+        "the evaluation's size estimate (arcsec), deviation = median ratio − 1; concentration: detection-band flux "
+        "within 3 px over within 10 px, deviation = difference of medians. Detected at 80%: the size ratio or "
+        "concentration difference the check fails with 80% probability at these counts (its power).") + "</p>"
+        + _table(["z", "n survey", "n generated", "size median (″) survey / generated", "size deviation",
+                  "real vs real", "tolerance", "size ratio detected at 80%", "concentration survey / generated",
+                  "difference", "real vs real", "tolerance", "detected at 80%"], rows))
 
 
 def _diagnostics_section(diagnostics: dict) -> str:

@@ -12,8 +12,12 @@ from galaxy_explorer.diffusion.unet import PRESETS
 from galaxy_explorer.errors import GalaxyExplorerError
 from galaxy_explorer.options import option
 from galaxy_explorer.training.data import SYNTHETIC
+from galaxy_explorer.training.pool import PoolError, plan_pool
+from galaxy_explorer.training.speed import COMPILE_MODES
+from galaxy_explorer.training.symmetry import AUGMENTATIONS, check_augmentation
 
 LOSS_WEIGHTINGS = ("uniform", "min-snr")
+WEIGHTS_DTYPES = ("float32", "float16")
 
 
 class TrainingError(GalaxyExplorerError, ValueError):
@@ -92,7 +96,38 @@ class TrainConfig:
         None, metavar="CHECKPOINT",
         help="start a new run from this diffusion checkpoint's weights, normalization and step count (e.g. "
              "assets/diffusion-small.safetensors to train it further); the optimizer starts afresh")
+    # The images of a step: rendered for it, or drawn from a pool of rendered ones (training/pool.py), and turned by
+    # the sky's symmetries (training/symmetry.py says why each is exact for the built-in survey).
+    augment: str = option(
+        "none", choices=AUGMENTATIONS,
+        help="turn each training stamp by a random element of a symmetry group: rot90 (the 4 rotations by 90 deg, "
+             "exact for the built-in survey) or dihedral (rotations and mirror images; the built-in survey's spiral "
+             "arms all wind one way, so mirrors suit only mirror-symmetric data; default: %(default)s)")
+    pool_size: int = option(
+        0, metavar="N", help="hold N rendered stamps (fp16, model space) on the training device and draw each batch "
+                             "from them, replacing the oldest as training runs; 0 renders every batch "
+                             "(default: %(default)s)")
+    pool_reuse: float = option(
+        4.0, metavar="R", help="with --pool-size: how many times each pooled stamp is drawn on average over its life; "
+                               "the renderer makes batch/R images a step (default: %(default)s)")
+    pool_refresh_every: int = option(
+        4, metavar="K", help="with --pool-size: steps between refreshes, each replacing the oldest K x batch/R "
+                             "stamps (default: %(default)s)")
+    pool_background: bool = option(
+        False, help="with --pool-size: render the next refresh in a worker thread (its own CUDA stream on a GPU) "
+                    "while the steps run; the run is the same as without")
+    # Speed switches (training/speed.py): none changes what a step computes beyond float rounding.
     bf16: bool = option(True, flag="--no-bf16", action="store_false", dest="bf16", help="train in fp32 on GPU too")
+    channels_last: bool = option(False, help="keep the network's weights and activations in channels-last (NHWC) "
+                                             "memory order")
+    compile: str = option("none", choices=COMPILE_MODES,
+                          help="torch.compile the network: default, or reduce-overhead (CUDA graphs) "
+                               "(default: %(default)s)")
+    fused_adamw: bool = option(False, help="AdamW's update as one fused kernel")
+    weights_dtype: str = option(
+        "float32", choices=WEIGHTS_DTYPES,
+        help="precision of the saved sampling checkpoint's weights: float16 halves the file (a larger preset under "
+             "a transfer limit); loading converts back to float32 (default: %(default)s)")
     progress_bar: Optional[bool] = None  # None: a tqdm bar when stderr is a terminal
 
     # Settings that fix what the network is; --resume refuses to change them.
@@ -135,13 +170,30 @@ class TrainConfig:
              f"the first condition must be 'redshift', got {self.conditions}"),
             (len(set(self.conditions)) == len(self.conditions), f"conditions repeat a name: {self.conditions}"),
         ]
+        checks += [
+            (self.pool_size >= 0, f"pool size must be >= 0 (0: no pool), got {self.pool_size}"),
+            (self.weights_dtype in WEIGHTS_DTYPES,
+             f"weights dtype {self.weights_dtype!r} is not one of {WEIGHTS_DTYPES}"),
+            (self.compile in COMPILE_MODES, f"compile mode {self.compile!r} is not one of {COMPILE_MODES}"),
+        ]
         checks.append((not (self.resume and self.init_from),
                        "--init-from starts a new run from a checkpoint; drop it when continuing a run with --resume"))
         for ok, message in checks:
             if not ok:
                 raise TrainingError(message)
+        try:
+            check_augmentation(self.augment, self.conditions)
+            self.pool_plan()
+        except (PoolError, ValueError) as exc:
+            raise TrainingError(str(exc)) from exc
         if self.init_from is not None:
             self.init_from = str(Path(self.init_from).resolve())
+
+    def pool_plan(self):
+        """The pool's shape (``training.pool.PoolPlan``), or None without a pool."""
+        if self.pool_size == 0:
+            return None
+        return plan_pool(self.pool_size, self.pool_reuse, self.pool_refresh_every, self.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

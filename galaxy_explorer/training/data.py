@@ -35,6 +35,7 @@ def derived_seed(*parts: int) -> int:
 
 # Purposes, so that streams drawn for different jobs from the same run seed never coincide.
 PURPOSE_BATCH, PURPOSE_NOISE, PURPOSE_NORMALIZATION, PURPOSE_DROPOUT, PURPOSE_FLAT_REDSHIFT = 1, 2, 3, 4, 5
+PURPOSE_POOL, PURPOSE_POOL_DRAW, PURPOSE_AUGMENT = 6, 7, 8  # the pool's chunks, its draws, the symmetry turns
 
 
 def flat_redshift_count(batch_size: int, fraction: float) -> int:

@@ -7,7 +7,9 @@ network target weighted over noise levels (uniform, or min-SNR-γ), gradient cli
 average (EMA) of the weights (the EMA weights are the ones saved for sampling), Gaussian noise (σ = 0.01 by
 default) on the redshift condition so the model interpolates between nearby redshifts, optional condition dropout
 for classifier-free guidance, an optional flat-redshift share of the synthetic stream, a time budget, and bf16
-autocast on GPUs.
+autocast on GPUs. A step's images are rendered for it or drawn from a pool of rendered stamps (``training/pool.py``),
+optionally turned by the sky's symmetries (``training/symmetry.py``); the speed switches are in
+``training/speed.py``.
 
 Several processes under ``torchrun`` train with DistributedDataParallel with no change to the command;
 --batch-size is per process.
@@ -34,7 +36,11 @@ from galaxy_explorer.diffusion.samplers import run_sampler
 from galaxy_explorer.diffusion.schedule import signal_and_noise_scales
 from galaxy_explorer.diffusion.unet import count_parameters
 from galaxy_explorer.training.config import LOSS_WEIGHTINGS, TrainConfig, TrainingError, TrainResult
-from galaxy_explorer.training.data import PURPOSE_DROPOUT, PURPOSE_NOISE, derived_seed, open_training_data
+from galaxy_explorer.training.data import (PURPOSE_AUGMENT, PURPOSE_DROPOUT, PURPOSE_NOISE, PURPOSE_POOL,
+                                           PURPOSE_POOL_DRAW, derived_seed, open_training_data)
+from galaxy_explorer.training.pool import RenderedPool
+from galaxy_explorer.training.speed import autocast_for, memory_format, prepare_network
+from galaxy_explorer.training.symmetry import augment
 from galaxy_explorer.training.run_state import MODEL_FILE, RunState, check_run_directory, save_run, start_run
 
 __all__ = ["TrainConfig", "TrainResult", "TrainingError", "train", "diffusion_loss", "loss_weights",
@@ -60,8 +66,11 @@ def ema_decay_at(step: int, max_decay: float) -> float:
 
 @torch.no_grad()
 def update_ema(ema_model: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    for ema_param, param in zip(ema_model.parameters(), model.parameters()):
-        ema_param.lerp_(param.detach().to(ema_param.dtype), 1.0 - decay)
+    """ema <- ema + (1 - decay) (model - ema), over all parameters in one multi-tensor operation (a few kernel
+    launches on a GPU instead of one per parameter)."""
+    ema_params = list(ema_model.parameters())
+    params = [param.detach().to(ema.dtype) for ema, param in zip(ema_params, model.parameters())]
+    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
     for ema_buffer, buffer in zip(ema_model.buffers(), model.buffers()):
         ema_buffer.copy_(buffer)
 
@@ -229,15 +238,33 @@ def _sample_grid(ema_model, schedule, normalization, config: TrainConfig, condit
 
 
 class _Throughput:
-    """Images per second over a logging window, counting training time only (not checkpoints or sample grids)."""
+    """Images per second and the mean loss over a logging window, counting training time only (not checkpoints
+    or sample grids). The losses stay on the device until read (``read``: at each progress line, checkpoint and the
+    end), so the CPU can queue the next step while the GPU still runs this one."""
 
     def __init__(self):
-        self.start, self.images, self.losses = time.perf_counter(), 0, []
+        self.start, self.images = time.perf_counter(), 0
+        self.pending: list[tuple[int, torch.Tensor]] = []  # (step, loss) not yet read back
+        self.window: list[float] = []
+        self.losses: list[float] = []  # every loss read back, in step order
         self.last = float("nan")
 
-    def add(self, images: int, loss: float) -> None:
+    def add(self, images: int, step: int, loss: torch.Tensor) -> None:
         self.images += images
-        self.losses.append(loss)
+        self.pending.append((step, loss))
+
+    def read(self) -> float:
+        """Read the pending losses back (one transfer) and return the last; a non-finite loss stops the run,
+        naming its step, before anything trained past it is saved."""
+        if self.pending:
+            values = torch.stack([loss.float() for _, loss in self.pending]).cpu().tolist()
+            for (step, _), value in zip(self.pending, values):
+                if not np.isfinite(value):
+                    raise TrainingError(f"loss became {value} at step {step}; lower --lr or check the data")
+            self.window += values
+            self.losses += values
+            self.pending = []
+        return self.losses[-1] if self.losses else float("nan")
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -249,10 +276,11 @@ class _Throughput:
 
     def take(self) -> tuple[float, float]:
         """(images/s, mean loss) of the window, and start a new one."""
+        self.read()
         elapsed = time.perf_counter() - self.start
         self.last = self.images / elapsed if elapsed > 0 else float("nan")
-        mean_loss = float(np.mean(self.losses))
-        self.start, self.images, self.losses = time.perf_counter(), 0, []
+        mean_loss = float(np.mean(self.window))
+        self.start, self.images, self.window = time.perf_counter(), 0, []
         return self.last, mean_loss
 
 
@@ -275,25 +303,41 @@ def _finish_processes(distributed: _Distributed, completed: bool) -> None:
     dist.destroy_process_group()
 
 
-def training_step(config: TrainConfig, run: RunState, network: torch.nn.Module, data, rank: int,
-                  device: torch.device, autocast_dtype: Optional[torch.dtype]) -> float:
-    """One optimizer step on the batch of step ``run.step``; returns its loss.
+def seeded_generator(device: torch.device, *parts: int) -> torch.Generator:
+    """A generator on ``device`` seeded by (run seed, purpose, rank, step): see ``training_step``."""
+    return torch.Generator(device).manual_seed(derived_seed(*parts))
 
-    Every random draw of step k on process r (the batch, diffusion times, noise, redshift jitter, condition
-    dropout, network dropout) comes from generators seeded by (seed, r, k), so a resumed run replays exactly what
-    an uninterrupted one would have done.
-    """
-    images, conditions = data.batch(run.step)
-    clean = torch.nan_to_num(run.normalization.to_model(images.to(device)))
-    generator = torch.Generator(device).manual_seed(derived_seed(config.seed, PURPOSE_NOISE, rank, run.step))
+
+def clean_batch(config: TrainConfig, run: RunState, source, rank: int,
+                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step ``run.step``'s clean images in model space and their conditions, on ``device``: drawn from the pool
+    (a ``RenderedPool``) or rendered now (a data source), then turned by ``--augment``'s symmetry group."""
+    step = run.step
+    if isinstance(source, RenderedPool):
+        clean, conditions = source.batch(step, seeded_generator(device, config.seed, PURPOSE_POOL_DRAW, rank, step))
+    else:
+        images, conditions = source.batch(step)
+        clean = torch.nan_to_num(run.normalization.to_model(images.to(device)))
+        conditions = conditions.to(device)
+    if config.augment != "none":
+        clean = augment(clean, config.augment, seeded_generator(device, config.seed, PURPOSE_AUGMENT, rank, step))
+    return clean.contiguous(memory_format=memory_format(config.channels_last)), conditions
+
+
+def optimizer_step(config: TrainConfig, run: RunState, network: torch.nn.Module, clean: torch.Tensor,
+                   conditions: torch.Tensor, rank: int, device: torch.device,
+                   autocast: Optional[torch.dtype]) -> torch.Tensor:
+    """The loss of ``clean`` at random noise levels, backward, clipping, AdamW and EMA; returns the loss as a
+    tensor on ``device``, not read back, so the GPU is not waited for at every step."""
+    generator = seeded_generator(device, config.seed, PURPOSE_NOISE, rank, run.step)
     torch.manual_seed(derived_seed(config.seed, PURPOSE_DROPOUT, rank, run.step))  # for network dropout
-    loss = diffusion_loss(network, run.schedule, config.prediction, clean, conditions.to(device), generator,
+    if config.compile == "reduce-overhead":  # a new iteration: the CUDA graphs may reuse the last step's buffers
+        torch.compiler.cudagraph_mark_step_begin()
+    loss = diffusion_loss(network, run.schedule, config.prediction, clean, conditions, generator,
                           redshift_noise=config.redshift_noise, condition_dropout=config.condition_dropout,
                           labels_free_dropout=config.labels_free_dropout,
-                          huber_delta=config.huber_delta, autocast_dtype=autocast_dtype,
+                          huber_delta=config.huber_delta, autocast_dtype=autocast,
                           loss_weighting=config.loss_weighting, min_snr_gamma=config.min_snr_gamma)
-    if not torch.isfinite(loss):
-        raise TrainingError(f"loss became {loss.item()} at step {run.step}; lower --lr or check the data")
     for group in run.optimizer.param_groups:
         group["lr"] = learning_rate(run.step - run.warmup_origin, config.lr, config.warmup_steps)
     run.optimizer.zero_grad(set_to_none=True)
@@ -303,7 +347,29 @@ def training_step(config: TrainConfig, run: RunState, network: torch.nn.Module, 
     update_ema(run.ema_model, run.model, ema_decay_at(run.step, config.ema_decay))
     run.step += 1
     run.images_seen += config.batch_size * run.world_size
-    return float(loss.detach())
+    return loss.detach()
+
+
+def training_step(config: TrainConfig, run: RunState, network: torch.nn.Module, source, rank: int,
+                  device: torch.device, autocast: Optional[torch.dtype]) -> torch.Tensor:
+    """One optimizer step on the batch of step ``run.step``; returns its loss (a tensor, see ``optimizer_step``).
+
+    Every random draw of step k on process r (the batch or its pool slots, the symmetry turns, diffusion times,
+    noise, redshift jitter, condition dropout, network dropout) comes from generators seeded by (seed, r, k), so a
+    resumed run replays exactly what an uninterrupted one would have done.
+    """
+    clean, conditions = clean_batch(config, run, source, rank, device)
+    return optimizer_step(config, run, network, clean, conditions, rank, device, autocast)
+
+
+def open_pool(config: TrainConfig, run: RunState, distributed, device: torch.device) -> Optional[RenderedPool]:
+    """The run's pool of rendered stamps (``--pool-size``), filled as at step ``run.step``; None without one."""
+    plan = config.pool_plan()
+    if plan is None:
+        return None
+    chunks = open_training_data(config.data, derived_seed(config.seed, PURPOSE_POOL), plan.chunk, config.conditions,
+                                distributed.rank, distributed.world_size, device, config.flat_redshift_fraction)
+    return RenderedPool(plan, chunks, run.normalization, device, run.step, background=config.pool_background)
 
 
 # --- the run ----------------------------------------------------------------------------------------------------
@@ -318,25 +384,52 @@ def train(config: TrainConfig) -> TrainResult:
     data = open_training_data(config.data, config.seed, config.batch_size, config.conditions,
                               distributed.rank, distributed.world_size, device, config.flat_redshift_fraction)
     run = start_run(config, data, resumed, device, distributed.world_size)
-    network = _for_distributed(run.model, distributed, device)
-    autocast_dtype = torch.bfloat16 if (device.type == "cuda" and config.bf16) else None
+    network = prepare_network(run.model, channels_last=config.channels_last, compile_mode=config.compile,
+                              wrap=lambda model: _for_distributed(model, distributed, device))
     log = _Log(config, distributed.is_main, run.step)
-    parameters = count_parameters(run.model)
-    log.record({"event": "start", "step": run.step, "parameters": parameters, "device": str(device),
-                "world_size": distributed.world_size},
-               f"{'resuming' if resumed else 'training'} {config.preset} ({parameters:,} parameters) on {device} "
-               f"x{distributed.world_size}, step {run.step} -> {config.steps}; data: {data.describe()['description']}")
+    pool = open_pool(config, run, distributed, device)
+    _record_start(log, config, run, distributed, device, resumed, data, pool)
+    throughput = _Throughput()
+    try:
+        checkpoint_path = _run_steps(config, run, network, pool or data, distributed, device, log, throughput)
+    finally:
+        log.close()
+        if pool is not None:
+            pool.close()
+    return TrainResult(checkpoint_path, run.step, run.images_seen, throughput.losses[-1] if throughput.losses else
+                       float("nan"), throughput.last, throughput.losses)
 
-    start_step, losses, throughput = run.step, [], _Throughput()
-    checkpoint_path = config.out_dir / MODEL_FILE
+
+def _record_start(log: _Log, config: TrainConfig, run: RunState, distributed: _Distributed, device: torch.device,
+                  resumed, data, pool: Optional[RenderedPool]) -> None:
+    parameters = count_parameters(run.model)
+    entry = {"event": "start", "step": run.step, "parameters": parameters, "device": str(device),
+             "world_size": distributed.world_size, "augment": config.augment,
+             "pool": pool.describe() if pool is not None else None}
+    line = (f"{'resuming' if resumed else 'training'} {config.preset} ({parameters:,} parameters) on {device} "
+            f"x{distributed.world_size}, step {run.step} -> {config.steps}; data: {data.describe()['description']}")
+    if pool is not None:
+        plan = pool.plan
+        line += (f"; a pool of {plan.size:,} stamps ({entry['pool']['megabytes']:,.0f} MiB), {plan.chunk:,} "
+                 f"replaced every {plan.refresh_every} steps: each drawn {plan.reuse:g} times on average")
+    log.record(entry, line)
+
+
+# Long because: the loop's order (step, progress line, checkpoint, sample grid, deadline) is one piece to read.
+def _run_steps(config: TrainConfig, run: RunState, network: torch.nn.Module, source, distributed: _Distributed,
+               device: torch.device, log: _Log, throughput: _Throughput) -> Path:
+    """The steps from ``run.step`` to --steps (or the time budget); returns the last checkpoint's path."""
+    autocast = autocast_for(device, config.bf16)
+    start_step, checkpoint_path = run.step, config.out_dir / MODEL_FILE
     deadline = None if config.max_minutes is None else time.monotonic() + 60.0 * config.max_minutes
     completed = False
     try:
         run.model.train()
         while run.step < config.steps:
-            losses.append(training_step(config, run, network, data, distributed.rank, device, autocast_dtype))
-            throughput.add(config.batch_size * distributed.world_size, losses[-1])
-            log.step(f"loss {losses[-1]:.4f}")
+            loss = training_step(config, run, network, source, distributed.rank, device, autocast)
+            throughput.add(config.batch_size * distributed.world_size, run.step - 1, loss)
+            if log.bar is not None:
+                log.step(f"loss {throughput.read():.4f}")
             last_step = run.step == config.steps or _past_deadline(deadline, distributed, device)
             if run.step % config.log_every == 0 or last_step:
                 images_per_second, mean_loss = throughput.take()
@@ -347,7 +440,7 @@ def train(config: TrainConfig) -> TrainResult:
                            f"lr {learning:.2e}")
             with throughput.paused():
                 if distributed.is_main and (run.step % config.checkpoint_every == 0 or last_step):
-                    checkpoint_path = save_run(config, run, losses[-1])
+                    checkpoint_path = save_run(config, run, throughput.read())
                 if distributed.is_main and config.sample_every and (run.step % config.sample_every == 0 or last_step):
                     _sample_grid(run.ema_model, run.schedule, run.normalization, config,
                                  run.model_config.condition_ranges, device,
@@ -358,12 +451,10 @@ def train(config: TrainConfig) -> TrainResult:
         completed = True
     except KeyboardInterrupt:
         if distributed.is_main and run.step > start_step:
-            save_run(config, run, losses[-1])
+            save_run(config, run, throughput.read())
             log.record({"event": "interrupted", "step": run.step},
                        f"interrupted at step {run.step}; state saved, continue with --resume")
         raise
     finally:
-        log.close()
         _finish_processes(distributed, completed)
-    return TrainResult(checkpoint_path, run.step, run.images_seen, losses[-1] if losses else float("nan"),
-                       throughput.last, losses)
+    return checkpoint_path

@@ -20,10 +20,12 @@ from galaxy_explorer.diffusion.schedule import make_schedule
 from galaxy_explorer.diffusion.unet import preset_config
 from galaxy_explorer.errors import CheckpointError
 from galaxy_explorer.training.config import TrainConfig, TrainingError
+from galaxy_explorer.training.speed import make_optimizer, memory_format
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "training_state.safetensors"
 STATE_KIND = "conditional-ddpm-training-state"
+IMPLEMENTATION_KEYS = ("fused", "foreach", "capturable")  # AdamW settings that change speed, not the update
 
 
 @dataclass
@@ -67,6 +69,10 @@ def _optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str,
         param_id, key = name.split(".", 1)
         state.setdefault(int(param_id), {})[key] = value
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in group.items()} for group in description["param_groups"]]
+    # How the update is computed (fused, foreach) is this run's choice, not the stored run's: torch would take the
+    # stored one, and where the step counts live (on the GPU for fused) follows it.
+    for group, current in zip(groups, optimizer.param_groups):
+        group.update({key: current[key] for key in IMPLEMENTATION_KEYS if key in current})
     try:
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (ValueError, KeyError, RuntimeError) as exc:
@@ -172,6 +178,12 @@ def restore_state(run: RunState, tensors: dict[str, torch.Tensor], description: 
     load_state_into(run.ema_model, _unprefixed("ema", tensors), path)
     _optimizer_from_tensors(run.optimizer, {k: v.to(device) for k, v in tensors.items() if k.startswith("optimizer.")},
                             description["optimizer"], path)
+    # The moments in the parameters' memory order (channels-last or not), as a fresh run's are: the fused and
+    # multi-tensor updates want the two alike.
+    for param, entries in run.optimizer.state.items():
+        for key, value in entries.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                entries[key] = torch.empty_like(param).copy_(value)
 
 
 def save_run(config: TrainConfig, run: RunState, loss_value: float) -> Path:
@@ -181,7 +193,10 @@ def save_run(config: TrainConfig, run: RunState, loss_value: float) -> Path:
                      "redshift_noise": config.redshift_noise, "loss": loss_value, "prediction": config.prediction,
                      "huber_delta": config.huber_delta, "seed": config.seed,
                      "loss_weighting": config.loss_weighting, "min_snr_gamma": config.min_snr_gamma,
-                     "flat_redshift_fraction": config.flat_redshift_fraction}
+                     "flat_redshift_fraction": config.flat_redshift_fraction, "augment": config.augment,
+                     "pool": plan.to_dict() if (plan := config.pool_plan()) else None,
+                     "speed": {"bf16": config.bf16, "channels_last": config.channels_last, "compile": config.compile,
+                               "fused_adamw": config.fused_adamw}}
     metadata = checkpoint_metadata(run.model_config, run.schedule, run.normalization, preset=config.preset,
                                    data=run.data_description, training=training_info, prediction=config.prediction,
                                    condition_dropout=config.condition_dropout,
@@ -192,7 +207,8 @@ def save_run(config: TrainConfig, run: RunState, loss_value: float) -> Path:
         "model": STATE_KIND, "step": run.step, "images_seen": run.images_seen, "config": config.to_dict(),
         "architecture": run.model_config.to_dict(), "warmup_origin": run.warmup_origin,
         "normalization": run.normalization.to_dict(), "optimizer": optimizer_description})
-    return save_diffusion_checkpoint(config.out_dir / MODEL_FILE, run.ema_model, metadata)
+    return save_diffusion_checkpoint(config.out_dir / MODEL_FILE, run.ema_model, metadata,
+                                     weights_dtype=config.weights_dtype)
 
 
 def start_run(config: TrainConfig, data, resumed, device: torch.device, world_size: int) -> RunState:
@@ -232,10 +248,10 @@ def start_run(config: TrainConfig, data, resumed, device: torch.device, world_si
         model = ConditionalUNet(model_config)
     if initial is not None:
         load_extended_state(model, initial.model.state_dict())
+    # Both networks in the same memory order, so the EMA update is one multi-tensor operation.
+    model.to(device, memory_format=memory_format(config.channels_last))
     ema_model = copy.deepcopy(model).requires_grad_(False)
-    model.to(device)
-    ema_model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(model, config.lr, config.weight_decay, config.fused_adamw)
     run = RunState(model, ema_model, optimizer, model_config, make_schedule(config.schedule), normalization,
                    data.describe(), step, images_seen, warmup_origin, world_size)
     if resumed is not None:

@@ -3,7 +3,7 @@ given) and redraws its own panes; none calls into a controller. Each can be buil
 give it the controllers, or any ``param`` objects with the same parameters, and a headless ``UiThread``.
 
 - ``GalaxyCard``: the generated galaxy, the redshift slider, bake progress and the frame's status line.
-- ``SurveyCard``: the survey galaxies nearest the slider's redshift.
+- ``SurveyCard``: the survey galaxies nearest the slider's redshift, or those selected in the colour plots.
 - ``MorphologyCard``: this frame's morphology against the survey's in the redshift window, and along the walk.
 - ``ModelInfo``: what model and survey are loaded. ``Banners``: what the page shows and is not, problems, toasts.
 """
@@ -37,6 +37,8 @@ DETAILS_DELAY_MS = 60
 DRAG_DETAILS_MS = 300
 NO_MODEL = ("**No model loaded.** Enter the path of a diffusion checkpoint (.safetensors) in the sidebar under "
             "*Model and data* and press *Load*.")
+NEAREST_TITLE = "Survey galaxies nearest this redshift"
+SELECTED_TITLE = "Survey galaxies selected in the colour plots"
 PREPARING_SURVEY = ("Preparing the built-in synthetic survey (written once on the first start, which takes a minute "
                     "or two)…")
 
@@ -216,7 +218,13 @@ class GalaxyCard(pn.viewable.Viewer):
 
 
 def neighbours_text(neighbours: Neighbours) -> str:
-    """The line above the survey galaxies: how near they are, or that none are near."""
+    """The line above the survey galaxies: how near they are, or that none are near, or what was selected."""
+    if neighbours.selected:
+        shown = len(neighbours.rows)
+        order = f"the {shown} nearest z = {neighbours.redshift:.2f}" if neighbours.selected > shown else "all"
+        return (f"**{neighbours.selected} survey galaxies selected** in the colour plots "
+                f"({neighbours.selection_note}); showing {order}. *Clear selection* returns to the galaxies nearest "
+                "the slider's redshift (so does moving it to another window).")
     if len(neighbours.rows) == 0:
         return "**The survey is empty.**"
     if neighbours.near:
@@ -227,7 +235,8 @@ def neighbours_text(neighbours: Neighbours) -> str:
 
 
 class SurveyCard(pn.viewable.Viewer):
-    """The survey galaxies nearest the slider's redshift, with the same stretch as the generated galaxy."""
+    """The survey galaxies nearest the slider's redshift, or those selected in the colour plots (with a button that
+    ends the selection: the controller's ``clear_selection`` event), with the same stretch as the generated galaxy."""
 
     band = param.Selector(default=COLOUR, objects=[COLOUR, *BANDS])
     look = param.ClassSelector(class_=Look, default=DEFAULT_LOOK, doc="Stretch, Q and upscaling (as the galaxy's)")
@@ -238,8 +247,9 @@ class SurveyCard(pn.viewable.Viewer):
         self.view = RealGridView()
         self.figure = pn.pane.Bokeh(self.view.figure)
         self.status = pn.pane.HTML("Loading the survey…", width=440, css_classes=["grid-status"])
-        self._layout = pn.Card(self.status, self.figure, title="Survey galaxies nearest this redshift",
-                               collapsible=False, width=470)
+        self.clear = pn.widgets.Button.from_param(survey_side.param.clear_selection, label="Clear selection",
+                                                  width=140, visible=False, css_classes=["clear-selection"])
+        self._layout = pn.Card(self.status, self.clear, self.figure, title=NEAREST_TITLE, collapsible=False, width=470)
         survey_side.param.watch(self._show_galaxies, "neighbours")
         survey_side.param.watch(self._show_state, "state")
         self.param.watch(self._show_galaxies, ["band", "look"])
@@ -254,6 +264,8 @@ class SurveyCard(pn.viewable.Viewer):
         self.view.show(neighbours, survey_pictures(neighbours, self.band, self.look))
         self._ui.push(self.figure)
         self.status.object = inline_html(neighbours_text(neighbours))
+        self.clear.visible = bool(neighbours.selected)
+        self._layout.title = SELECTED_TITLE if neighbours.selected else NEAREST_TITLE
 
     def _show_state(self, *_events) -> None:
         state = self._survey_side.state

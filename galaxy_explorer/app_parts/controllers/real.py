@@ -1,10 +1,11 @@
-"""Real survey galaxies near the slider's redshift, and their morphology in a redshift window.
+"""Real survey galaxies near the slider's redshift (or those selected in the colour plots), and their morphology and
+aperture colours in a redshift window.
 
-The real distribution is measured with the same ``morphology.measure`` as the generated frames (one pipeline for
-both). Windows are centred on a coarse redshift grid so that nearby slider positions share one window, and each
-window's measurements are kept for the whole process: the second visitor to a redshift pays nothing.
-Measuring is done in small chunks, so the session worker can stop between chunks for more urgent work and carry
-on later without losing what it measured.
+The real distribution is measured with the same ``morphology.measure`` and aperture colours
+(``app_parts.state.colours``) as the generated frames (one pipeline for both). Windows are centred on a coarse
+redshift grid so that nearby slider positions share one window, and each window's measurements are kept for the whole
+process: the second visitor to a redshift pays nothing. Measuring is done in small chunks, so the session worker can
+stop between chunks for more urgent work and carry on later without losing what it measured.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from galaxy_explorer.app_parts.state.colours import COLOUR_COLUMNS, measure_colours
 from galaxy_explorer.app_parts.state.resources import shared
 from galaxy_explorer.app_parts.state.walk import LIVE_COLUMNS
+
 GRID_GALAXIES = 12
 WINDOW_HALF_WIDTH = 0.1  # redshift window z ± 0.1 for the real distribution
 WINDOW_CENTRE_STEP = 0.05  # window centres are multiples of this, so windows are shared
@@ -27,13 +30,16 @@ MEASURE_CHUNK = 20
 
 @dataclass(frozen=True)
 class Neighbours:
-    """The survey galaxies nearest a redshift, closest first."""
+    """The survey galaxies on the grid, closest to ``redshift`` first: the nearest in the survey, or (``selected`` >
+    0) the nearest among those selected in the colour plots."""
 
     redshift: float
     rows: np.ndarray
     galaxy_redshift: np.ndarray
     object_id: np.ndarray
     images: np.ndarray  # (k,5,H,W) survey flux
+    selected: int = 0  # how many survey galaxies are selected (0: these are the nearest to the redshift)
+    selection_note: str = ""  # how they were selected, for people ("box in g − i against i")
     _pictures: dict = field(default_factory=dict, compare=False, repr=False)
 
     def pictures(self, band: str = "colour") -> np.ndarray:
@@ -68,6 +74,16 @@ def nearest_galaxies(survey, redshift: float, k: int = GRID_GALAXIES) -> Neighbo
     )
 
 
+def selected_galaxies(survey, rows, redshift: float, note: str = "", k: int = GRID_GALAXIES) -> Neighbours:
+    """The ``k`` of the selected survey ``rows`` nearest ``redshift`` (the grid's order), and how many were selected."""
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    galaxy_redshift = np.asarray(survey.redshift)[rows]
+    shown = rows[np.argsort(np.abs(galaxy_redshift - float(redshift)), kind="stable")[:k]]
+    images = survey.images(shown) if len(shown) else np.zeros((0,) + tuple(survey.image_shape), np.float32)
+    return Neighbours(float(redshift), shown, np.asarray(survey.redshift)[shown], np.asarray(survey.object_id)[shown],
+                      images, selected=len(rows), selection_note=note)
+
+
 def window_bounds(redshift: float) -> tuple[float, float]:
     """The redshift window [low, high) used for the real distribution around ``redshift``."""
     centre = round(float(redshift) / WINDOW_CENTRE_STEP) * WINDOW_CENTRE_STEP
@@ -76,7 +92,8 @@ def window_bounds(redshift: float) -> tuple[float, float]:
 
 @dataclass
 class WindowMorphology:
-    """Morphology of (a random subset of) the survey galaxies in one redshift window, filled chunk by chunk."""
+    """Morphology and aperture colours of (a random subset of) the survey galaxies in one redshift window, filled chunk
+    by chunk (``values``: one array per ``LIVE_COLUMNS`` and ``COLOUR_COLUMNS`` name, aligned with ``rows``)."""
 
     z_min: float
     z_max: float
@@ -97,11 +114,12 @@ class WindowMorphology:
             if self.complete:
                 return
             start, stop = self.done, min(self.done + chunk, len(self.rows))
-            result = measure(survey.images(self.rows[start:stop]), mode="fast")
+            images = survey.images(self.rows[start:stop])
+            result = measure(images, mode="fast") | measure_colours(images)  # (every survey is g,r,i,z,y)
             if not self.values:
-                self.values = {name: np.full(len(self.rows), np.nan) for name in LIVE_COLUMNS}
+                self.values = {name: np.full(len(self.rows), np.nan) for name in (*LIVE_COLUMNS, *COLOUR_COLUMNS)}
                 self.flags = np.zeros(len(self.rows), dtype=np.int64)
-            for name in LIVE_COLUMNS:
+            for name in (*LIVE_COLUMNS, *COLOUR_COLUMNS):
                 self.values[name][start:stop] = result[name]
             self.flags[start:stop] = result["flag"]
             self.done = stop
@@ -112,6 +130,12 @@ class WindowMorphology:
             return np.zeros(0)
         values = self.values[name][: self.done]
         return values[np.isfinite(values)]
+
+    def measured(self, name: str) -> np.ndarray:
+        """``name`` for every galaxy measured so far, aligned with ``rows[:done]`` (NaN where not measured)."""
+        if name not in self.values:
+            return np.full(self.done, np.nan)
+        return self.values[name][: self.done]
 
     @property
     def too_few(self) -> bool:

@@ -1,11 +1,14 @@
-"""The survey-side controller: the survey the generated galaxy is compared with, the survey galaxies nearest the
-slider's redshift, and their morphology in a redshift window. No Panel in here.
+"""The survey-side controller: the survey the generated galaxy is compared with, the survey galaxies on the grid (the
+nearest to the slider's redshift, or those selected in the colour plots), and their morphology and colours in a
+redshift window. No Panel in here.
 
-Inputs are calls from the app: ``load(data)`` and ``follow(redshift)`` (every slider movement). Outputs are
-parameters that the views watch: ``survey``, ``state``, ``neighbours`` and ``window`` (re-announced as its
-measurements fill in). The survey loads on a short-lived thread of its own, because the very first start writes
-the built-in synthetic survey, which takes a while and must not hold up the model; neighbours and measurements are
-made on the session's worker, in chunks that give way to more urgent work.
+Inputs are calls from the app: ``load(data)`` and ``follow(redshift)`` (every slider movement), and from the colour
+plots ``select(rows, note)`` (the ``clear_selection`` event ends a selection). Outputs are parameters that the views
+watch: ``survey``, ``state``, ``neighbours``, ``window`` (re-announced as its measurements fill in) and
+``selection``. A selection belongs to the redshift window it was made in: following the slider into another window
+ends it, and the grid shows the nearest galaxies again. The survey loads on a short-lived thread of its own, because
+the very first start writes the built-in synthetic survey, which takes a while and must not hold up the model;
+neighbours and measurements are made on the session's worker, in chunks that give way to more urgent work.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ from typing import Callable
 import param
 
 from galaxy_explorer.errors import GalaxyExplorerError
-from galaxy_explorer.app_parts.controllers.real import Neighbours, WindowMorphology, nearest_galaxies, window_morphology
+from galaxy_explorer.app_parts.controllers.real import (
+    Neighbours,
+    WindowMorphology,
+    nearest_galaxies,
+    selected_galaxies,
+    window_bounds,
+    window_morphology,
+)
 from galaxy_explorer.app_parts.state.resources import load_survey
 from galaxy_explorer.app_parts.state.session import SessionMessages
 from galaxy_explorer.app_parts.state.worker import SessionWorker, TaskContext
@@ -36,6 +46,9 @@ class SurveyController(param.Parameterized):
     neighbours = param.ClassSelector(class_=Neighbours, default=None, doc="Survey galaxies nearest the slider")
     window = param.ClassSelector(class_=WindowMorphology, default=None,
                                  doc="Morphology of the survey galaxies in the slider's redshift window")
+    selection = param.Parameter(default=None, doc="Survey rows selected in the colour plots (sorted tuple); None: none")
+    selection_note = param.String(default="", doc="How the selection was made, for people")
+    clear_selection = param.Event(doc="End the selection: the grid shows the galaxies nearest the slider again")
 
     def __init__(self, worker: SessionWorker, run_on_ui: Callable[[Callable[[], None]], None],
                  messages: SessionMessages, **params):
@@ -44,6 +57,8 @@ class SurveyController(param.Parameterized):
         self._loader: threading.Thread | None = None
         self._redshift: float | None = None  # where the slider is (followed once a survey loads)
         self._near = True  # whether the last neighbours were near their redshift (warn once on leaving)
+        self._selection_window: tuple[float, float] | None = None  # the window a selection was made in
+        self.param.watch(lambda _event: self.select(None), "clear_selection")
 
     @property
     def synthetic(self) -> bool:
@@ -77,6 +92,7 @@ class SurveyController(param.Parameterized):
         if problem is not None:
             self._messages.error(problem)
         if survey is not None:
+            self.param.update(selection=None, selection_note="")  # rows of the survey before
             self.survey = survey
         self.state = "ready" if self.survey is not None else "none"
         if survey is not None and self._redshift is not None:
@@ -90,17 +106,31 @@ class SurveyController(param.Parameterized):
         survey = self.survey
         if survey is None:
             return
+        if self.selection is not None and window_bounds(redshift) != self._selection_window:
+            self.param.update(selection=None, selection_note="")  # another window: the selection was of the last
         shown = None if fresh else self.window
         progress = {"neighbours_sent": False}  # kept if the step is pre-empted and run again
-        self._worker.submit_once("view", partial(self._view_step, survey, float(redshift), shown, progress),
-                                 name=f"view z={redshift:.3f}")
+        step = partial(self._view_step, survey, float(redshift), shown, progress, self.selection, self.selection_note)
+        self._worker.submit_once("view", step, name=f"view z={redshift:.3f}")
+
+    def select(self, rows, note: str = "") -> None:
+        """Show the survey ``rows`` (selected in the colour plots, all in the window on show) on the grid, nearest the
+        slider's redshift first; None or no rows: back to the galaxies nearest the slider (UI thread)."""
+        rows = None if rows is None or len(rows) == 0 else tuple(sorted({int(row) for row in rows}))
+        if rows == self.selection and (rows is None or note == self.selection_note):
+            return
+        self._selection_window = None if rows is None or self._redshift is None else window_bounds(self._redshift)
+        self.param.update(selection=rows, selection_note=note if rows else "")
+        if self._redshift is not None:
+            self.follow(self._redshift)
 
     def _view_step(self, survey, redshift: float, shown: WindowMorphology | None, progress: dict,
-                   ctx: TaskContext) -> None:
+                   selection: tuple | None, note: str, ctx: TaskContext) -> None:
         if not progress["neighbours_sent"]:
-            neighbours = nearest_galaxies(survey, redshift)
+            neighbours = (nearest_galaxies(survey, redshift) if selection is None
+                          else selected_galaxies(survey, selection, redshift, note))
             neighbours.pictures()  # drawn here, not on the UI thread
-            self._run_on_ui(partial(self._neighbours_ready, neighbours))
+            self._run_on_ui(partial(self._neighbours_ready, neighbours, selection))
             progress["neighbours_sent"] = True
         window = window_morphology(survey, redshift)
         if window is shown and window.complete:
@@ -117,8 +147,10 @@ class SurveyController(param.Parameterized):
                 self._run_on_ui(partial(self._window_ready, window))
         self._run_on_ui(partial(self._window_ready, window))
 
-    def _neighbours_ready(self, neighbours: Neighbours) -> None:
-        if len(neighbours.rows):
+    def _neighbours_ready(self, neighbours: Neighbours, selection: tuple | None = None) -> None:
+        if selection != self.selection:
+            return  # the selection changed meanwhile; the view step asked for since brings the grid
+        if len(neighbours.rows) and not neighbours.selected:
             if not neighbours.near and self._near:  # say it once on entering an empty stretch, not every step
                 self._messages.notify("warning", f"No survey galaxies near z = {neighbours.redshift:.2f}: the "
                                       f"nearest is {neighbours.nearest_offset:.2f} away in redshift.")

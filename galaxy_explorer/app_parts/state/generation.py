@@ -32,6 +32,7 @@ from typing import Callable, Hashable
 
 import numpy as np
 
+from galaxy_explorer.app_parts.state.colours import frame_colours
 from galaxy_explorer.app_parts.state.walk import COLOUR, LIVE_COLUMNS, FrameCache, position_key
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,13 @@ BATCH = {"exact": 2, "export": 4, "bake": 4, "population": 4}
 
 
 def measure_frame(image: np.ndarray) -> dict[str, float]:
-    """Fast morphology of one (5,H,W) frame, as plain floats (NaN where nothing was detected)."""
+    """Fast morphology and aperture colours (``colours.COLOUR_COLUMNS``) of one (5,H,W) frame, as plain floats (NaN
+    where nothing was detected): measured here, once per frame, so no session's UI thread measures."""
     from galaxy_explorer.measure.morphology import measure
 
     result = measure(np.asarray(image)[None], mode="fast")
-    return {name: float(result[name][0]) for name in LIVE_COLUMNS} | {"flag": int(result["flag"][0])}
+    return ({name: float(result[name][0]) for name in LIVE_COLUMNS} | {"flag": int(result["flag"][0])}
+            | frame_colours(image))
 
 
 def sample(generator, key, positions: list[float], on_step: Callable[[int], None] | None = None) -> np.ndarray:

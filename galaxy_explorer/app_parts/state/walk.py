@@ -148,7 +148,7 @@ def png_data_url(rgb: np.ndarray, scale: int = DISPLAY_SCALE) -> str:
 class Frame:
     position: float  # along its walk's axis (a redshift, a label's value or a seed), rounded by position_key
     image: np.ndarray  # (5,H,W) float32 survey flux
-    measurements: dict[str, float]  # LIVE_COLUMNS of this frame (fast mode); NaN where not detected
+    measurements: dict[str, float]  # LIVE_COLUMNS (fast mode) and colours.COLOUR_COLUMNS; NaN where not measured
     exact_grid: bool  # True if on the baking grid
     walk: WalkKey | None = None  # the walk it belongs to; None (a frame made by hand): a walk along the redshift
     _urls: dict[str, str] = field(default_factory=dict, repr=False)
