@@ -38,16 +38,22 @@ if str(REPO) not in sys.path:  # run as a file: import the package from this sou
 
 DATE = "2026-12-04"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "grain_levers.json"
-# name -> sampler settings; the first is the shipped default (the app's and the evaluation's).
+# name -> sampler settings, each given in full (the generator's defaults may change). The first is the sampler alone,
+# as the app drew until the lever table below made the final denoising step at t = 10 the default.
 LEVERS = {
-    "default: dpmpp2m, 20 steps": dict(sampler="dpmpp2m", steps=20),
-    "dpmpp2m, 10 steps": dict(sampler="dpmpp2m", steps=10),
-    "dpmpp2m, 50 steps": dict(sampler="dpmpp2m", steps=50),
-    "ddim, 50 steps": dict(sampler="ddim", steps=50),
-    "ddpm, 100 steps": dict(sampler="ddpm", steps=100),
+    "dpmpp2m, 20 steps, no final denoise": dict(sampler="dpmpp2m", steps=20, denoise_step=None),
+    "dpmpp2m, 10 steps": dict(sampler="dpmpp2m", steps=10, denoise_step=None),
+    "dpmpp2m, 50 steps": dict(sampler="dpmpp2m", steps=50, denoise_step=None),
+    "ddim, 50 steps": dict(sampler="ddim", steps=50, denoise_step=None),
+    "ddpm, 100 steps": dict(sampler="ddpm", steps=100, denoise_step=None),
     "dpmpp2m, 20 steps + final denoise at t = 3": dict(sampler="dpmpp2m", steps=20, denoise_step=3),
     "dpmpp2m, 20 steps + final denoise at t = 5": dict(sampler="dpmpp2m", steps=20, denoise_step=5),
+    "dpmpp2m, 20 steps + final denoise at t = 6": dict(sampler="dpmpp2m", steps=20, denoise_step=6),
     "dpmpp2m, 20 steps + final denoise at t = 8": dict(sampler="dpmpp2m", steps=20, denoise_step=8),
+    "dpmpp2m, 20 steps + final denoise at t = 10 (the default)": dict(sampler="dpmpp2m", steps=20, denoise_step=10),
+    "dpmpp2m, 20 steps + final denoise at t = 12": dict(sampler="dpmpp2m", steps=20, denoise_step=12),
+    "dpmpp2m, 20 steps + final denoise at t = 15": dict(sampler="dpmpp2m", steps=20, denoise_step=15),
+    "dpmpp2m, 20 steps + final denoise at t = 20": dict(sampler="dpmpp2m", steps=20, denoise_step=20),
 }
 GPU_RUN = ("python3 train/gpu_run.py --out $OUT --total-minutes 9.1 --batch-sizes 1024 --init-from "
            "assets/diffusion-small-morph.safetensors --condition true_bulge_fraction --condition true_axis_ratio "
@@ -71,9 +77,8 @@ TRAINING_LEVERS = [
 
 
 def lever_command(settings: dict, n: int, seed: int) -> str:
-    flags = f"--sampler {settings['sampler']} --steps {settings['steps']}"
-    if settings.get("denoise_step") is not None:
-        flags += f" --denoise-step {settings['denoise_step']}"
+    denoise = "none" if settings["denoise_step"] is None else settings["denoise_step"]
+    flags = f"--sampler {settings['sampler']} --steps {settings['steps']} --denoise-step {denoise}"
     if settings.get("range_ends") is False:
         flags += " --no-range-ends"
     return (f"galaxy-explorer evaluate --n {n} --seed {seed} --mode fast --threads 2 --labels-free "
@@ -99,15 +104,23 @@ def run_lever(settings: dict, n: int, seed: int, threads: int, folder: Path) -> 
                         "size_ratio": 1.0 + row["size"]["generated"],
                         "concentration_difference": row["concentration"]["generated"]}
                        for row in checks.get("range_ends", {}).get("bins", [])],
+        "colours_worst": worst_cell(checks["colours"]),
         "generate_seconds_per_galaxy": metrics["guidance"]["sweep"][0]["generate_seconds"]
         / (n + sum(row["n_generated"] for row in checks.get("range_ends", {}).get("bins", []))),
     }
 
 
+def worst_cell(colours: dict) -> dict:
+    """The colour and bin that set the colour check's value: where a lever moves the colours."""
+    cells = [{"colour": name, **cell} for name, table in colours["per_colour"].items() for cell in table["bins"]
+             if cell["counted"] and cell["generated"] is not None]
+    return max(cells, key=lambda cell: abs(cell["generated"]) / cell["tolerance"]) if cells else {}
+
+
 def model_space_grain(n: int, seed: int) -> dict:
-    """Grain of the default in model space (asinh, per band scale) against the survey's: if the network's error
-    there is about the same at every brightness, the asinh stretch turns it into flux grain that grows with the
-    flux, as measured."""
+    """Grain of the sampler's own output (no final denoising step) in model space (asinh, per band scale) against
+    the survey's: if the network's error there is about the same at every brightness, the asinh stretch turns it
+    into flux grain that grows with the flux, as measured."""
     from galaxy_explorer.data.survey import Survey, builtin_survey_path
     from galaxy_explorer.diffusion import Generator
     from galaxy_explorer.evaluation.diagnostics import grain_sums
@@ -118,7 +131,7 @@ def model_space_grain(n: int, seed: int) -> dict:
         rows, _ = choose_halves(len(survey), n, seed)
         real = np.asarray(survey.images(rows), dtype=np.float32)
         redshift = np.asarray(survey.redshift[rows], dtype=np.float64)
-    generated = generator.population([seed + i for i in range(n)], redshift)
+    generated = generator.population([seed + i for i in range(n)], redshift, denoise_step=None)
     band = generator.bands.index("i")
     sky = survey_sky_sigma(real, tuple(generator.bands), "i")
     levels = ((-1.0, 1.0), (5.0, 20.0), (20.0, 100.0), (100.0, np.inf))
@@ -175,17 +188,18 @@ def markdown_table(summary: dict) -> str:
     def number(value, digits=2):
         return "–" if value is None else f"{value:.{digits}f}"
 
-    lines = ["| lever | grain at sky / 5–20 / 20–100 / ≥ 100 sky σ | grain check | ends of the range | other checks "
-             "failed | network calls a frame |", "|---|---|---|---|---|---|"]
+    def verdict(check) -> str:
+        return "–" if check is None else f"{number(check['value'])}{'' if check['passes'] else ' ✗'}"
+
+    lines = ["| lever | grain at sky / 5–20 / 20–100 / ≥ 100 sky σ | grain check | ends of the range | redshift CNN "
+             "| colours | binned means, sizes | network calls a frame |", "|---|---|---|---|---|---|---|---|"]
     for name, lever in summary["levers"].items():
         grain = " / ".join(number(level["ratio"]) for level in lever["grain_by_brightness"])
         checks = lever["checks"]
-        failed = [key for key, check in checks.items() if key not in ("grain", "range_ends") and not check["passes"]]
-        ends = checks.get("range_ends")
-        lines.append(f"| {name} | {grain} | {number(checks['grain']['value'])}"
-                     f"{'' if checks['grain']['passes'] else ' ✗'} | "
-                     + ("–" if ends is None else f"{number(ends['value'])}{'' if ends['passes'] else ' ✗'}")
-                     + f" | {', '.join(failed) or 'none'} | {network_calls(lever['settings'])} |")
+        lines.append(f"| {name} | {grain} | {verdict(checks['grain'])} | {verdict(checks.get('range_ends'))} | "
+                     f"{verdict(checks['redshift_cnn'])} | {verdict(checks['colours'])} | "
+                     f"{verdict(checks['binned_means'])}, {verdict(checks['sizes'])} | "
+                     f"{network_calls(lever['settings'])} |")
     return "\n".join(lines)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from galaxy_explorer.instrument import BANDS
 from galaxy_explorer.measure.morphology import MODES
 from galaxy_explorer.options import option, options_of
 from galaxy_explorer.training.config import LOSS_WEIGHTINGS, TrainConfig
+from tests.support.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 CHOICES = {"preset": tuple(PRESETS), "prediction": PREDICTIONS, "schedule": SCHEDULE_KINDS,
@@ -32,10 +32,7 @@ EVALUATION_CHOICES = {"sampler": SAMPLERS, "mode": MODES, "detection_band": BAND
 
 @pytest.fixture(scope="module")
 def gpu_run():
-    spec = importlib.util.spec_from_file_location("gpu_run_options", REPO / "train" / "gpu_run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train/gpu_run.py", "gpu_run_options")
 
 
 def command_parser(name: str) -> argparse.ArgumentParser:
@@ -287,9 +284,7 @@ def test_augment_flags_parse_to_the_same_config_as_before(flags, expected):
 def test_redshift_cnn_flags_parse_to_the_same_config_as_before(flags, expected):
     from galaxy_explorer.training.redshift_cnn import RedshiftTrainingConfig
 
-    spec = importlib.util.spec_from_file_location("train_redshift_cnn", REPO / "train" / "train_redshift_cnn.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("train/train_redshift_cnn.py")
     config = script.config_from_args(script.build_parser().parse_args(flags))
     assert config == RedshiftTrainingConfig(**expected)
     assert isinstance(config.learning_rate, float) and isinstance(config.max_minutes, (float, type(None)))

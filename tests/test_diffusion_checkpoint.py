@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from galaxy_explorer.diffusion import Generator
 from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
 from galaxy_explorer.diffusion.prediction import make_eps_function
-from galaxy_explorer.diffusion.samplers import run_sampler
+from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP, run_sampler
 from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
 from galaxy_explorer.diffusion.unet import ConditionalUNet, UNetConfig
 from galaxy_explorer.data.checkpoint import HEADER_KEY, load_metadata, save_checkpoint
@@ -64,7 +64,7 @@ def test_save_load_sample_is_identical_to_sampling_the_network_in_memory(checkpo
     conditions = torch.tensor([[1.5]])
     with torch.inference_mode():
         direct = run_sampler("dpmpp2m", make_eps_function(in_memory, loaded.schedule, "v", conditions),
-                             loaded.schedule, x_T, 6)
+                             loaded.schedule, x_T, 6, denoise_step=DEFAULT_DENOISE_STEP)  # the generator's default
     through_file = Generator.load(checkpoint).frames(9, [1.5], steps=6)
     assert np.array_equal(loaded.normalization.to_flux(direct).numpy(), through_file)
 

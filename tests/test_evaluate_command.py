@@ -264,6 +264,7 @@ def test_the_ends_of_the_range_take_every_survey_galaxy_there_and_two_generated_
 
 def test_a_final_denoising_step_and_leaving_out_the_range_ends_are_options_of_the_evaluation(inputs, tmp_path, monkeypatch):
     from galaxy_explorer.diffusion.generator import Generator
+    from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP
 
     asked = []
     population = Generator.population
@@ -273,10 +274,14 @@ def test_a_final_denoising_step_and_leaving_out_the_range_ends_are_options_of_th
         return population(self, *args, **kwargs)
 
     monkeypatch.setattr(Generator, "population", spy)
-    assert evaluate(inputs, tmp_path / "plain", "--n", "4", "--mode", "fast") == 0
+    assert evaluate(inputs, tmp_path / "default", "--n", "4", "--mode", "fast") == 0
+    assert evaluate(inputs, tmp_path / "plain", "--n", "4", "--mode", "fast", "--denoise-step", "none",
+                    "--no-range-ends") == 0
     assert evaluate(inputs, tmp_path / "denoised", "--n", "4", "--mode", "fast", "--denoise-step", "5",
                     "--no-range-ends") == 0
-    assert asked == [None, None, 5]  # the N galaxies and those of the range's ends, then the N galaxies alone
+    # the N galaxies and those of the range's ends at the generator's default, then the N galaxies alone
+    assert asked == [DEFAULT_DENOISE_STEP, DEFAULT_DENOISE_STEP, None, 5]
+    assert json.loads((tmp_path / "plain" / "metrics.json").read_text())["config"]["denoise_step"] is None
     metrics = json.loads((tmp_path / "denoised" / "metrics.json").read_text())
     assert metrics["config"]["denoise_step"] == 5 and metrics["config"]["range_end_rows"] == []
     assert metrics["quality_checks"]["skipped"] == {"range_ends": "left out (--no-range-ends)"}

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP
 from galaxy_explorer.errors import GalaxyExplorerError
 from galaxy_explorer.output.export import (
     MAX_FRAMES,
@@ -220,7 +221,9 @@ def test_export_walk_asks_the_generator_for_the_grid_and_reports_progress(tmp_pa
     np.testing.assert_allclose(asked, np.linspace(0, 3, 10))
     assert {call[0] for call in generator.calls} == {7}
     assert {(call[2], call[3]) for call in generator.calls} == {("ddim", 5)}
-    assert generator.calls[0][4] == {"bulge_fraction": 0.5, "guidance_scale": None}  # None: the checkpoint's own
+    # guidance None: the checkpoint's own; the final denoising step is the generator's default
+    assert generator.calls[0][4] == {"bulge_fraction": 0.5, "guidance_scale": None,
+                                     "denoise_step": DEFAULT_DENOISE_STEP}
     assert seen[-1] == (10, 10) and [d for d, _ in seen] == sorted(d for d, _ in seen)
     with fits.open(out) as hdus:
         assert hdus[0].header["SEED"] == 7 and hdus[0].header["SAMPLER"] == "ddim"

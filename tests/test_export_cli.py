@@ -48,7 +48,7 @@ def test_fits_export_is_deterministic_and_matches_the_generator(tiny_checkpoint,
     with fits.open(first) as a, fits.open(second) as b:
         np.testing.assert_array_equal(a[0].data, b[0].data)
         np.testing.assert_allclose(a["REDSHIFT"].data["redshift"], np.linspace(0, 3, 5))
-        assert a[0].header["SEED"] == 7 and a[0].header["STEPS"] == 2
+        assert a[0].header["SEED"] == 7 and a[0].header["STEPS"] == 2 and a[0].header["DENOISE"] == 10
         expected = Generator.load(tiny_checkpoint).frames(7, [0.75], steps=2, batch_size=1)[0]
         # The export generates frames in batches; batching changes float rounding only (~1e-4 of the flux).
         np.testing.assert_allclose(a[0].data[1], expected, rtol=1e-3, atol=1e-3)

@@ -1,4 +1,5 @@
-"""The final denoising step (issue 31's sampling lever): one more network call after any sampler, off by default."""
+"""The final denoising step (issue 31's sampling lever): one more network call after any sampler; the generator
+takes it at ``DEFAULT_DENOISE_STEP`` unless told otherwise (None: the sampler's own output)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 
 from galaxy_explorer.diffusion import Generator
 from galaxy_explorer.diffusion.generator_inputs import GenerationError
-from galaxy_explorer.diffusion.samplers import final_denoise, run_sampler
+from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP, final_denoise, run_sampler
 from galaxy_explorer.diffusion.schedule import make_schedule
 from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
 
@@ -60,13 +61,16 @@ def generator(tmp_path_factory):
     return Generator.load(make_tiny_checkpoint(tmp_path_factory.mktemp("denoise") / "tiny.safetensors", seed=0))
 
 
-def test_the_generator_draws_the_sampler_output_unchanged_unless_asked(generator):
-    plain = generator.frames(3, [0.5, 1.0], steps=3)
-    assert np.array_equal(generator.frames(3, [0.5, 1.0], steps=3, denoise_step=None), plain)
+def test_the_generator_takes_the_default_final_denoising_step_unless_told_otherwise(generator):
+    default = generator.frames(3, [0.5, 1.0], steps=3)
+    assert np.array_equal(generator.frames(3, [0.5, 1.0], steps=3, denoise_step=DEFAULT_DENOISE_STEP), default)
+    plain = generator.frames(3, [0.5, 1.0], steps=3, denoise_step=None)  # the sampler's own output
+    assert np.isfinite(plain).all() and not np.array_equal(plain, default)
     denoised = generator.frames(3, [0.5, 1.0], steps=3, denoise_step=5)
     assert np.isfinite(denoised).all() and not np.array_equal(denoised, plain)
     rows = generator.population([3, 3], [0.5, 1.0], steps=3, denoise_step=5)
     np.testing.assert_allclose(rows, denoised, atol=1e-5)  # a population row is the walk's frame, as without it
+    np.testing.assert_allclose(generator.population([3, 3], [0.5, 1.0], steps=3), default, atol=1e-5)
 
 
 @pytest.mark.parametrize("bad", [-1, 1000, 2.5, True, "5"])

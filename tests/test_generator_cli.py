@@ -3,12 +3,14 @@
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 from astropy.io import fits
 
 from galaxy_explorer.cli import main
 from galaxy_explorer.diffusion import Generator
+from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP
 from galaxy_explorer.diffusion.testing import make_tiny_checkpoint
 from galaxy_explorer.data.survey import Survey
 
@@ -33,8 +35,27 @@ def test_fits_output_has_one_image_hdu_per_redshift_with_its_provenance(checkpoi
             assert hdu.header["REDSHIFT"] == redshift and hdu.header["SEED"] == 4
             assert hdu.header["SAMPLER"] == "dpmpp2m" and hdu.header["STEPS"] == 3
             assert hdu.header["CHECKPT"].endswith("tiny.safetensors") and hdu.header["BANDS"] == "g,r,i,z,y"
+            assert hdu.header["DENOISE"] == DEFAULT_DENOISE_STEP  # the final denoising step, the generator's
         expected = Generator.load(checkpoint).frames(4, [0.5, 1.5], steps=3)
         assert np.array_equal(np.stack([hdus[1].data, hdus[2].data]), expected)
+
+
+def test_the_final_denoising_step_can_be_left_out_and_the_file_says_so(checkpoint, tmp_path):
+    assert sample(checkpoint, tmp_path / "plain.fits", "--denoise-step", "none") == 0
+    assert sample(checkpoint, tmp_path / "plain.hdf5", "--denoise-step", "none") == 0
+    with fits.open(tmp_path / "plain.fits") as hdus:
+        assert hdus[1].header["DENOISE"] == -1
+        expected = Generator.load(checkpoint).frames(4, [0.5, 1.5], steps=3, denoise_step=None)
+        assert np.array_equal(np.stack([hdus[1].data, hdus[2].data]), expected)
+    with h5py.File(tmp_path / "plain.hdf5", "r") as handle:
+        assert handle.attrs["denoise_step"] == -1
+
+
+@pytest.mark.parametrize("bad", ["-1", "ten", "2.5"])
+def test_a_denoising_step_that_is_not_a_step_or_none_is_refused_while_parsing(checkpoint, tmp_path, capsys, bad):
+    assert sample(checkpoint, tmp_path / "bad.fits", "--denoise-step", bad) == 2
+    assert f"expected a training step (an integer >= 0) or 'none', got {bad!r}" in capsys.readouterr().err
+    assert not (tmp_path / "bad.fits").exists()
 
 
 def test_the_same_command_in_two_processes_writes_identical_pixels(checkpoint, tmp_path):

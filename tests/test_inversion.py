@@ -102,10 +102,11 @@ def test_invert_gives_one_cpu_float32_noise_per_image_deterministically(generato
 
 
 def test_a_seed_is_a_named_initial_noise(generator):
-    """frames(seed) and frames_from_noise(initial_noise(seed)) are the same walk, pixel for pixel."""
+    """frames(seed) and frames_from_noise(initial_noise(seed)) are the same walk, pixel for pixel (the sampler alone:
+    frames_from_noise maps noise through the sampler, without the final denoising step ``frames`` takes by default)."""
     noise = initial_noise(9, (1,) + generator.image_shape)
     for sampler in ("ddim", "dpmpp2m"):
-        assert np.array_equal(generator.frames(9, [0.4, 2.0], sampler=sampler, steps=4),
+        assert np.array_equal(generator.frames(9, [0.4, 2.0], sampler=sampler, steps=4, denoise_step=None),
                               generator.frames_from_noise(noise, [0.4, 2.0], sampler=sampler, steps=4))
 
 
@@ -113,7 +114,7 @@ def test_frames_from_noise_walks_one_noise_or_takes_one_per_redshift(generator):
     noise = torch.cat([initial_noise(1, (1, 5, 64, 64)), initial_noise(2, (1, 5, 64, 64))])
     rows = generator.normalization.to_model(generator.frames_from_noise(noise, [0.7, 0.7], sampler="ddim", steps=3))
     for row, seed in zip(rows, (1, 2)):  # equal up to float rounding: a batch of two sums in another order
-        np.testing.assert_allclose(row, generator.normalization.to_model(generator.frames(seed, [0.7], "ddim", 3)[0]),
+        np.testing.assert_allclose(row, generator.normalization.to_model(generator.frames(seed, [0.7], "ddim", 3, denoise_step=None)[0]),
                                    atol=1e-4)
     calls, steps_seen = [], []
     walk = generator.frames_from_noise(noise[0].numpy(), [0.2, 0.9, 1.6], sampler="ddim", steps=2, batch_size=2,

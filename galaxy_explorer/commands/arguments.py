@@ -40,6 +40,26 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def denoise_step(text: str) -> int | None:
+    """A training step >= 0 for the final denoising step, or 'none' for the sampler's own output."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        return non_negative_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a training step (an integer >= 0) or 'none', got {text!r}") \
+            from None
+
+
+def add_denoise_step_argument(parser) -> None:
+    """``--denoise-step T|none``: the final denoising step after the sampler (default: the generator's)."""
+    from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP, DENOISE_STEP_HELP
+
+    parser.add_argument("--denoise-step", type=denoise_step, default=DEFAULT_DENOISE_STEP, metavar="T|none",
+                        help=DENOISE_STEP_HELP)
+
+
+
 def finite_float(text: str) -> float:
     """A finite number (not nan or inf)."""
     try:

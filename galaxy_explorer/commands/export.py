@@ -53,6 +53,7 @@ def register(subparsers) -> None:
                    help=f"frame side in pixels for GIF/MP4, {MIN_SIZE}-{MAX_SIZE}, rounded up to even (default 512)")
     p.add_argument("--sampler", choices=SAMPLER_CHOICES, default="dpmpp2m", help="sampler (default dpmpp2m)")
     p.add_argument("--steps", type=arguments.positive_int, default=20, help="sampler steps (default 20)")
+    arguments.add_denoise_step_argument(p)
     arguments.add_guidance_argument(p)
     p.add_argument("--label", action=argparse.BooleanOptionalAction, default=True,
                    help="burn 'z = ...' into each GIF/MP4 frame (default: on)")
@@ -95,7 +96,8 @@ def run(args) -> int:
 
 def _request(args, z_start: float, z_stop: float, conditions: dict[str, float]) -> ExportRequest:
     return ExportRequest(out=args.out, seed=args.seed, z_start=z_start, z_stop=z_stop, frames=args.frames,
-                         fps=args.fps, size=args.size, sampler=args.sampler, steps=args.steps, label=args.label,
+                         fps=args.fps, size=args.size, sampler=args.sampler, steps=args.steps,
+                         denoise_step=args.denoise_step, label=args.label,
                          band=args.band, conditions=conditions, guidance_scale=args.guidance,
                          overwrite=args.overwrite)
 

@@ -31,6 +31,7 @@ def register(subparsers) -> None:
 
     p.add_argument("--sampler", default="dpmpp2m", choices=SAMPLERS, help="sampler (default: %(default)s)")
     p.add_argument("--steps", type=arguments.positive_int, default=20, help="sampler steps (default: %(default)s)")
+    arguments.add_denoise_step_argument(p)
     p.add_argument("--batch-size", type=arguments.positive_int, default=8,
                    help="images per network call (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)")
@@ -63,12 +64,13 @@ def run(args) -> int:
 
     images = generator.frames(args.seed, redshifts, sampler=args.sampler, steps=args.steps,
                               batch_size=args.batch_size, progress=progress, guidance_scale=args.guidance,
-                              guided=args.guide, **conditions)
+                              guided=args.guide, denoise_step=args.denoise_step, **conditions)
     require_finite_frames(images, redshifts, generator.checkpoint_path)
     columns = {"redshift": redshifts}
     columns.update({name: np.full(len(redshifts), value) for name, value in conditions.items()})
     provenance = Provenance(
         checkpoint=str(generator.checkpoint_path), seed=args.seed, sampler=args.sampler, steps=args.steps,
+        denoise_step=args.denoise_step,
         bands=generator.bands, conditions=columns,
         guidance_scale=generator.default_guidance if args.guidance is None else args.guidance,
         guided=tuple(args.guide or generator.default_guided) if len(generator.condition_names) > 1 else (),

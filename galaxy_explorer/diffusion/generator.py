@@ -28,7 +28,7 @@ from galaxy_explorer.diffusion.generator_inputs import (
 )
 from galaxy_explorer.diffusion.model_io import load_diffusion_checkpoint
 from galaxy_explorer.diffusion.prediction import make_eps_function
-from galaxy_explorer.diffusion.samplers import SAMPLERS, run_sampler
+from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP, SAMPLERS, run_sampler
 
 
 def noise_stream(seed: int) -> torch.Generator:
@@ -114,7 +114,7 @@ class Generator:
     def frames(self, seed: int, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
                progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
                guided: Optional[Sequence[str]] = None, on_step: Optional[Callable[[int], None]] = None,
-               denoise_step: Optional[int] = None, **other_conditions) -> np.ndarray:
+               denoise_step: Optional[int] = DEFAULT_DENOISE_STEP, **other_conditions) -> np.ndarray:
         """Images (n, 5, 64, 64) float32 in survey flux units, one per redshift, all from the same x_T.
 
         ``other_conditions`` give further named conditions (a number, or one per redshift); a condition left out
@@ -125,7 +125,9 @@ class Generator:
         evaluation chose fewer). ``progress(done, total)`` is called with frames finished;
         ``on_step(step)`` after each sampler step of a batch (1 … steps), and whatever it raises stops the generation
         there (how the app interrupts work between steps; the pixels are unchanged when it returns normally).
-        ``denoise_step``: a training step for one ``samplers.final_denoise`` call after the sampler (None: none).
+        ``denoise_step``: a training step for one ``samplers.final_denoise`` call after the sampler (default
+        ``samplers.DEFAULT_DENOISE_STEP``, which removes the model's pixel-scale grain; None: none, the sampler's own
+        output).
         """
         seed = validated_seed(seed)
         guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided, denoise_step)
@@ -144,7 +146,8 @@ class Generator:
 
         ``x_T`` (5,64,64) or (1,5,64,64) starts every frame (a walk); (n,5,64,64) gives row i at ``redshifts[i]``.
         Only the deterministic samplers ('ddim', 'dpmpp2m') are defined by x_T alone: DDPM adds fresh noise at every
-        step. To reproduce an inverted image, sample with 'ddim' and the steps it was inverted with.
+        step. To reproduce an inverted image, sample with 'ddim' and the steps it was inverted with. No final
+        denoising step: the inversion maps an image to x_T and back through the sampler alone.
         """
         guidance = self._checked_settings(sampler, steps, batch_size, guidance_scale, guided)
         if sampler == "ddpm":
@@ -214,7 +217,7 @@ class Generator:
     def population(self, seeds, redshifts, sampler: str = "dpmpp2m", steps: int = 20, batch_size: int = 8,
                    progress: Optional[Callable[[int, int], None]] = None, *, guidance_scale: Optional[float] = None,
                    guided: Optional[Sequence[str]] = None, on_step: Optional[Callable[[int], None]] = None,
-                   denoise_step: Optional[int] = None, **other_conditions) -> np.ndarray:
+                   denoise_step: Optional[int] = DEFAULT_DENOISE_STEP, **other_conditions) -> np.ndarray:
         """Images (n, 5, 64, 64) float32 in survey flux units: row i is galaxy ``seeds[i]`` at ``redshifts[i]``.
 
         Row i is what ``frames(seeds[i], [redshifts[i]])`` draws (same x_T; for 'ddpm' the same per-step noise, from

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from galaxy_explorer.diffusion.samplers import SAMPLERS
+from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP, DENOISE_STEP_HELP, SAMPLERS
 from galaxy_explorer.errors import GalaxyExplorerError
 from galaxy_explorer.instrument import BANDS
 from galaxy_explorer.measure.morphology import MODES
@@ -42,9 +42,7 @@ class EvaluationConfig:
     sampler: str = option("dpmpp2m", choices=SAMPLERS, help="sampler (default: %(default)s)")
     steps: int = option(20, value_type="positive_int", metavar="N", help="sampler steps (default: %(default)s)")
     denoise_step: int | None = option(  # None: the sampler's own output (issue 31's final denoising lever)
-        None, value_type="non_negative_int", metavar="T",
-        help="after the sampler, one more network call that reads the image as noisy at training step T and keeps "
-             "its clean estimate: removes pixel-scale grain (T ~ 5 for the shipped model; default: none)")
+        DEFAULT_DENOISE_STEP, value_type="denoise_step", metavar="T|none", help=DENOISE_STEP_HELP)
     redshift_checkpoint: str | None = option(  # None -> paths.DEFAULT_REDSHIFT_CHECKPOINT
         None, help="redshift CNN checkpoint (default: the shipped assets/redshift-cnn)")
     mode: str = option("full", choices=MODES,

@@ -22,6 +22,7 @@ from galaxy_explorer.instrument import BANDS
 from galaxy_explorer.atomic import atomic_path
 from galaxy_explorer.output.composite import band_image, lupton_rgb
 from galaxy_explorer.output.fits_file import FitsImage, FitsTable, write_fits_file
+from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP
 from galaxy_explorer.diffusion.schedule import DEFAULT_TIMESTEP_SPACING
 from galaxy_explorer.diffusion.frame_checks import require_finite_frames
 from galaxy_explorer.errors import GalaxyExplorerError
@@ -54,6 +55,7 @@ class ExportRequest:
     size: int = 512
     sampler: str = "dpmpp2m"
     steps: int = 20
+    denoise_step: int | None = DEFAULT_DENOISE_STEP  # final denoising step after the sampler; None: none
     label: bool = True
     band: str | None = None  # None: i,r,g colour composite; else one of BANDS in grey
     conditions: dict[str, float] = field(default_factory=dict)
@@ -324,12 +326,18 @@ def write_export(
     return out
 
 
+def denoise_card(denoise_step: int | None) -> tuple[int, str]:
+    """The FITS card of the final denoising step (a header value cannot be None: -1 says there was none)."""
+    return (-1 if denoise_step is None else int(denoise_step), "final denoising training step (-1: none)")
+
+
 def walk_header(request: ExportRequest, checkpoint: str | Path) -> dict:
     """The FITS header cards saying how a walk was made; the command line and the app write the same ones."""
     return {
         "SEED": (request.seed, "noise seed (fixed x_T for every frame)"),
         "SAMPLER": (request.sampler, "diffusion sampler"),
         "STEPS": (request.steps, "sampler steps"),
+        "DENOISE": denoise_card(request.denoise_step),
         "SPACING": (DEFAULT_TIMESTEP_SPACING, "timestep spacing: even in log-SNR from T-1"),
         "CHECKPT": (Path(str(checkpoint)).name, "model checkpoint"),
     }
@@ -349,6 +357,7 @@ def export_walk(generator, request: ExportRequest, progress: Progress | None = N
         part = redshifts[start : start + chunk]
         frames = generator.frames(
             request.seed, part, sampler=request.sampler, steps=request.steps, batch_size=len(part),
+            denoise_step=request.denoise_step,
             guidance_scale=request.guidance_scale, **request.conditions,
         )
         parts.append(require_finite_frames(frames, part, getattr(generator, "checkpoint_path", "the generator")))

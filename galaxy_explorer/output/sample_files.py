@@ -18,6 +18,7 @@ from galaxy_explorer import __version__
 from galaxy_explorer.atomic import atomic_path
 from galaxy_explorer.errors import GalaxyExplorerError
 from galaxy_explorer.diffusion.frame_checks import require_finite_frames
+from galaxy_explorer.diffusion.samplers import DEFAULT_DENOISE_STEP
 from galaxy_explorer.diffusion.schedule import DEFAULT_TIMESTEP_SPACING
 from galaxy_explorer.output.fits_file import FitsImage, card, write_fits_file
 
@@ -43,6 +44,7 @@ class Provenance:
     guided: tuple[str, ...] = ()  # the conditions that guidance pushed towards (empty: all of them)
     conditions: Mapping[str, np.ndarray] = field(default_factory=dict)  # name -> (n,) values, redshift first
     free: tuple[str, ...] = ()  # the model's conditions left free (drawn by the model, no value given)
+    denoise_step: int | None = DEFAULT_DENOISE_STEP  # the final denoising step after the sampler (None: none)
 
 
 def output_format(path: Path) -> str:
@@ -76,6 +78,8 @@ def _provenance_cards(provenance: Provenance) -> dict:
         "SEED": (provenance.seed, "seed of the initial noise x_T"),
         "SAMPLER": (provenance.sampler, "ddpm | ddim | dpmpp2m"),
         "STEPS": (provenance.steps, "sampler steps"),
+        "DENOISE": (-1 if provenance.denoise_step is None else int(provenance.denoise_step),
+                    "final denoising training step (-1: none)"),
         "SPACING": (DEFAULT_TIMESTEP_SPACING, "timestep spacing: even in log-SNR from T-1"),
         "GUIDANCE": (provenance.guidance_scale, "classifier-free guidance scale (1: none)"),
     }
@@ -141,6 +145,7 @@ def write_hdf5(path: Path, images: np.ndarray, provenance: Provenance, *, overwr
             attrs["seed"] = provenance.seed
             attrs["sampler"] = provenance.sampler
             attrs["steps"] = provenance.steps
+            attrs["denoise_step"] = -1 if provenance.denoise_step is None else int(provenance.denoise_step)
             attrs["guidance_scale"] = provenance.guidance_scale
             if provenance.guided:
                 attrs["guided_conditions"] = ",".join(provenance.guided)
