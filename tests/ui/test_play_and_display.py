@@ -109,7 +109,7 @@ def test_the_scale_bar_reads_kpc_at_the_frame_redshift_and_changes_with_it(page,
     assert model_text(page, "redshift-label") == f"z = {shown(page)['position']:.2f}"
     times_before = model_text(page, "cosmic-times")
     assert "look-back time" in times_before and "age of the universe" in times_before
-    page.get_by_text("look-back time").first.wait_for()
+    page.locator(".cosmic-times").first.wait_for()  # the times line is drawn under the slider
     start = shown(page)["position"]
     handle = page.locator(".redshift-slider .noUi-handle").first
     handle.focus()
@@ -123,6 +123,54 @@ def test_the_scale_bar_reads_kpc_at_the_frame_redshift_and_changes_with_it(page,
     assert model_text(page, "redshift-label") == f"z = {shown(page)['position']:.2f}"
     assert model_text(page, "cosmic-times") != times_before
 
+
+
+# Counts BokehJS layout computations of the page (each a whole root's, started by a changed Div or other layout
+# model): wraps ``compute_layout`` of the first layout view's class chain, counting only the outermost call.
+COUNT_LAYOUTS_JS = """() => {
+  let view = null;
+  for (const root of Object.values(Bokeh.index)) {
+    if (!root.owner) continue;
+    view = [...root.owner.query((v) => typeof v.compute_layout === 'function')][0];
+    if (view) break;
+  }
+  let proto = Object.getPrototypeOf(view);
+  while (!Object.prototype.hasOwnProperty.call(proto, 'compute_layout')) { proto = Object.getPrototypeOf(proto); }
+  const original = proto.compute_layout;
+  let depth = 0;
+  window.__layouts = 0;
+  proto.compute_layout = function () {
+    if (depth === 0) { window.__layouts += 1; }
+    depth += 1;
+    try { return original.apply(this, arguments); } finally { depth -= 1; }
+  };
+}"""
+
+
+def test_dragging_the_slider_repaints_the_image_and_texts_without_laying_out_the_page(page, served_app):
+    # Each move changes the picture, its caption, the scale bar and the times line. A Div's new text makes BokehJS
+    # lay out its whole card again (~23 ms a move on 2 cores, half the drag latency), so these are all drawn on
+    # canvases. The server's updates while dragging (survey grid, statistics, its busy indicator; ~3 a second) may
+    # lay out: 5-8 times in 15 moves here, against 23 when the times line was a Div.
+    open_app(page, served_app)
+    page.evaluate(COUNT_LAYOUTS_JS)
+    handle = page.locator(".redshift-slider .noUi-handle").first
+    handle.scroll_into_view_if_needed()  # the mouse moves in the viewport's coordinates
+    track = page.locator(".redshift-slider .noUi-base").first.bounding_box()
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    times_before = model_text(page, "cosmic-times")
+    page.mouse.move(x, y)
+    page.mouse.down()
+    moves = 15
+    for i in range(1, moves + 1):
+        page.mouse.move(x + (track["x"] + 0.9 * track["width"] - x) * i / moves, y)
+        page.wait_for_timeout(50)
+    layouts = page.evaluate("() => window.__layouts")
+    times_during = model_text(page, "cosmic-times")
+    page.mouse.up()
+    assert times_during != times_before  # the times line followed the drag…
+    assert layouts < moves, f"{layouts} page layouts during {moves} slider moves"  # …and no move laid out the page
 
 # Every visible element, shadow roots included, whose box reaches past the viewport's right edge, and every button
 # or plot whose content is wider than its box (a clipped label or plot).

@@ -90,7 +90,7 @@ class GalaxyCard(pn.viewable.Viewer):
                                              css_classes=["frame-status"])
         self.colour_bar = ColourBar()
         self._layout = pn.Card(self.figure, pn.pane.Bokeh(self.colour_bar.figure), slider,
-                               pn.pane.Bokeh(self.overlay.times, margin=(0, 10)), self.player,
+                               pn.pane.Bokeh(self.overlay.times_figure, margin=(0, 10)), self.player,
                                self.bake_progress, self.bake_status, self.frame_status,
                                title="Generated galaxy (one fixed noise seed)", collapsible=False, width=490)
         self._sent: set[float] = set()  # positions of the frames on the page…
