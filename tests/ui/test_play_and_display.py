@@ -124,7 +124,6 @@ def test_the_scale_bar_reads_kpc_at_the_frame_redshift_and_changes_with_it(page,
     assert model_text(page, "cosmic-times") != times_before
 
 
-
 # Counts BokehJS layout computations of the page (each a whole root's, started by a changed Div or other layout
 # model): wraps ``compute_layout`` of the first layout view's class chain, counting only the outermost call.
 COUNT_LAYOUTS_JS = """() => {
@@ -171,6 +170,7 @@ def test_dragging_the_slider_repaints_the_image_and_texts_without_laying_out_the
     page.mouse.up()
     assert times_during != times_before  # the times line followed the drag…
     assert layouts < moves, f"{layouts} page layouts during {moves} slider moves"  # …and no move laid out the page
+
 
 # Every visible element, shadow roots included, whose box reaches past the viewport's right edge, and every button
 # or plot whose content is wider than its box (a clipped label or plot).

@@ -14,9 +14,9 @@ from functools import lru_cache
 
 import panel as pn
 from bokeh.models import ColumnDataSource, CustomJS, Label, Range1d
-from bokeh.plotting import figure as bokeh_figure
 
 from galaxy_explorer.measure import cosmology
+from galaxy_explorer.app_parts.components.views import bare_figure
 from galaxy_explorer.app_parts.state.walk import COLOUR
 
 TABLE_Z_MAX = 6.0  # beyond any model's redshift range so far; the interpolation clamps past it
@@ -53,11 +53,7 @@ def text_line_figure(label: Label, width: int, height: int, name: str, css_class
     """A line of text that changes at every slider move, drawn on a canvas: a Label's new text only repaints its
     own small plot, whereas a Div's new text re-lays out the whole card (BokehJS's ``MarkupView`` re-renders and
     recomputes the layout of its root), which took ~23 ms of every drag move on 2 cores (profiled in Chromium)."""
-    line = bokeh_figure(width=width, height=height, x_range=Range1d(0, 1), y_range=Range1d(0, 1), tools="",
-                        toolbar_location=None, min_border=0, name=name, css_classes=[css_class],
-                        background_fill_color=None, border_fill_color=None, outline_line_color=None)
-    line.axis.visible = False
-    line.grid.visible = False
+    line = bare_figure(width, height, Range1d(0, 1), Range1d(0, 1), name, css_class=css_class, background=None)
     line.add_layout(label)
     return line
 

@@ -48,10 +48,14 @@ def rgba_image(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([rgb, alpha], axis=-1)).view(np.uint32)[..., 0]
 
 
-def _bare_figure(width: int, height: int, x_range, y_range, name: str):
+def bare_figure(width: int, height: int, x_range, y_range, name: str, *, css_class: str | None = None,
+                background: str | None = BACKGROUND):
+    """A figure with no tools, axes, grid, outline or border: a canvas to draw pictures or text on. ``css_class``
+    defaults to ``name``; ``background`` None is transparent."""
     fig = figure(
         width=width, height=height, x_range=x_range, y_range=y_range, toolbar_location=None, tools="",
-        name=name, css_classes=[name], min_border=0, background_fill_color=BACKGROUND, border_fill_color=BACKGROUND,
+        name=name, css_classes=[css_class or name], min_border=0, background_fill_color=background,
+        border_fill_color=background,
     )
     fig.axis.visible = False
     fig.grid.visible = False
@@ -114,7 +118,7 @@ class MainImageView:
         self.source = ColumnDataSource(self._data("", float("nan"), "none", float("nan"), 1.0),
                                        name="galaxy-image-source")
         self.frames_source = ColumnDataSource({"position": [], "url": []}, name="galaxy-frames-source")
-        self.figure = _bare_figure(size, size, Range1d(0, pixels), Range1d(0, pixels), "galaxy-image")
+        self.figure = bare_figure(size, size, Range1d(0, pixels), Range1d(0, pixels), "galaxy-image")
         self.glyph = self.figure.image_url(url="url", x="x", y="y", w="w", h="h", anchor="top_left",
                                            global_alpha="alpha", source=self.source).glyph
         self.caption = Label(x=4, y=4, x_units="screen", y_units="screen", text="", text_color="#e8e8f0",
@@ -193,7 +197,7 @@ class RealGridView:
         self.label_source = ColumnDataSource(
             {"x": [], "y": [], "y_id": [], "z_text": [], "id_text": []}, name="real-grid-labels"
         )
-        self.figure = _bare_figure(
+        self.figure = bare_figure(
             int(width_units * scale), int(height_units * scale), Range1d(0, width_units), Range1d(0, height_units),
             "real-grid",
         )
