@@ -82,6 +82,13 @@ def test_a_pickle_disguised_as_safetensors_is_not_unpickled(checkpoint):
         Generator.load(checkpoint)
 
 
+
+def test_any_other_file_named_safetensors_is_refused_with_its_name(checkpoint):
+    # A text file's first 8 bytes read as a header length of ~10**19: refused before reading, not a MemoryError.
+    checkpoint.write_text("not a model\n")
+    with pytest.raises(CheckpointError, match=f"{checkpoint.name}: not a readable safetensors file.*the file holds"):
+        Generator.load(checkpoint)
+
 def test_a_missing_tensor_is_named(checkpoint):
     tensors = load_file(checkpoint)
     del tensors["output_conv.weight"]

@@ -103,9 +103,12 @@ def _safetensors_header(file, weights_path: Path) -> tuple[dict, bytes]:
     if len(prefix) < 8:
         raise ValueError(f"{len(prefix)} bytes, shorter than a safetensors header")
     length = int.from_bytes(prefix, "little")
+    # Checked before reading: any other file's first 8 bytes read as a length of up to 2**64, and reading that
+    # much would fail with a MemoryError that names nothing.
+    available = os.fstat(file.fileno()).st_size - len(prefix)
+    if length > available:
+        raise ValueError(f"the header says {length} bytes of JSON, the file holds {available}")
     text = file.read(length)
-    if len(text) < length:
-        raise ValueError(f"the header says {length} bytes of JSON, the file holds {len(text)}")
     header = json.loads(text)
     if not isinstance(header, dict):
         raise ValueError("the header is not a JSON object")
